@@ -1,0 +1,45 @@
+# make run  : create .venv if missing, install, run the whole pipeline on the embedded default
+# make test : create/update .venv, run the test suite (the README's and CI's test command)
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST := $(BIN)/python -m pytest
+
+.PHONY: venv run test test-slow test-cluster bench lint wheel clean
+
+# uv installs from its cache (hard links), so a fresh clone re-creates .venv in seconds once
+# torch has been downloaded; the stamp keeps `make test` from reinstalling when nothing changed.
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python jobs/pipeline.py --conf conf/local.yaml --generate sample
+
+test: $(STAMP)
+	$(PYTEST) -m "not slow and not cluster"
+
+test-slow: $(STAMP)
+	$(PYTEST) -m "slow"
+
+test-cluster: $(STAMP)
+	$(PYTEST) -m "cluster"
+
+bench: $(STAMP)
+	$(BIN)/python tests/benchmarks/run_all.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check lib jobs tests
+
+wheel: $(STAMP)
+	$(BIN)/uv build --wheel --out-dir dist
+
+clean:
+	rm -rf lakehouse reports checkpoints mlruns.db mlartifacts dist build

@@ -1,0 +1,119 @@
+"""What every job entry point shares: arguments, logging, config, session, step timing.
+
+A job's ``main(argv)`` is::
+
+    args = job_parser(__doc__).parse_args(argv)
+    config = start_job("ingest", args)          # logging + config (fails fast, one line)
+    spark = session(config)
+    with step("read ratings"):
+        ...
+
+Fail-fast problems (bad config, missing input file or column) raise :class:`JobError` (or
+``ConfigError``/``FileNotFoundError``); :func:`run_main` turns them into one line on stderr
+and exit status 2, instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from anime_recs.config import DEFAULT_CONF, AppConfig, ConfigError, load_config, masked
+
+log = logging.getLogger("anime_recs")
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class JobError(RuntimeError):
+    """A job cannot proceed; the message is one line that says why."""
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    """Configure the root logger once (idempotent); quiet down chatty libraries."""
+    root = logging.getLogger()
+    if not any(getattr(h, "_anime_recs", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler._anime_recs = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(level)
+    for noisy in ("py4j", "urllib3", "httpx", "httpcore", "openai", "filelock", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def job_parser(description: str | None) -> argparse.ArgumentParser:
+    """The arguments every job takes: ``--conf PATH`` and repeated ``--set dotted.key=value``."""
+    parser = argparse.ArgumentParser(
+        description=(description or "").strip().splitlines()[0] if description else None
+    )
+    parser.add_argument(
+        "--conf", default=DEFAULT_CONF, help=f"YAML config (default {DEFAULT_CONF})"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set recommend.k=5 (repeatable)",
+    )
+    return parser
+
+
+def start_job(stage: str, args: argparse.Namespace) -> AppConfig:
+    """Set up logging, load and validate the config, log it with secrets masked."""
+    setup_logging()
+    config = load_config(args.conf, args.overrides)
+    log.info("stage %s: config %s", stage, json.dumps(masked(config.to_dict()), sort_keys=True))
+    return config
+
+
+def session(config: AppConfig, app_suffix: str = ""):
+    """The job's SparkSession built from ``config.spark``."""
+    from anime_recs.spark import get_spark
+
+    sc = config.spark
+    return get_spark(
+        app_name=f"{sc.app_name}{'-' + app_suffix if app_suffix else ''}",
+        master=sc.master,
+        shuffle_partitions=sc.shuffle_partitions,
+        driver_memory=sc.driver_memory,
+        log_level=sc.log_level,
+        arrow_batch_size=sc.arrow_batch_size,
+        extra_conf=sc.extra,
+    )
+
+
+@contextmanager
+def step(name: str) -> Iterator[dict]:
+    """Log the wall time of a step; the yielded dict collects facts logged at the end."""
+    facts: dict = {}
+    start = time.perf_counter()
+    log.info("step %s: start", name)
+    try:
+        yield facts
+    finally:
+        elapsed = time.perf_counter() - start
+        facts["wall_s"] = round(elapsed, 3)
+        log.info(
+            "step %s: done in %.1fs %s",
+            name,
+            elapsed,
+            " ".join(f"{k}={v}" for k, v in facts.items() if k != "wall_s"),
+        )
+
+
+def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> None:
+    """Run a job's ``main`` and exit; expected failures become one line and exit status 2."""
+    try:
+        code = main(argv)
+    except (ConfigError, JobError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201 - the one-line contract
+        sys.exit(2)
+    sys.exit(code or 0)

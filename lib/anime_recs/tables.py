@@ -1,0 +1,159 @@
+"""Table names and schemas: the contracts between stages, in one place.
+
+Each Delta table lives at ``<paths.lake>/<name>``. Stages meet only through these tables.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql.types import (
+    ArrayType,
+    BooleanType,
+    DoubleType,
+    FloatType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+ANIME = "anime"
+RATINGS = "ratings"
+REJECTED_ROWS = "rejected_rows"
+ANIME_PAIR_JACCARD = "anime_pair_jaccard"
+TRAINING_PAIRS = "training_pairs"
+ANIME_EMBEDDINGS = "anime_embeddings"
+EMBEDDING_CACHE = "embedding_cache"
+ANIME_NEIGHBORS = "anime_neighbors"
+RECOMMENDATIONS = "recommendations"
+EVALUATION = "evaluation"
+USER_SCORES = "user_scores"
+PIPELINE_RUNS = "pipeline_runs"
+
+TRAIN = "train"
+TEST = "test"
+VAL = "val"
+
+
+def _schema(*fields: tuple[str, object, bool]) -> StructType:
+    return StructType([StructField(name, dtype, nullable) for name, dtype, nullable in fields])
+
+
+ANIME_SCHEMA = _schema(
+    ("anime_id", IntegerType(), False),
+    ("name", StringType(), False),
+    ("english_name", StringType(), True),
+    ("japanese_name", StringType(), True),
+    ("type", StringType(), True),
+    ("episodes", IntegerType(), True),
+    ("aired", StringType(), True),
+    ("premiered", StringType(), True),
+    ("producers", StringType(), True),
+    ("licensors", StringType(), True),
+    ("studios", StringType(), True),
+    ("source", StringType(), True),
+    ("duration", StringType(), True),
+    ("age_rating", StringType(), True),
+    ("genres", StringType(), True),
+    ("score", DoubleType(), True),
+    ("ranked", IntegerType(), True),
+    ("popularity", IntegerType(), True),
+    ("members", IntegerType(), True),
+    ("favorites", IntegerType(), True),
+    ("synopsis", StringType(), True),
+    ("description", StringType(), True),
+    ("has_description", BooleanType(), False),
+)
+
+RATINGS_SCHEMA = _schema(
+    ("user_id", IntegerType(), False),
+    ("anime_id", IntegerType(), False),
+    ("rating", IntegerType(), False),
+    ("split", StringType(), False),
+)
+
+REJECTED_ROWS_SCHEMA = _schema(
+    ("source", StringType(), False),
+    ("record", StringType(), True),
+    ("reason", StringType(), False),
+)
+
+ANIME_PAIR_JACCARD_SCHEMA = _schema(
+    ("anime_a", IntegerType(), False),
+    ("anime_b", IntegerType(), False),
+    ("promoters_a", IntegerType(), False),
+    ("promoters_b", IntegerType(), False),
+    ("intersection", IntegerType(), False),
+    ("union", IntegerType(), False),
+    ("jaccard", DoubleType(), False),
+)
+
+TRAINING_PAIRS_SCHEMA = _schema(
+    ("anime_a", IntegerType(), False),
+    ("anime_b", IntegerType(), False),
+    ("jaccard", DoubleType(), False),
+    ("label", DoubleType(), False),
+    ("split", StringType(), False),
+)
+
+ANIME_EMBEDDINGS_SCHEMA = _schema(
+    ("embedder", StringType(), False),
+    ("anime_id", IntegerType(), False),
+    ("embedding", ArrayType(FloatType(), False), False),
+    ("dim", IntegerType(), False),
+    ("model", StringType(), False),
+    ("model_version", StringType(), True),
+    ("text_hash", StringType(), False),
+)
+
+EMBEDDING_CACHE_SCHEMA = _schema(
+    ("model", StringType(), False),
+    ("text_hash", StringType(), False),
+    ("embedding", ArrayType(FloatType(), False), False),
+    ("dim", IntegerType(), False),
+)
+
+ANIME_NEIGHBORS_SCHEMA = _schema(
+    ("recommender", StringType(), False),
+    ("anime_id", IntegerType(), False),
+    ("neighbor_id", IntegerType(), False),
+    ("rank", IntegerType(), False),
+    ("similarity", DoubleType(), False),
+)
+
+RECOMMENDATIONS_SCHEMA = _schema(
+    ("recommender", StringType(), False),
+    ("user_id", IntegerType(), False),
+    ("rank", IntegerType(), False),
+    ("anime_id", IntegerType(), False),
+    ("score", DoubleType(), False),
+)
+
+EVALUATION_SCHEMA = _schema(
+    ("recommender", StringType(), False),
+    ("n", IntegerType(), False),
+    ("nps", DoubleType(), True),
+    ("nps_ci_low", DoubleType(), True),
+    ("nps_ci_high", DoubleType(), True),
+    ("hits", LongType(), False),
+    ("users_scored", LongType(), False),
+    ("users_total", LongType(), False),
+    ("nps_user_mean", DoubleType(), True),
+    ("precision", DoubleType(), True),
+    ("recall", DoubleType(), True),
+    ("ndcg", DoubleType(), True),
+    ("unique_anime", LongType(), False),
+)
+
+PIPELINE_RUNS_SCHEMA = _schema(
+    ("run_id", StringType(), False),
+    ("stage", StringType(), False),
+    ("fingerprint", StringType(), False),
+    ("status", StringType(), False),
+    ("inputs", StringType(), True),  # JSON: {table: delta version}
+    ("outputs", StringType(), True),  # JSON: {table: delta version}
+    ("started_at", TimestampType(), False),
+    ("finished_at", TimestampType(), True),
+    ("wall_s", DoubleType(), True),
+)

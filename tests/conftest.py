@@ -1,0 +1,48 @@
+"""Shared fixtures: one session-scoped SparkSession with Delta, seeded tiny data, temp dirs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from anime_recs.spark import get_spark
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_MAL = REPO_ROOT.parent / "shared" / "data" / "mal2020"
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    warehouse = tmp_path_factory.mktemp("warehouse")
+    session = get_spark(
+        app_name="anime-recs-tests",
+        master="local[2]",
+        shuffle_partitions=2,
+        driver_memory="2g",
+        log_level="ERROR",
+        extra_conf={
+            "spark.sql.warehouse.dir": str(warehouse),
+            "spark.default.parallelism": "2",
+            "spark.databricks.delta.snapshotPartitions": "2",
+        },
+    )
+    yield session
+    session.stop()
+
+
+@pytest.fixture()
+def lake(tmp_path) -> str:
+    """A fresh folder for this test's Delta tables."""
+    path = tmp_path / "lake"
+    path.mkdir()
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def shared_mal() -> Path:
+    """The real MAL 2020 files (read-only, never copied); skips when the folder is absent."""
+    if not SHARED_MAL.is_dir() and not os.environ.get("ANIME_RECS_SHARED_MAL"):
+        pytest.skip("../shared/data/mal2020 not present")
+    return Path(os.environ.get("ANIME_RECS_SHARED_MAL", SHARED_MAL))
