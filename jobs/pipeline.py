@@ -26,7 +26,6 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import logging
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""The pipeline's run log: which stage ran on which inputs, kept in the Delta table ``pipeline_runs``.
+"""The pipeline run log: which stage ran on which inputs (Delta table ``pipeline_runs``).
 
 A stage's *fingerprint* is a hash of its name, the config sections it reads and the versions of
 its inputs (Delta table versions, raw file sizes and modification times, registered model
