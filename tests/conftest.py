@@ -46,3 +46,14 @@ def shared_mal() -> Path:
     if not SHARED_MAL.is_dir() and not os.environ.get("ANIME_RECS_SHARED_MAL"):
         pytest.skip("../shared/data/mal2020 not present")
     return Path(os.environ.get("ANIME_RECS_SHARED_MAL", SHARED_MAL))
+
+
+@pytest.fixture(scope="session")
+def tiny_raw(tmp_path_factory) -> Path:
+    """The generator's ``tiny`` scale (3 MAL files), written once per session with seed 7."""
+    from anime_recs.data.generate import SCALES, generate_dataset
+
+    out = tmp_path_factory.mktemp("raw_tiny")
+    tiny = SCALES["tiny"]
+    generate_dataset(out, tiny.users, tiny.titles, tiny.ratings, seed=7)
+    return out
