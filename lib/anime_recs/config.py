@@ -41,7 +41,7 @@ class SparkConfig:
     master: str | None = "local[*]"  # None: leave the master to spark-submit
     app_name: str = "anime-recs"
     shuffle_partitions: int = 8
-    driver_memory: str = "6g"
+    driver_memory: str | None = "6g"  # None: set by spark-submit
     log_level: str = "WARN"
     arrow_batch_size: int = 10000
     extra: dict[str, str] = field(default_factory=dict)
@@ -91,14 +91,22 @@ class JaccardConfig:
     positive_threshold: float = 0.3
     negative_threshold: float = 0.1
     negative_ratio: float = 1.0
+    # support guards, chosen by a split-half study (tests/benchmarks/bench_jaccard.py
+    # --support-study): without them ~94% of positives of one user half fall into the negative
+    # band in the other half; with (20, 5) on all users (~(10, 3) per half) ~10% do
     min_promoters: int = 20
     min_positive_intersection: int = 5
     val_fraction: float = 0.2
     seed: int = 7
     title_blocks: int = 0  # 0: derived from the number of titles and cores
+    max_block_cells: int = 4_000_000  # dense count cells per sub-chunk of a task (~200 MB peak)
+    device: str = "auto"  # count kernel: auto (CUDA when visible), cpu (scipy), cuda
 
     def validate(self, prefix: str) -> None:
         _positive(prefix, "min_intersection", self.min_intersection)
+        _positive(prefix, "max_block_cells", self.max_block_cells)
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"{prefix}.device: must be auto, cpu or cuda, got {self.device!r}")
         _fraction(prefix, "positive_threshold", self.positive_threshold)
         _fraction(prefix, "negative_threshold", self.negative_threshold)
         if self.negative_threshold > self.positive_threshold:
@@ -132,6 +140,8 @@ class EmbedderConfig:
     max_batch_inputs: int = 256
     max_batch_tokens: int = 250_000
     dimensions: int | None = None
+    backoff_base_s: float = 0.5  # retry n waits uniform(0, min(backoff_max_s, base * 2**n))
+    backoff_max_s: float = 20.0
     # skip this embedder when its model cannot be resolved (e.g. fine-tuned model not yet
     # registered) instead of failing the job
     optional: bool = False
@@ -144,6 +154,12 @@ class EmbedderConfig:
         _positive(prefix, "max_concurrency", self.max_concurrency)
         _non_negative(prefix, "max_retries", self.max_retries)
         _positive(prefix, "max_batch_inputs", self.max_batch_inputs)
+        _positive(prefix, "max_batch_tokens", self.max_batch_tokens)
+        _positive(prefix, "timeout_s", self.timeout_s)
+        _non_negative(prefix, "backoff_base_s", self.backoff_base_s)
+        _non_negative(prefix, "backoff_max_s", self.backoff_max_s)
+        if self.dimensions is not None:
+            _positive(prefix, "dimensions", self.dimensions)
 
 
 @dataclass(frozen=True)
@@ -173,7 +189,9 @@ class FinetuneConfig:
     seed: int = 13
     max_train_pairs: int = 0  # 0: all
     registered_model: str = "anime_encoder"
-    force: bool = False
+    force: bool = False  # train and register again even if this fingerprint already finished
+    logging_steps: int = 10  # training loss logged every N steps
+    checkpoint_steps: int = 100  # checkpoint every N steps (and at each epoch end); 0: epochs only
 
     def validate(self, prefix: str) -> None:
         if self.loss not in ("CosineSimilarityLoss",):
@@ -185,6 +203,8 @@ class FinetuneConfig:
             raise ConfigError(f"{prefix}.learning_rate: must be > 0")
         _fraction(prefix, "warmup_ratio", self.warmup_ratio)
         _non_negative(prefix, "max_train_pairs", self.max_train_pairs)
+        _positive(prefix, "logging_steps", self.logging_steps)
+        _non_negative(prefix, "checkpoint_steps", self.checkpoint_steps)
 
 
 AGGREGATIONS = ("weighted", "max", "count", "sum")
