@@ -60,3 +60,13 @@ def test_masked_hides_credentials():
         {"openai_api_key": "abc", "uri": "https://u:p@host/x", "m": "ok", "t": "sk-12345678901"}
     )
     assert out == {"openai_api_key": "***", "uri": "***", "m": "ok", "t": "***"}
+
+
+@pytest.mark.parametrize(
+    "path", sorted(str(p) for p in __import__("pathlib").Path("conf").glob("*.yaml"))
+)
+def test_every_shipped_config_loads(path, monkeypatch):
+    monkeypatch.setenv("DATA_BUCKET", "bucket")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    config = load_config(path)
+    assert config.paths.lake
