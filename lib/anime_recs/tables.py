@@ -146,6 +146,17 @@ EVALUATION_SCHEMA = _schema(
     ("unique_anime", LongType(), False),
 )
 
+# one row per (recommender, test user): the ranked list, its scores, the user's test rating of
+# each listed title (0 = none) and the user's number of promoted (9-10) test titles
+USER_SCORES_SCHEMA = _schema(
+    ("recommender", StringType(), False),
+    ("user_id", IntegerType(), False),
+    ("anime_ids", ArrayType(IntegerType(), True), False),
+    ("scores", ArrayType(DoubleType(), True), False),
+    ("test_ratings", ArrayType(IntegerType(), True), False),
+    ("promoted_test", IntegerType(), False),
+)
+
 PIPELINE_RUNS_SCHEMA = _schema(
     ("run_id", StringType(), False),
     ("stage", StringType(), False),

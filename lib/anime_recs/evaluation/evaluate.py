@@ -1,0 +1,78 @@
+"""The ``evaluation`` table from the per-user lists (``user_scores``): metrics + bootstrap CIs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from anime_recs.evaluation.bootstrap import bootstrap_ratio_ci
+from anime_recs.evaluation.metrics import evaluate_lists
+
+EVALUATION_COLUMNS = [
+    "recommender",
+    "n",
+    "nps",
+    "nps_ci_low",
+    "nps_ci_high",
+    "hits",
+    "users_scored",
+    "users_total",
+    "nps_user_mean",
+    "precision",
+    "recall",
+    "ndcg",
+    "unique_anime",
+]
+
+
+def flat_lists(user_scores: DataFrame, n_max: int) -> DataFrame:
+    """One scalar column per list position: ``a0..a{n-1}`` anime_ids (-1 = none) and
+    ``t0..t{n-1}`` test ratings (0 = none), plus recommender, user_id, promoted_test."""
+    need = ["recommender", "user_id", "anime_ids", "test_ratings", "promoted_test"]
+    missing = [c for c in need if c not in user_scores.columns]
+    if missing:
+        raise ValueError(f"user_scores: missing columns {missing}")
+    cols = [F.col("recommender"), F.col("user_id"), F.col("promoted_test")]
+    cols += [F.coalesce(F.get("anime_ids", i), F.lit(-1)).alias(f"a{i}") for i in range(n_max)]
+    cols += [F.coalesce(F.get("test_ratings", i), F.lit(0)).alias(f"t{i}") for i in range(n_max)]
+    return user_scores.select(*cols)
+
+
+def evaluation_table(
+    flat: pd.DataFrame,
+    n_max: int,
+    recommenders: list[str],
+    bootstrap_samples: int,
+    seed: int,
+) -> pd.DataFrame:
+    """Evaluation rows (recommender x N = 1..n_max) from :func:`flat_lists` collected to pandas.
+
+    Every recommender must cover the same test users; the bootstrap resamples those users once
+    per replicate for all recommenders and N (:func:`bootstrap_ratio_ci` on per-user weighted
+    point sums and hit counts).
+    """
+    users = None
+    frames, sums, hits = [], [], []
+    for name in recommenders:
+        rows = flat[flat["recommender"] == name].sort_values("user_id")
+        ids = rows["user_id"].to_numpy()
+        if users is None:
+            users = ids
+        elif not np.array_equal(users, ids):
+            raise ValueError(f"recommender {name!r} covers other test users than the first one")
+        anime = rows[[f"a{i}" for i in range(n_max)]].to_numpy()
+        ratings = rows[[f"t{i}" for i in range(n_max)]].to_numpy()
+        table, s, h = evaluate_lists(ratings, rows["promoted_test"].to_numpy(), anime, n_max)
+        table.insert(0, "recommender", name)
+        frames.append(table)
+        sums.append(s)
+        hits.append(h)
+    if not frames:
+        return pd.DataFrame(columns=EVALUATION_COLUMNS)
+    low, high = bootstrap_ratio_ci(np.hstack(sums), np.hstack(hits), bootstrap_samples, seed)
+    table = pd.concat(frames, ignore_index=True)
+    table["nps_ci_low"] = low
+    table["nps_ci_high"] = high
+    return table[EVALUATION_COLUMNS]

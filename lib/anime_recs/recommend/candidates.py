@@ -1,0 +1,119 @@
+"""Candidates from a user's promoted titles, their aggregation and the ranked top-N lists.
+
+Everything here is numpy over many users at once (a chunk of users, ``u`` = 0..n_users-1);
+titles are indexes into a sorted ``anime_id`` universe, so ordering by index is ordering by
+``anime_id`` and "ties by smaller anime_id" is "ties by smaller index".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from anime_recs.config import AGGREGATIONS
+
+
+def aggregate_scores(
+    max_similarity: np.ndarray,
+    occurrences: np.ndarray,
+    sum_similarity: np.ndarray,
+    mode: str,
+    frequency_bonus: float = 0.05,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Score of a candidate reached through ``occurrences`` promoted titles.
+
+    Returns ``(score, tiebreak)``; candidates rank by score descending, then tiebreak
+    descending, then smaller ``anime_id``:
+
+    - ``weighted``: score = max similarity + ``frequency_bonus`` x (occurrences - 1)
+    - ``max``:      score = max similarity
+    - ``count``:    score = occurrences, tiebreak = max similarity
+    - ``sum``:      score = sum of similarities
+
+    (tiebreak is 0 except for ``count``).
+    """
+    max_similarity = np.asarray(max_similarity, dtype=np.float64)
+    occurrences = np.asarray(occurrences)
+    zero = np.zeros_like(max_similarity)
+    if mode == "weighted":
+        return max_similarity + frequency_bonus * (occurrences - 1), zero
+    if mode == "max":
+        return max_similarity, zero
+    if mode == "count":
+        return occurrences.astype(np.float64), max_similarity
+    if mode == "sum":
+        return np.asarray(sum_similarity, dtype=np.float64), zero
+    raise ValueError(f"unknown aggregation {mode!r}; expected one of {AGGREGATIONS}")
+
+
+def contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Boolean mask: which ``keys`` occur in the sorted array ``sorted_keys``."""
+    if sorted_keys.size == 0:
+        return np.zeros(np.shape(keys), dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_keys, keys), sorted_keys.size - 1)
+    return sorted_keys[pos] == keys
+
+
+def top_n(
+    user: np.ndarray,
+    title: np.ndarray,
+    score: np.ndarray,
+    tiebreak: np.ndarray,
+    n_users: int,
+    n_max: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per user, the ``n_max`` best (title, score) rows: score desc, tiebreak desc, smaller title.
+
+    Returns ``[n_users, n_max]`` title indexes (-1 = none) and scores (NaN = none).
+    """
+    titles = np.full((n_users, n_max), -1, dtype=np.int64)
+    scores = np.full((n_users, n_max), np.nan)
+    if user.size == 0:
+        return titles, scores
+    order = np.lexsort((title, -tiebreak, -score, user))
+    user, title, score = user[order], title[order], score[order]
+    first = np.searchsorted(user, np.arange(n_users))
+    pos = np.arange(user.size) - first[user]
+    keep = pos < n_max
+    titles[user[keep], pos[keep]] = title[keep]
+    scores[user[keep], pos[keep]] = score[keep]
+    return titles, scores
+
+
+def candidate_lists(
+    promoted_user: np.ndarray,
+    promoted_title: np.ndarray,
+    train_keys: np.ndarray,
+    neighbor_index: np.ndarray,
+    neighbor_similarity: np.ndarray,
+    k: int,
+    n_users: int,
+    n_max: int,
+    mode: str = "weighted",
+    frequency_bonus: float = 0.05,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ranked recommendation lists of a recommender for a chunk of users.
+
+    Candidates of user ``u``: the top-``k`` neighbours (``neighbor_index[p, :k]``, -1 = none)
+    of each promoted title ``p`` of ``u``, minus every title ``u`` rated in train
+    (``train_keys`` = sorted ``u * n_titles + title``). A candidate reached several times is
+    aggregated by :func:`aggregate_scores`; :func:`top_n` ranks and cuts at ``n_max``.
+    """
+    n_titles = neighbor_index.shape[0]
+    kk = min(k, neighbor_index.shape[1])
+    cand = neighbor_index[promoted_title, :kk].ravel().astype(np.int64)
+    sim = neighbor_similarity[promoted_title, :kk].ravel()
+    user = np.repeat(np.asarray(promoted_user, dtype=np.int64), kk)
+    key = user * n_titles + cand
+    keep = (cand >= 0) & ~contains(train_keys, key)
+    key, sim = key[keep], sim[keep]
+    if key.size == 0:
+        return top_n(key, key, sim, sim, n_users, n_max)
+    order = np.lexsort((-sim, key))
+    key, sim = key[order], sim[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    occurrences = np.diff(np.r_[starts, key.size])
+    score, tiebreak = aggregate_scores(
+        sim[starts], occurrences, np.add.reduceat(sim, starts), mode, frequency_bonus
+    )
+    group_key = key[starts]
+    return top_n(group_key // n_titles, group_key % n_titles, score, tiebreak, n_users, n_max)

@@ -1,0 +1,315 @@
+"""One pass over the ratings, grouped by user: every recommender's list for every test user.
+
+The ratings are repartitioned by ``user_id`` and sorted within partitions, then a
+``mapInArrow`` function cuts the stream into chunks of whole users and, per chunk, builds the
+lists of all recommenders at once in numpy (:mod:`candidates`, :mod:`popularity`). The
+neighbour arrays of all recommenders travel to the executors in one broadcast
+(:class:`ScoringModel`). Output: one row per (recommender, test user) with the ranked list,
+its scores, the user's test rating of each listed title and the user's number of promoted
+test titles - everything the evaluation needs (the ``user_scores`` table).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from anime_recs.recommend.candidates import candidate_lists
+from anime_recs.recommend.neighbors import neighbor_arrays
+from anime_recs.recommend.popularity import (
+    PROMOTER_MIN_RATING,
+    popularity_lists,
+    popularity_order,
+)
+from anime_recs.tables import TEST, TRAIN
+
+log = logging.getLogger(__name__)
+
+POPULARITY = "popularity"
+
+USER_LISTS_DDL = (
+    "recommender string, user_id int, anime_ids array<int>, scores array<double>, "
+    "test_ratings array<int>, promoted_test int"
+)
+
+
+@dataclass
+class ScoringModel:
+    """What the executors need: the title universe, neighbour arrays, the popularity list.
+
+    ``universe``: sorted anime_ids; ``neighbors[name] = (index [T, k], similarity [T, k])``
+    with indexes into ``universe`` (-1 = none); ``popularity``: universe indexes in popularity
+    order, their promoter counts, and each title's position in that list (-1 = not in it).
+    ``recommenders`` fixes the output order.
+    """
+
+    universe: np.ndarray
+    recommenders: list[str]
+    neighbors: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    pop_titles: np.ndarray | None = None
+    pop_scores: np.ndarray | None = None
+    pop_position: np.ndarray | None = None
+
+
+def build_model(
+    recommenders: list[str],
+    neighbors: dict[str, pd.DataFrame],
+    promoters: pd.DataFrame,
+    k: int,
+) -> ScoringModel:
+    """Assemble a :class:`ScoringModel` from neighbour frames and train promoter counts.
+
+    ``recommenders`` lists every recommender to score: ``popularity`` or a key of
+    ``neighbors`` (frames with ``anime_id``, ``neighbor_id``, ``rank``, ``similarity``).
+    """
+    unknown = [r for r in recommenders if r != POPULARITY and r not in neighbors]
+    if unknown:
+        raise ValueError(f"no neighbours for recommenders {unknown}")
+    ids = [promoters["anime_id"].to_numpy(dtype=np.int64)]
+    for name in recommenders:
+        if name != POPULARITY:
+            nb = neighbors[name]
+            ids += [nb["anime_id"].to_numpy(dtype=np.int64), nb["neighbor_id"].to_numpy(np.int64)]
+    universe = np.unique(np.concatenate(ids))
+    model = ScoringModel(universe=universe, recommenders=list(recommenders))
+    for name in recommenders:
+        if name != POPULARITY:
+            model.neighbors[name] = neighbor_arrays(neighbors[name], universe, k)
+    pop_ids = promoters["anime_id"].to_numpy(dtype=np.int64)
+    order = popularity_order(pop_ids, promoters["promoters"].to_numpy())
+    model.pop_titles = np.searchsorted(universe, pop_ids[order])
+    model.pop_scores = promoters["promoters"].to_numpy(dtype=np.float64)[order]
+    model.pop_position = np.full(universe.size, -1, dtype=np.int64)
+    model.pop_position[model.pop_titles] = np.arange(order.size)
+    return model
+
+
+def find_test_users(
+    user: np.ndarray, is_test: np.ndarray, rating: np.ndarray, n_users: int
+) -> np.ndarray:
+    """Test users: at least one ``test`` rating and at least one promoted (9-10) train title.
+
+    ``user`` holds user indexes 0..n_users-1 per rating; returns a mask over users.
+    """
+    has_test = np.bincount(user[is_test], minlength=n_users) > 0
+    promoted_train = ~is_test & (rating >= PROMOTER_MIN_RATING)
+    has_promoted = np.bincount(user[promoted_train], minlength=n_users) > 0
+    return has_test & has_promoted
+
+
+def score_chunk(
+    user_id: np.ndarray,
+    anime_id: np.ndarray,
+    rating: np.ndarray,
+    is_test: np.ndarray,
+    model: ScoringModel,
+    k: int,
+    n_max: int,
+    aggregation: str,
+    frequency_bonus: float,
+) -> pa.Table:
+    """Lists of every recommender for the whole users of a chunk (rows grouped by user)."""
+    n_rows = user_id.size
+    starts = (
+        np.flatnonzero(np.r_[True, user_id[1:] != user_id[:-1]]) if n_rows else np.zeros(0, int)
+    )
+    n_users = starts.size
+    user = np.repeat(np.arange(n_users), np.diff(np.r_[starts, n_rows]))
+    selected = find_test_users(user, is_test, rating, n_users)
+    users = user_id[starts][selected]
+    new_index = np.cumsum(selected) - 1
+    keep = selected[user]
+    user, anime_id = new_index[user[keep]], anime_id[keep]
+    rating, is_test = rating[keep], is_test[keep]
+    n_users = users.size
+
+    universe = model.universe
+    n_titles = universe.size
+    pos = np.minimum(np.searchsorted(universe, anime_id), max(n_titles - 1, 0))
+    title = np.where(universe[pos] == anime_id, pos, -1) if n_titles else np.full(user.size, -1)
+    known = title >= 0
+    train = ~is_test
+    train_keys = np.unique(user[train & known] * n_titles + title[train & known])
+    promoted = train & known & (rating >= PROMOTER_MIN_RATING)
+    test_rows = is_test & known
+    test_keys = user[test_rows] * n_titles + title[test_rows]
+    order = np.argsort(test_keys, kind="stable")
+    test_keys, test_rating = test_keys[order], rating[test_rows][order]
+    promoted_test = np.bincount(
+        user[is_test & (rating >= PROMOTER_MIN_RATING)], minlength=n_users
+    ).astype(np.int32)
+
+    batches = []
+    for name in model.recommenders:
+        if name == POPULARITY:
+            train_rank = model.pop_position[title[train & known]]
+            positions = popularity_lists(
+                user[train & known][train_rank >= 0],
+                train_rank[train_rank >= 0],
+                n_users,
+                model.pop_titles.size,
+                n_max,
+            )
+            titles = np.where(positions >= 0, model.pop_titles[positions], -1)
+            scores = np.where(positions >= 0, model.pop_scores[positions], np.nan)
+        else:
+            nb_index, nb_sim = model.neighbors[name]
+            titles, scores = candidate_lists(
+                user[promoted],
+                title[promoted],
+                train_keys,
+                nb_index,
+                nb_sim,
+                k,
+                n_users,
+                n_max,
+                aggregation,
+                frequency_bonus,
+            )
+        ratings_at = lookup_test_ratings(titles, test_keys, test_rating, n_titles)
+        batches.append(_lists_batch(name, users, titles, scores, ratings_at, promoted_test, model))
+    return pa.Table.from_batches(batches)
+
+
+def lookup_test_ratings(
+    titles: np.ndarray, test_keys: np.ndarray, test_rating: np.ndarray, n_titles: int
+) -> np.ndarray:
+    """``[n_users, n_max]`` test rating of each listed title (0 = no test rating / no title)."""
+    n_users = titles.shape[0]
+    keys = np.arange(n_users)[:, None] * n_titles + titles
+    if test_keys.size == 0:
+        return np.zeros(titles.shape, dtype=np.int32)
+    pos = np.minimum(np.searchsorted(test_keys, keys), test_keys.size - 1)
+    found = (titles >= 0) & (test_keys[pos] == keys)
+    return np.where(found, test_rating[pos], 0).astype(np.int32)
+
+
+def _list_array(matrix: np.ndarray, valid: np.ndarray, pa_type: pa.DataType) -> pa.Array:
+    offsets = np.r_[0, np.cumsum(valid.sum(axis=1))].astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(matrix[valid], type=pa_type))
+
+
+def _lists_batch(
+    name: str,
+    users: np.ndarray,
+    titles: np.ndarray,
+    scores: np.ndarray,
+    ratings_at: np.ndarray,
+    promoted_test: np.ndarray,
+    model: ScoringModel,
+) -> pa.RecordBatch:
+    valid = titles >= 0
+    anime = np.where(valid, model.universe[np.maximum(titles, 0)], 0)
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array(np.full(users.size, name, dtype=object), pa.string()),
+            pa.array(users, pa.int32()),
+            _list_array(anime, valid, pa.int32()),
+            _list_array(scores, valid, pa.float64()),
+            _list_array(ratings_at, valid, pa.int32()),
+            pa.array(promoted_test, pa.int32()),
+        ],
+        names=[
+            "recommender",
+            "user_id",
+            "anime_ids",
+            "scores",
+            "test_ratings",
+            "promoted_test",
+        ],
+    )
+
+
+def _score_partition(model_ref, k, n_max, aggregation, frequency_bonus, chunk_rows):
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        model = model_ref.value if hasattr(model_ref, "value") else model_ref
+        buffered: list[pa.RecordBatch] = []
+        size = 0
+
+        def process(table: pa.Table) -> list[pa.RecordBatch]:
+            cols = [table.column(c).to_numpy() for c in ("user_id", "anime_id", "rating")]
+            is_test = table.column("is_test").to_numpy(zero_copy_only=False).astype(bool)
+            out = score_chunk(*cols, is_test, model, k, n_max, aggregation, frequency_bonus)
+            return [b for b in out.to_batches() if b.num_rows]
+
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            buffered.append(batch)
+            size += batch.num_rows
+            if size < chunk_rows:
+                continue
+            table = pa.Table.from_batches(buffered).combine_chunks()
+            users = table.column("user_id").to_numpy()
+            cut = int(np.searchsorted(users, users[-1], side="left"))
+            if cut == 0:  # one user so far: keep reading
+                continue
+            yield from process(table.slice(0, cut))
+            rest = table.slice(cut)
+            buffered, size = rest.to_batches(), rest.num_rows
+        if size:
+            yield from process(pa.Table.from_batches(buffered).combine_chunks())
+
+    return run
+
+
+def score_users(
+    spark: SparkSession,
+    ratings: DataFrame,
+    model: ScoringModel,
+    k: int,
+    n_max: int,
+    aggregation: str = "weighted",
+    frequency_bonus: float = 0.05,
+    partitions: int | None = None,
+    chunk_rows: int = 200_000,
+) -> DataFrame:
+    """Per (recommender, test user): ranked list, scores, test ratings of the listed titles.
+
+    ``ratings`` (``user_id``, ``anime_id``, ``rating``, ``split``) is repartitioned by user and
+    sorted within partitions; every chunk of about ``chunk_rows`` ratings of whole users is
+    scored by :func:`score_chunk`. Output schema: :data:`USER_LISTS_DDL`.
+    """
+    missing = [c for c in ("user_id", "anime_id", "rating", "split") if c not in ratings.columns]
+    if missing:
+        raise ValueError(f"ratings: missing columns {missing}")
+    partitions = partitions or int(spark.conf.get("spark.sql.shuffle.partitions"))
+    model_ref = spark.sparkContext.broadcast(model)
+    return (
+        ratings.filter(F.col("split").isin(TRAIN, TEST))
+        .select(
+            F.col("user_id").cast("int"),
+            F.col("anime_id").cast("int"),
+            F.col("rating").cast("int"),
+            (F.col("split") == TEST).alias("is_test"),
+        )
+        .repartition(partitions, "user_id")
+        .sortWithinPartitions("user_id")
+        .mapInArrow(
+            _score_partition(model_ref, k, n_max, aggregation, frequency_bonus, chunk_rows),
+            USER_LISTS_DDL,
+        )
+    )
+
+
+def recommendations_from_lists(lists: DataFrame) -> DataFrame:
+    """Explode per-user lists into ``recommendations`` rows (``rank`` 1-based)."""
+    exploded = lists.select(
+        "recommender",
+        "user_id",
+        F.posexplode(F.arrays_zip("anime_ids", "scores")).alias("pos", "item"),
+    )
+    return exploded.select(
+        "recommender",
+        "user_id",
+        (F.col("pos") + 1).cast("int").alias("rank"),
+        F.col("item.anime_ids").cast("int").alias("anime_id"),
+        F.col("item.scores").cast("double").alias("score"),
+    )

@@ -1,0 +1,234 @@
+"""jobs/recommend.py end to end on a synthetic lake, checked against a plain pandas/Python
+computation of the same definitions (neighbours, lists, NPS@N, ranking metrics)."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from recsynth import synthetic_tables
+
+from anime_recs import tables
+from anime_recs.evaluation.bootstrap import bootstrap_ratio_ci
+from anime_recs.lakehouse import read_table, write_table
+
+REPO = Path(__file__).resolve().parents[2]
+K, N_MAX, BONUS, SAMPLES, SEED = 3, 10, 0.05, 200, 11
+SCHEMAS = {
+    tables.RATINGS: tables.RATINGS_SCHEMA,
+    tables.ANIME_EMBEDDINGS: tables.ANIME_EMBEDDINGS_SCHEMA,
+    tables.ANIME_PAIR_JACCARD: tables.ANIME_PAIR_JACCARD_SCHEMA,
+}
+
+
+def load_job():
+    spec = importlib.util.spec_from_file_location("recommend_job", REPO / "jobs" / "recommend.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_job(lake: str, tmp: Path) -> None:
+    sets = {
+        "paths.lake": lake,
+        "paths.reports": str(tmp / "reports"),
+        "mlflow.tracking_uri": (tmp / "mlruns").as_uri(),
+        "mlflow.artifact_location": str(tmp / "mlartifacts"),
+        "spark.shuffle_partitions": 2,
+        "recommend.bootstrap_samples": SAMPLES,
+        "recommend.seed": SEED,
+    }
+    argv = ["--conf", str(REPO / "conf" / "local.yaml")]
+    for key, value in sets.items():
+        argv += ["--set", f"{key}={value}"]
+    assert load_job().main(argv) == 0
+
+
+# ------------------------------------------------------------------------------------------
+# independent, straightforward computation
+# ------------------------------------------------------------------------------------------
+
+
+def expected_neighbors(t: dict[str, pd.DataFrame]) -> dict[str, dict[int, list]]:
+    out: dict[str, dict[int, list]] = {}
+    emb = t[tables.ANIME_EMBEDDINGS]
+    for name, rows in emb.groupby("embedder"):
+        vec = {
+            int(a): np.asarray(v, dtype=np.float32).astype(float)
+            for a, v in zip(rows["anime_id"], rows["embedding"], strict=True)
+        }
+        out[name] = {}
+        for a, va in vec.items():
+            sims = [
+                (round(float(va @ vb / (np.linalg.norm(va) * np.linalg.norm(vb))), 10), b)
+                for b, vb in vec.items()
+                if b != a
+            ]
+            out[name][a] = [(b, s) for s, b in sorted(sims, key=lambda x: (-x[0], x[1]))[:K]]
+    partners = defaultdict(list)
+    for r in t[tables.ANIME_PAIR_JACCARD].itertuples():
+        partners[r.anime_a].append((r.jaccard, r.anime_b))
+        partners[r.anime_b].append((r.jaccard, r.anime_a))
+    out["jaccard_cf"] = {
+        a: [(b, s) for s, b in sorted(p, key=lambda x: (-x[0], x[1]))[:K]]
+        for a, p in partners.items()
+    }
+    return out
+
+
+def expected_lists(t, neighbors) -> tuple[list[int], dict[str, dict[int, list]]]:
+    ratings = t[tables.RATINGS]
+    train = ratings[ratings["split"] == "train"]
+    test = ratings[ratings["split"] == "test"]
+    users = sorted(set(test["user_id"]) & set(train[train["rating"] >= 9]["user_id"]))
+    counts = train.assign(p=train["rating"] >= 9).groupby("anime_id")["p"].sum()
+    popular = sorted(counts.index, key=lambda a: (-counts[a], a))
+    lists: dict[str, dict[int, list]] = {name: {} for name in [*neighbors, "popularity"]}
+    for u in users:
+        rated = set(train[train["user_id"] == u]["anime_id"])
+        promoted = train[(train["user_id"] == u) & (train["rating"] >= 9)]["anime_id"]
+        for name, nb in neighbors.items():
+            found = defaultdict(list)
+            for p in promoted:
+                for b, s in nb.get(p, []):
+                    if b not in rated:
+                        found[b].append(s)
+            score = {b: max(s) + BONUS * (len(s) - 1) for b, s in found.items()}
+            ranked = sorted(score, key=lambda b: (-round(score[b], 9), b))[:N_MAX]
+            lists[name][u] = [(b, score[b]) for b in ranked]
+        lists["popularity"][u] = [(a, float(counts[a])) for a in popular if a not in rated][:N_MAX]
+    return users, lists
+
+
+def expected_evaluation(t, users, lists) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    test = t[tables.RATINGS][t[tables.RATINGS]["split"] == "test"]
+    rows, sums, hits = [], [], []
+    for name in sorted(lists):
+        for n in range(1, N_MAX + 1):
+            s_u, h_u, prec, rec, nd, seen = [], [], [], [], [], set()
+            for u in users:
+                mine = dict(
+                    zip(
+                        test[test["user_id"] == u]["anime_id"],
+                        test[test["user_id"] == u]["rating"],
+                        strict=True,
+                    )
+                )
+                promoted = sum(r >= 9 for r in mine.values())
+                s = h = p = dcg = 0.0
+                for i, (a, _) in enumerate(lists[name][u][:n]):
+                    seen.add(a)
+                    if a in mine:
+                        h += 1
+                        s += (n - i) / n * (1 if mine[a] >= 9 else 0 if mine[a] >= 7 else -1)
+                        if mine[a] >= 9:
+                            p += 1
+                            dcg += 1 / np.log2(i + 2)
+                s_u.append(s)
+                h_u.append(h)
+                prec.append(p / n)
+                if promoted:
+                    rec.append(p / promoted)
+                    nd.append(dcg / sum(1 / np.log2(i + 2) for i in range(min(n, promoted))))
+            scored = [s / h for s, h in zip(s_u, h_u, strict=True) if h]
+            rows.append(
+                {
+                    "recommender": name,
+                    "n": n,
+                    "nps": sum(s_u) / sum(h_u) if sum(h_u) else np.nan,
+                    "hits": int(sum(h_u)),
+                    "users_scored": len(scored),
+                    "users_total": len(users),
+                    "nps_user_mean": np.mean(scored) if scored else np.nan,
+                    "precision": np.mean(prec),
+                    "recall": np.mean(rec),
+                    "ndcg": np.mean(nd),
+                    "unique_anime": len(seen),
+                }
+            )
+            sums.append(s_u)
+            hits.append(h_u)
+    return pd.DataFrame(rows), np.array(sums).T, np.array(hits).T
+
+
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def synthetic_lake(spark, lake):
+    t = synthetic_tables()
+    for name, pdf in t.items():
+        schema = SCHEMAS[name]
+        write_table(
+            spark.createDataFrame(pdf[schema.fieldNames()], schema=schema), lake, name, schema
+        )
+    return t
+
+
+def test_recommend_job_matches_independent_computation(spark, lake, synthetic_lake, tmp_path):
+    run_job(lake, tmp_path)
+    t = synthetic_lake
+    neighbors = expected_neighbors(t)
+    users, lists = expected_lists(t, neighbors)
+    assert len(users) > 30
+
+    stored = read_table(spark, lake, tables.ANIME_NEIGHBORS).toPandas()
+    assert sorted(stored["recommender"].unique()) == ["emb_a", "emb_b", "jaccard_cf"]
+    for name, nb in neighbors.items():
+        got = stored[stored["recommender"] == name].sort_values(["anime_id", "rank"])
+        want = [(a, b, i + 1) for a in sorted(nb) for i, (b, _) in enumerate(nb[a])]
+        assert (
+            list(got[["anime_id", "neighbor_id", "rank"]].itertuples(index=False, name=None))
+            == want
+        )
+
+    recs = read_table(spark, lake, tables.RECOMMENDATIONS).toPandas()
+    for name, per_user in lists.items():
+        mine = recs[recs["recommender"] == name].sort_values(["user_id", "rank"])
+        want = [(u, i + 1, a) for u in users for i, (a, _) in enumerate(per_user[u])]
+        got = mine[["user_id", "rank", "anime_id"]].itertuples(index=False, name=None)
+        assert list(got) == want, name
+        want_scores = [s for u in users for _, s in per_user[u]]
+        assert np.allclose(mine["score"].to_numpy(), want_scores)
+
+    evaluation = read_table(spark, lake, tables.EVALUATION).toPandas()
+    evaluation = evaluation.sort_values(["recommender", "n"]).reset_index(drop=True)
+    want, sums, hits = expected_evaluation(t, users, lists)
+    pd.testing.assert_frame_equal(evaluation[want.columns], want, check_dtype=False, rtol=1e-9)
+    low, high = bootstrap_ratio_ci(sums, hits, SAMPLES, SEED)
+    assert np.allclose(evaluation["nps_ci_low"], low, equal_nan=True)
+    assert np.allclose(evaluation["nps_ci_high"], high, equal_nan=True)
+
+    reports = tmp_path / "reports"
+    assert {p.name for p in reports.iterdir()} >= {
+        "nps_by_n.png",
+        "unique_anime.png",
+        "evaluation.md",
+    }
+    import mlflow
+
+    mlflow.set_tracking_uri((tmp_path / "mlruns").as_uri())
+    runs = mlflow.search_runs(search_all_experiments=True)
+    assert len(runs) == 1
+    assert runs["metrics.nps.emb_a"].notna().all()
+
+
+@pytest.mark.slow
+def test_rerun_gives_the_same_tables(spark, lake, synthetic_lake, tmp_path):
+    run_job(lake, tmp_path / "first")
+    first = {
+        name: read_table(spark, lake, name).toPandas()
+        for name in (tables.ANIME_NEIGHBORS, tables.RECOMMENDATIONS, tables.EVALUATION)
+    }
+    run_job(lake, tmp_path / "second")
+    for name, before in first.items():
+        after = read_table(spark, lake, name).toPandas()
+        keys = [c for c in ("recommender", "anime_id", "user_id", "rank", "n") if c in after]
+        pd.testing.assert_frame_equal(
+            before.sort_values(keys).reset_index(drop=True),
+            after.sort_values(keys).reset_index(drop=True),
+        )
