@@ -15,7 +15,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[dev]'
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --compile-bytecode -e '.[dev]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -38,8 +38,11 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check lib jobs tests
 
+# the wheel, plus the same archive as .zip: what spark-submit --py-files ships to executors
+# (PySpark adds only .zip/.egg/.jar py-files to the executors' sys.path)
 wheel: $(STAMP)
 	$(BIN)/uv build --wheel --out-dir dist
+	$(BIN)/python -c "import anime_recs.submit as s; print(s.py_files_zip(s.find_wheel('dist')))"
 
 clean:
 	rm -rf lakehouse reports checkpoints mlruns.db mlartifacts dist build

@@ -64,6 +64,9 @@ def get_spark(
                 "spark.pyspark.driver.python": sys.executable,
             }
         )
+        # pyspark's SparkContext takes the workers' interpreter from PYSPARK_PYTHON only
+        # (default "python3" on PATH, i.e. not the venv); the conf above is not read for it
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         if driver_memory:
             conf["spark.driver.memory"] = driver_memory
     conf.update(extra_conf or {})
