@@ -15,8 +15,11 @@ def configure_mlflow(config: MlflowConfig) -> str:
     New experiments get ``artifact_location`` (a local folder by default) so runs work with
     a SQLite tracking store; existing experiments keep theirs.
     """
+    import os
+
     import mlflow
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(config.tracking_uri)
     if config.registry_uri:
         mlflow.set_registry_uri(config.registry_uri)

@@ -1,0 +1,117 @@
+"""Training examples for the fine-tune: ``training_pairs`` joined with the titles' descriptions.
+
+:func:`pair_texts` is a pure DataFrame transformation (Spark); :func:`collect_pair_sets` is the
+one I/O step that brings the (small, a few thousand rows) result to the driver, where
+:func:`limit_pairs` can subsample it deterministically.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from anime_recs.tables import TRAIN, VAL
+
+log = logging.getLogger(__name__)
+
+PAIR_COLUMNS = ("anime_a", "anime_b", "label", "split")
+ANIME_COLUMNS = ("anime_id", "description", "has_description")
+OUTPUT_COLUMNS = ("anime_a", "anime_b", "text_a", "text_b", "label", "split")
+
+
+@dataclass(frozen=True)
+class PairSet:
+    """Parallel lists: ``texts_a[i]`` and ``texts_b[i]`` have target cosine ``labels[i]``."""
+
+    texts_a: list[str] = field(default_factory=list)
+    texts_b: list[str] = field(default_factory=list)
+    labels: list[float] = field(default_factory=list)
+    ids: list[tuple[int, int]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        n = len(self.texts_a)
+        if not len(self.texts_b) == len(self.labels) == n or (self.ids and len(self.ids) != n):
+            raise ValueError("PairSet: texts_a, texts_b, labels (and ids) must have equal length")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def positives(self) -> int:
+        return sum(1 for v in self.labels if v >= 0.5)
+
+    def subset(self, index: list[int] | np.ndarray) -> PairSet:
+        return PairSet(
+            [self.texts_a[i] for i in index],
+            [self.texts_b[i] for i in index],
+            [self.labels[i] for i in index],
+            [self.ids[i] for i in index] if self.ids else [],
+        )
+
+
+def _require(df: DataFrame, columns: tuple[str, ...], what: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what}: missing columns {missing} (have {df.columns})")
+
+
+def pair_texts(pairs: DataFrame, anime: DataFrame) -> DataFrame:
+    """Attach both titles' descriptions to each pair.
+
+    Inner join on ``anime_a`` and ``anime_b``; only titles with ``has_description`` and a
+    non-blank description are used, so a pair whose title lacks one is dropped.
+    Output: ``anime_a, anime_b, text_a, text_b, label, split``.
+    """
+    _require(pairs, PAIR_COLUMNS, "training_pairs")
+    _require(anime, ANIME_COLUMNS, "anime")
+    texts = anime.where(
+        F.col("has_description")
+        & F.col("description").isNotNull()
+        & (F.length(F.trim(F.col("description"))) > 0)
+    ).select("anime_id", "description")
+    a = texts.select(F.col("anime_id").alias("anime_a"), F.col("description").alias("text_a"))
+    b = texts.select(F.col("anime_id").alias("anime_b"), F.col("description").alias("text_b"))
+    return (
+        pairs.join(a, "anime_a", "inner")
+        .join(b, "anime_b", "inner")
+        .select(
+            F.col("anime_a").cast("int"),
+            F.col("anime_b").cast("int"),
+            "text_a",
+            "text_b",
+            F.col("label").cast("double"),
+            "split",
+        )
+    )
+
+
+def collect_pair_sets(df: DataFrame) -> dict[str, PairSet]:
+    """Collect the output of :func:`pair_texts` to the driver: ``{"train": ..., "val": ...}``.
+
+    Rows are ordered by (anime_a, anime_b) inside each split, so the result does not depend on
+    Spark's partitioning. Splits other than train/val are ignored.
+    """
+    _require(df, OUTPUT_COLUMNS, "pair texts")
+    rows = df.where(F.col("split").isin(TRAIN, VAL)).orderBy("split", "anime_a", "anime_b")
+    out: dict[str, dict[str, list]] = {
+        s: {"a": [], "b": [], "y": [], "ids": []} for s in (TRAIN, VAL)
+    }
+    for row in rows.collect():
+        part = out[row["split"]]
+        part["a"].append(row["text_a"])
+        part["b"].append(row["text_b"])
+        part["y"].append(float(row["label"]))
+        part["ids"].append((int(row["anime_a"]), int(row["anime_b"])))
+    return {s: PairSet(p["a"], p["b"], p["y"], p["ids"]) for s, p in out.items()}
+
+
+def limit_pairs(pairs: PairSet, max_pairs: int, seed: int) -> PairSet:
+    """A seeded random subset of ``max_pairs`` pairs in their original order (0: all pairs)."""
+    if max_pairs <= 0 or len(pairs) <= max_pairs:
+        return pairs
+    rng = np.random.default_rng(seed)
+    keep = np.sort(rng.choice(len(pairs), size=max_pairs, replace=False))
+    return pairs.subset(keep)

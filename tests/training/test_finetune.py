@@ -1,0 +1,152 @@
+"""The training loop: schedule formulas, learning on a tiny model, checkpoints and resume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from sentence_transformers import SentenceTransformer
+
+from anime_recs.training.finetune import (
+    STATE_FILE,
+    TrainSettings,
+    clear_checkpoints,
+    epoch_order,
+    evaluate_spearman,
+    latest_checkpoint,
+    linear_warmup_factor,
+    read_checkpoint_state,
+    steps_per_epoch,
+    train,
+    warmup_steps,
+)
+from anime_recs.training.pairs import PairSet
+
+
+def test_warmup_steps_is_ceil_of_ratio_times_total():
+    assert warmup_steps(145, 0.1) == 15  # 14.5 -> 15
+    assert warmup_steps(140, 0.1) == 14
+    assert warmup_steps(3, 0.0) == 0
+
+
+def test_linear_warmup_factor_ramps_up_then_decays_to_zero():
+    # warmup 4 of 12 steps: 0, 1/4, 2/4, 3/4, then (12-4)/8=1, (12-5)/8, ... (12-12)/8=0
+    assert [linear_warmup_factor(s, 4, 12) for s in range(5)] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert linear_warmup_factor(8, 4, 12) == pytest.approx(0.5)
+    assert linear_warmup_factor(12, 4, 12) == 0.0
+    assert linear_warmup_factor(20, 4, 12) == 0.0
+    assert linear_warmup_factor(0, 0, 10) == 1.0  # no warmup: starts at the peak
+
+
+def test_steps_per_epoch_counts_the_partial_last_batch():
+    assert steps_per_epoch(288, 16) == 18
+    assert steps_per_epoch(289, 16) == 19
+
+
+def test_epoch_order_is_a_seeded_permutation():
+    a = epoch_order(50, seed=3, epoch=0)
+    assert sorted(a) == list(range(50))
+    assert a == epoch_order(50, seed=3, epoch=0)
+    assert a != epoch_order(50, seed=3, epoch=1)
+
+
+def test_evaluate_spearman_is_none_when_undefined(tiny_model):
+    single_label = PairSet(["a b", "c d"], ["a c", "b d"], [1.0, 1.0])
+    assert evaluate_spearman(tiny_model, single_label) is None
+    assert evaluate_spearman(tiny_model, PairSet()) is None
+
+
+def test_training_decreases_loss_and_improves_val_spearman(trained):
+    _, result = trained
+    assert result.completed and result.global_step == result.total_steps == 36
+    losses = [loss for _, loss in result.loss_curve]
+    assert np.mean(losses[-3:]) < 0.5 * np.mean(losses[:3])
+    assert result.spearman_before is not None and result.spearman_after is not None
+    assert result.spearman_after > result.spearman_before + 0.15
+    assert [epoch for epoch, _ in result.epoch_spearman] == [1, 2]
+    assert result.pairs_trained == 2 * 288 and result.pairs_per_s > 0
+
+
+def test_metrics_callback_gets_loss_curve_and_evaluations(
+    tiny_model, train_pairs, val_pairs, tmp_path
+):
+    seen: list[tuple[dict, int]] = []
+    small = train_pairs.subset(range(0, 288, 6))  # 48 pairs, 3 steps
+    settings = TrainSettings(batch_size=16, epochs=1, learning_rate=1e-3, logging_steps=2)
+    result = train(
+        tiny_model,
+        small,
+        val_pairs,
+        settings,
+        tmp_path,
+        on_metrics=lambda m, s: seen.append((m, s)),
+    )
+    assert [s for m, s in seen if "train_loss" in m] == [2, 3]  # every 2 steps + epoch end
+    assert [(s, m["val_spearman"]) for m, s in seen if "val_spearman" in m] == [
+        (0, result.spearman_before),
+        (3, result.spearman_after),
+    ]
+
+
+def _weights(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_interrupted_training_resumes_to_the_same_weights(
+    tiny_model_dir, train_pairs, val_pairs, tmp_path
+):
+    small = train_pairs.subset(range(0, 288, 3))  # 96 pairs: 6 steps per epoch, 12 in all
+    settings = TrainSettings(
+        batch_size=16, epochs=2, learning_rate=3e-3, seed=5, logging_steps=1, checkpoint_steps=4
+    )
+    straight = SentenceTransformer(tiny_model_dir, device="cpu")
+    full = train(straight, small, val_pairs, settings, tmp_path / "straight")
+
+    first = SentenceTransformer(tiny_model_dir, device="cpu")
+    part = train(first, small, val_pairs, settings, tmp_path / "resumed", stop_after_steps=9)
+    assert not part.completed and part.global_step == 9
+    state = read_checkpoint_state(tmp_path / "resumed")
+    assert (state.global_step, state.epoch, state.next_batch) == (9, 1, 3)
+
+    second = SentenceTransformer(tiny_model_dir, device="cpu")  # a fresh process, in effect
+    resumed = train(second, small, val_pairs, settings, tmp_path / "resumed", meta={"run": "x"})
+    assert resumed.completed and resumed.resumed_from_step == 9
+    assert resumed.global_step == full.global_step == 12
+    assert resumed.spearman_before == full.spearman_before  # kept from the first session
+    assert resumed.meta == {"run": "x"}
+    assert resumed.session_pairs == 3 * 16  # only the remaining 3 steps were trained
+    a, b = _weights(straight), _weights(second)
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], atol=1e-6, rtol=0)
+    assert [s for s, _ in resumed.loss_curve] == [s for s, _ in full.loss_curve]
+    texts = val_pairs.texts_a[:5]
+    np.testing.assert_allclose(straight.encode(texts), second.encode(texts), atol=1e-6)
+
+
+def test_checkpoints_keep_only_the_newest_complete_one(
+    tiny_model, train_pairs, val_pairs, tmp_path
+):
+    small = train_pairs.subset(range(0, 288, 6))  # 48 pairs, 3 steps
+    settings = TrainSettings(batch_size=16, epochs=1, checkpoint_steps=1)
+    train(tiny_model, small, val_pairs, settings, tmp_path)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["checkpoint-3"]
+    (tmp_path / "checkpoint-7").mkdir()  # a folder without state (killed mid-write) is ignored
+    assert latest_checkpoint(tmp_path).name == "checkpoint-3"
+    assert json.loads((tmp_path / "checkpoint-3" / STATE_FILE).read_text())["completed"] is False
+    clear_checkpoints(tmp_path)
+    assert latest_checkpoint(tmp_path) is None
+
+
+def test_checkpoint_from_other_settings_is_refused(tiny_model, train_pairs, val_pairs, tmp_path):
+    small = train_pairs.subset(range(0, 288, 6))
+    train(tiny_model, small, val_pairs, TrainSettings(batch_size=16, epochs=1), tmp_path)
+    with pytest.raises(ValueError, match="made for 3 steps, not 6"):
+        train(tiny_model, small, val_pairs, TrainSettings(batch_size=8, epochs=1), tmp_path)
+
+
+def test_no_training_pairs_is_an_error(tiny_model, val_pairs, tmp_path):
+    with pytest.raises(ValueError, match="no training pairs"):
+        train(tiny_model, PairSet(), val_pairs, TrainSettings(), tmp_path)

@@ -1,0 +1,166 @@
+"""jobs/finetune.py end to end on Delta inputs: trains, tracks, registers, skips, resumes."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import mlflow  # noqa: E402 - after the SQLAlchemy shim
+import pytest
+from pyspark.sql import functions as F
+from training_data import make_descriptions, make_pair_rows
+
+from anime_recs import tables
+from anime_recs.lakehouse import table_version, write_table
+from anime_recs.training.registry import FINGERPRINT_TAG
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def load_job():
+    spec = importlib.util.spec_from_file_location("finetune_job", REPO / "jobs" / "finetune.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def inputs(spark, tmp_path_factory):
+    """Delta ``anime`` + ``training_pairs`` (read-only for these tests): the generated titles,
+    one title without a description, and a train pair that uses it (must be dropped)."""
+    lake = str(tmp_path_factory.mktemp("finetune_lake"))
+    texts = make_descriptions()
+    rows = [(i, f"title {i}", text, True) for i, text in texts.items()]
+    rows.append((999, "no synopsis", None, False))
+    anime = spark.createDataFrame(
+        rows, "anime_id int, name string, description string, has_description boolean"
+    )
+    for field in tables.ANIME_SCHEMA.fields:
+        if field.name not in anime.columns:
+            anime = anime.withColumn(field.name, F.lit(None).cast(field.dataType))
+    pairs = spark.createDataFrame(
+        make_pair_rows() + [(0, 999, 0.5, 1.0, "train")],
+        "anime_a int, anime_b int, jaccard double, label double, split string",
+    )
+    versions = {
+        tables.ANIME: write_table(anime, lake, tables.ANIME, tables.ANIME_SCHEMA),
+        tables.TRAINING_PAIRS: write_table(
+            pairs, lake, tables.TRAINING_PAIRS, tables.TRAINING_PAIRS_SCHEMA
+        ),
+    }
+    return lake, versions
+
+
+def job_args(lake: str, tmp_path: Path, model_dir: str, *extra: str) -> list[str]:
+    settings = {
+        "spark.shuffle_partitions": 2,
+        "paths.lake": lake,
+        "paths.checkpoints": tmp_path / "checkpoints",
+        "mlflow.tracking_uri": f"sqlite:///{tmp_path / 'mlruns.db'}",
+        "mlflow.artifact_location": tmp_path / "artifacts",
+        "mlflow.experiment": "finetune-job-test",
+        "finetune.base_model": model_dir,
+        "finetune.max_seq_length": 64,
+        "finetune.epochs": 1,
+        "finetune.learning_rate": 0.003,
+        "finetune.max_train_pairs": 96,  # 6 steps
+        "finetune.logging_steps": 2,
+        "finetune.checkpoint_steps": 4,
+        "finetune.registered_model": "anime_encoder_test",
+    }
+    argv = ["--conf", str(REPO / "conf" / "local.yaml")]
+    for key, value in settings.items():
+        argv += ["--set", f"{key}={value}"]
+    for item in extra:
+        argv += ["--set", item]
+    return argv
+
+
+def runs_and_versions(tmp_path: Path):
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlruns.db'}")
+    experiment = client.get_experiment_by_name("finetune-job-test")
+    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+    versions = client.search_model_versions("name = 'anime_encoder_test'")
+    return client, runs, sorted(int(v.version) for v in versions)
+
+
+def test_job_trains_tracks_registers_then_skips_an_unchanged_rerun(
+    spark, inputs, tiny_model_dir, tmp_path
+):
+    lake, versions = inputs
+    job = load_job()
+    argv = job_args(lake, tmp_path, tiny_model_dir)
+    assert job.main(argv) == 0
+
+    client, runs, registered = runs_and_versions(tmp_path)
+    assert registered == [1] and len(runs) == 1
+    run = runs[0]
+    params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
+    assert run.info.status == "FINISHED"
+    assert params["data.training_pairs.version"] == str(versions[tables.TRAINING_PAIRS])
+    assert params["data.anime.version"] == str(versions[tables.ANIME])
+    assert params["data.train_pairs"] == "96"
+    assert params["data.train_available"] == "288"  # the pair with title 999 was dropped
+    assert params["data.val_pairs"] == "24"
+    assert params["finetune.learning_rate"] == "0.003"
+    assert tags["device"] == "cpu" and tags[FINGERPRINT_TAG] == params["fingerprint"]
+    for name in ("val_spearman_before", "val_spearman_after", "train_s", "wall_s"):
+        assert name in metrics, name
+    assert metrics["train_steps"] == 6 and metrics["train_pairs_per_s"] > 0
+    loss_steps = [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")]
+    assert loss_steps == [2, 4, 6]
+    assert len(client.get_metric_history(run.info.run_id, "val_spearman_epoch")) == 1
+    version = client.get_model_version("anime_encoder_test", "1")
+    assert version.run_id == run.info.run_id
+    assert version.tags[FINGERPRINT_TAG] == params["fingerprint"]
+    ckpt = tmp_path / "checkpoints" / "finetune" / params["fingerprint"]
+    assert ckpt.is_dir() and not list(ckpt.iterdir())  # checkpoints removed once registered
+
+    # writes no Delta table: same versions, no new table folder
+    assert {t: table_version(spark, lake, t) for t in versions} == versions
+    assert sorted(p.name for p in Path(lake).iterdir()) == sorted(versions)
+
+    assert job.main(argv) == 0  # unchanged fingerprint: skipped
+    _, runs, registered = runs_and_versions(tmp_path)
+    assert registered == [1] and len(runs) == 1
+
+    assert job.main(argv + ["--set", "finetune.force=true"]) == 0
+    _, runs, registered = runs_and_versions(tmp_path)
+    assert registered == [1, 2] and len(runs) == 2
+
+
+def test_job_resumes_an_interrupted_run_in_the_same_mlflow_run(
+    inputs, tiny_model_dir, tmp_path, monkeypatch
+):
+    lake, _ = inputs
+    job = load_job()
+    argv = job_args(lake, tmp_path, tiny_model_dir)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed while logging the model")
+
+    monkeypatch.setattr(job, "log_and_register", crash)
+    with pytest.raises(RuntimeError, match="killed"):
+        job.main(argv)
+    _, runs, registered = runs_and_versions(tmp_path)
+    assert registered == [] and [r.info.status for r in runs] == ["FAILED"]
+    fingerprint = runs[0].data.tags[FINGERPRINT_TAG]
+    ckpt = tmp_path / "checkpoints" / "finetune" / fingerprint
+    assert [p.name for p in ckpt.iterdir()] == ["checkpoint-6"]
+
+    monkeypatch.undo()
+    job = load_job()
+    assert job.main(argv) == 0
+    _, runs, registered = runs_and_versions(tmp_path)
+    assert registered == [1] and len(runs) == 1  # the same run, finished now
+    run = runs[0]
+    assert run.info.status == "FINISHED" and run.data.tags["resumed_from_step"] == "6"
+    assert run.data.metrics["train_steps"] == 6
+
+
+def test_job_without_inputs_fails_with_a_clear_message(tmp_path, tiny_model_dir):
+    empty_lake = tmp_path / "empty_lake"
+    empty_lake.mkdir()
+    expected = r"\['training_pairs', 'anime'\] not found under .*: run their stage first"
+    with pytest.raises(FileNotFoundError, match=expected):
+        load_job().main(job_args(str(empty_lake), tmp_path, tiny_model_dir))

@@ -1,0 +1,92 @@
+"""Joining training pairs with descriptions, collecting and subsampling them."""
+
+from __future__ import annotations
+
+import pytest
+from pyspark.testing import assertDataFrameEqual
+
+from anime_recs.training.pairs import PairSet, collect_pair_sets, limit_pairs, pair_texts
+
+ANIME_DDL = "anime_id int, description string, has_description boolean"
+PAIRS_DDL = "anime_a int, anime_b int, jaccard double, label double, split string"
+
+
+@pytest.fixture()
+def anime(spark):
+    return spark.createDataFrame(
+        [
+            (1, "one", True),
+            (2, "two", True),
+            (3, "three", True),
+            (4, None, False),  # no synopsis
+            (5, "   ", True),  # blank
+            (6, "six but flagged unusable", False),
+        ],
+        ANIME_DDL,
+    )
+
+
+def test_pair_texts_attaches_both_descriptions_and_drops_titles_without_one(spark, anime):
+    pairs = spark.createDataFrame(
+        [
+            (1, 2, 0.4, 1.0, "train"),
+            (2, 3, 0.05, 0.0, "val"),
+            (1, 4, 0.5, 1.0, "train"),
+            (3, 5, 0.01, 0.0, "train"),
+            (1, 6, 0.3, 1.0, "val"),
+        ],
+        PAIRS_DDL,
+    )
+    expected = spark.createDataFrame(
+        [(1, 2, "one", "two", 1.0, "train"), (2, 3, "two", "three", 0.0, "val")],
+        "anime_a int, anime_b int, text_a string, text_b string, label double, split string",
+    )
+    result = pair_texts(pairs, anime)
+    assert result.columns == ["anime_a", "anime_b", "text_a", "text_b", "label", "split"]
+    assertDataFrameEqual(result, expected)
+
+
+def test_pair_texts_names_missing_columns(spark, anime):
+    pairs = spark.createDataFrame([(1, 2, 1.0)], "anime_a int, anime_b int, label double")
+    with pytest.raises(ValueError, match=r"training_pairs: missing columns \['split'\]"):
+        pair_texts(pairs, anime)
+    with pytest.raises(ValueError, match=r"anime: missing columns \['has_description'\]"):
+        pair_texts(
+            spark.createDataFrame([(1, 2, 0.1, 1.0, "train")], PAIRS_DDL),
+            anime.drop("has_description"),
+        )
+
+
+def test_collect_pair_sets_orders_rows_and_splits(spark, anime):
+    pairs = spark.createDataFrame(
+        [
+            (2, 3, 0.05, 0.0, "train"),
+            (1, 3, 0.4, 1.0, "val"),
+            (1, 2, 0.4, 1.0, "train"),
+            (1, 2, 0.4, 1.0, "test"),  # neither train nor val: ignored
+        ],
+        PAIRS_DDL,
+    )
+    sets = collect_pair_sets(pair_texts(pairs, anime).repartition(3))
+    assert sets["train"] == PairSet(["one", "two"], ["two", "three"], [1.0, 0.0], [(1, 2), (2, 3)])
+    assert sets["val"] == PairSet(["one"], ["three"], [1.0], [(1, 3)])
+
+
+def test_limit_pairs_is_a_seeded_subset_in_original_order():
+    n = 50
+    pairs = PairSet(
+        [f"a{i}" for i in range(n)], [f"b{i}" for i in range(n)], [i % 2 for i in range(n)]
+    )
+    assert limit_pairs(pairs, 0, seed=1) is pairs
+    assert limit_pairs(pairs, 80, seed=1) is pairs
+    subset = limit_pairs(pairs, 10, seed=1)
+    index = [int(t[1:]) for t in subset.texts_a]
+    assert len(subset) == 10 and index == sorted(index) and len(set(index)) == 10
+    assert [f"b{i}" for i in index] == subset.texts_b
+    assert limit_pairs(pairs, 10, seed=1) == subset
+    assert limit_pairs(pairs, 10, seed=2) != subset
+
+
+def test_pair_set_rejects_ragged_lists():
+    with pytest.raises(ValueError, match="equal length"):
+        PairSet(["a"], ["b", "c"], [1.0])

@@ -1,0 +1,64 @@
+"""Generated titles and pairs with a learnable signal (shared by the fine-tune tests).
+
+Every title belongs to one of a few groups; its description mixes some of its group's marker
+words with shared filler words; two titles are a positive pair (label 1) when they share a
+group, else negative (label 0). Train and val pairs come from disjoint titles (as in the real
+split), same groups.
+"""
+
+from __future__ import annotations
+
+import random
+
+from anime_recs.training.pairs import PairSet
+
+GROUP_WORDS = [
+    ["dragon", "castle", "knight", "sword", "magic", "king", "queen", "forest"],
+    ["robot", "space", "pilot", "laser", "planet", "engine", "star", "ship"],
+    ["school", "class", "teacher", "exam", "club", "student", "friend", "summer"],
+    ["detective", "murder", "police", "crime", "secret", "case", "victim", "clue"],
+]
+FILLER = (
+    "the a story of young man woman who finds new life world after day night time old girl boy "
+    "family home city town long way must learn find help one two three years ago begins when "
+    "strange people meet soon together against what their own"
+).split()
+N_TITLES = 48
+VAL_TITLES = range(36, 48)  # ids 36..47 are validation titles, 0..35 train titles
+
+
+def make_descriptions(n_titles: int = N_TITLES, seed: int = 0) -> dict[int, str]:
+    rng = random.Random(seed)
+    out = {}
+    for title in range(n_titles):
+        words = rng.sample(GROUP_WORDS[title % len(GROUP_WORDS)], 4) + rng.sample(FILLER, 12)
+        rng.shuffle(words)
+        out[title] = " ".join(words)
+    return out
+
+
+def make_pair_rows(seed: int = 0) -> list[tuple[int, int, float, float, str]]:
+    """(anime_a, anime_b, jaccard, label, split): all positives, as many sampled negatives."""
+    rng = random.Random(seed)
+    rows = []
+    for split, titles in (("train", range(0, 36)), ("val", VAL_TITLES)):
+        titles = list(titles)
+        pos, neg = [], []
+        for i, a in enumerate(titles):
+            for b in titles[i + 1 :]:
+                (pos if a % len(GROUP_WORDS) == b % len(GROUP_WORDS) else neg).append((a, b))
+        neg = rng.sample(neg, len(pos))
+        rows += [(a, b, 0.4, 1.0, split) for a, b in pos]
+        rows += [(a, b, 0.05, 0.0, split) for a, b in neg]
+    return sorted(rows)
+
+
+def pair_set(split: str) -> PairSet:
+    texts = make_descriptions()
+    rows = [r for r in make_pair_rows() if r[4] == split]
+    return PairSet(
+        [texts[r[0]] for r in rows],
+        [texts[r[1]] for r in rows],
+        [r[3] for r in rows],
+        [(r[0], r[1]) for r in rows],
+    )
