@@ -23,7 +23,7 @@ Local::
 Cluster (the training runs on the driver; give it the GPU)::
 
     spark-submit --master spark://HOST:7077 --packages io.delta:delta-spark_2.13:4.0.0 \\
-        --py-files dist/anime_recs-0.1.0-py3-none-any.whl \\
+        --py-files dist/anime_recs-0.1.0-py3-none-any.zip \\
         jobs/finetune.py --conf conf/cluster.yaml
 """
 

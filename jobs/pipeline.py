@@ -14,7 +14,7 @@ Local (embedded default, generating the sample data when ``paths.raw`` is empty)
 Cluster::
 
     spark-submit --master spark://HOST:7077 --packages io.delta:delta-spark_2.13:4.0.0 \\
-        --py-files dist/anime_recs-0.1.0-py3-none-any.whl \\
+        --py-files dist/anime_recs-0.1.0-py3-none-any.zip \\
         jobs/pipeline.py --conf conf/cluster.yaml
 
 Reads the raw MAL files; writes every stage's tables plus ``pipeline_runs``; prints the
