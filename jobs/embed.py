@@ -47,27 +47,18 @@ def _sql_literal(value: str) -> str:
 def _resolve_model(config: AppConfig, spec: str, optional: bool) -> str:
     """Driver-side resolution of a model spec to a folder (or HF id); skip/fail on errors."""
     from anime_recs.models import is_mlflow_uri, resolve_model_path
+    from anime_recs.tracking import keep_logging, set_mlflow_uris
 
-    # a fresh sqlite MLflow store runs alembic migrations, whose logging.config.fileConfig
-    # replaces the root handlers and level: keep the job's logging as it was
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
     try:
         if is_mlflow_uri(spec):
-            import mlflow
-
-            mlflow.set_tracking_uri(config.mlflow.tracking_uri)
-            if config.mlflow.registry_uri:
-                mlflow.set_registry_uri(config.mlflow.registry_uri)
-        return resolve_model_path(spec)
+            set_mlflow_uris(config.mlflow)
+        with keep_logging():
+            return resolve_model_path(spec)
     except Exception as exc:  # noqa: BLE001 - ModelNotAvailable, ImportError, MlflowException
         reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
         if optional:
             raise EmbedderSkipped(f"model {spec!r} not available ({reason})") from None
         raise JobError(f"model {spec!r} cannot be resolved: {reason}") from None
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
 
 
 def embed_sentence_transformer(spark, config: AppConfig, name: str, cfg: EmbedderConfig, texts):

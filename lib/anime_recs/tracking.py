@@ -1,39 +1,65 @@
-"""MLflow setup shared by the jobs that track runs (fine-tune, recommend, pipeline)."""
+"""MLflow setup shared by the jobs that track runs or load registered models."""
 
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from anime_recs.config import MlflowConfig
 
 log = logging.getLogger(__name__)
 
 
-def configure_mlflow(config: MlflowConfig) -> str:
-    """Point MLflow at the configured tracking/registry store; return the experiment id.
+@contextmanager
+def keep_logging() -> Iterator[None]:
+    """Keep the job's logging as it is across MLflow calls.
 
-    New experiments get ``artifact_location`` (a local folder by default) so runs work with
-    a SQLite tracking store; existing experiments keep theirs.
+    A fresh SQLite tracking store runs alembic migrations, whose ``logging.config.fileConfig``
+    replaces the root handlers and level and disables every existing logger; the job would
+    go silent. Restores the root handlers and level and re-enables the loggers afterwards.
     """
-    import os
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for logger in logging.Logger.manager.loggerDict.values():
+            if isinstance(logger, logging.Logger):
+                logger.disabled = False
 
+
+def set_mlflow_uris(config: MlflowConfig) -> None:
+    """Point MLflow at the configured tracking and registry stores."""
     import mlflow
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(config.tracking_uri)
     if config.registry_uri:
         mlflow.set_registry_uri(config.registry_uri)
-    experiment = mlflow.get_experiment_by_name(config.experiment)
-    if experiment is None:
-        location = None
-        if config.artifact_location:
-            from pathlib import Path
 
+
+def configure_mlflow(config: MlflowConfig) -> str:
+    """Point MLflow at the configured stores and experiment; return the experiment id.
+
+    New experiments get ``artifact_location`` (a local folder by default) so runs work with
+    a SQLite tracking store; existing experiments keep theirs.
+    """
+    import mlflow
+
+    with keep_logging():
+        set_mlflow_uris(config)
+        experiment = mlflow.get_experiment_by_name(config.experiment)
+        if experiment is None:
             location = config.artifact_location
-            if "://" not in location:
+            if location and "://" not in location:
                 location = Path(location).absolute().as_uri()
-        experiment_id = mlflow.create_experiment(config.experiment, artifact_location=location)
-    else:
-        experiment_id = experiment.experiment_id
-    mlflow.set_experiment(experiment_id=experiment_id)
+            experiment_id = mlflow.create_experiment(config.experiment, artifact_location=location)
+        else:
+            experiment_id = experiment.experiment_id
+        mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id

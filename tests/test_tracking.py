@@ -1,0 +1,25 @@
+import logging
+
+from anime_recs.config import MlflowConfig
+from anime_recs.tracking import configure_mlflow
+
+
+def test_fresh_sqlite_store_keeps_the_job_logging(tmp_path):
+    root = logging.getLogger()
+    handler = logging.NullHandler()
+    root.addHandler(handler)
+    job_logger = logging.getLogger("anime_recs.jobs.example")
+    before_level = root.level
+    try:
+        config = MlflowConfig(
+            tracking_uri=f"sqlite:///{tmp_path}/mlruns.db",
+            artifact_location=str(tmp_path / "artifacts"),
+            experiment="logging-check",
+        )
+        experiment_id = configure_mlflow(config)  # runs the alembic migrations
+        assert experiment_id
+        assert handler in root.handlers
+        assert root.level == before_level
+        assert not job_logger.disabled
+    finally:
+        root.removeHandler(handler)
