@@ -1,0 +1,43 @@
+"""Run every benchmark in sequence on one ingested lake (``make bench``); measures, never asserts.
+
+usage: python tests/benchmarks/run_all.py [--lake LAKE] [--sample-users N] [--sizes 2000,16000]
+
+Each benchmark prints its markdown table and writes JSON under ``bench/``. The lake must hold
+the ingested ``anime`` and ``ratings`` tables (e.g. ``jobs/ingest.py`` on the full generated
+data); the recommend benchmark needs the later stages' tables too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lake", default="lakehouse")
+    parser.add_argument("--sample-users", default="5000", help="self-join user sample")
+    parser.add_argument("--sizes", default="2000,16000", help="embedding title counts")
+    args = parser.parse_args()
+    runs = [
+        ["bench_jaccard.py", "--lake", args.lake, "--sample-users", args.sample_users],
+        ["bench_embed.py", "--lake", args.lake, "--sizes", args.sizes],
+        ["bench_finetune.py"],
+        ["bench_recommend.py", "--lake", args.lake],
+    ]
+    failed = []
+    for script, *rest in runs:
+        print(f"\n=== {script} {' '.join(rest)}", flush=True)  # noqa: T201
+        if subprocess.call([sys.executable, str(HERE / script), *rest]) != 0:
+            failed.append(script)
+    if failed:
+        print(f"failed: {failed}", file=sys.stderr)  # noqa: T201
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
