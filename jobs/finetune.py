@@ -11,8 +11,11 @@ training loss curve, wall time, pairs per second), the model (sentence-transform
 a new version of the registered model ``finetune.registered_model``, and checkpoints under
 ``<paths.checkpoints>/finetune/<fingerprint>/`` (removed once the version is registered).
 
-The fingerprint hashes the fine-tune settings and the input Delta versions. A rerun with an
-unchanged fingerprint whose run finished and was registered does nothing (unless
+The fingerprint hashes the fine-tune settings and the input tables' contents
+(``lakehouse.table_digest``, not their Delta versions: an upstream stage rerun that rewrites
+the same rows, e.g. ``pipeline.py --force``, must not register a duplicate model version).
+A rerun with an unchanged fingerprint whose run finished and was registered does nothing
+(unless
 ``--set finetune.force=true``); an interrupted run continues from its last checkpoint, in the
 same MLflow run.
 
@@ -37,7 +40,7 @@ from pathlib import Path
 
 from anime_recs import tables
 from anime_recs.cli import JobError, job_parser, run_main, session, start_job, step
-from anime_recs.lakehouse import read_table, table_version
+from anime_recs.lakehouse import read_table, table_digest, table_version
 from anime_recs.models import PACKAGED_PREFIX, is_mlflow_uri, load_sentence_transformer
 from anime_recs.tracking import configure_mlflow
 from anime_recs.training.finetune import (
@@ -80,15 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     spark = session(config, "finetune")
     lake = config.paths.lake
 
-    # the fingerprint needs only the input versions: an unchanged rerun stops before reading
+    # the fingerprint needs only the inputs' digests: an unchanged rerun stops before training
     versions = {name: table_version(spark, lake, name) for name in INPUTS}
     missing = [name for name, version in versions.items() if version is None]
     if missing:
         raise FileNotFoundError(
             f"Delta table(s) {missing} not found under {lake}: run their stage first"
         )
+    digests = {name: table_digest(spark, lake, name, versions[name]) for name in INPUTS}
     finetune_params = dataclasses.asdict(ft)
-    fingerprint = training_fingerprint(finetune_params, versions)
+    fingerprint = training_fingerprint(finetune_params, digests)
     import mlflow
 
     experiment_id = configure_mlflow(config.mlflow)

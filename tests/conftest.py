@@ -57,3 +57,11 @@ def tiny_raw(tmp_path_factory) -> Path:
     tiny = SCALES["tiny"]
     generate_dataset(out, tiny.users, tiny.titles, tiny.ratings, seed=7)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> str:
+    """A tiny random BERT sentence-transformer folder (tests/tiny_model.py), built once."""
+    from tests.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny_bert"))

@@ -68,3 +68,19 @@ def test_write_conforms_and_rejects_missing_columns(spark, lake):
 def test_read_missing_table_is_one_clear_line(spark, lake):
     with pytest.raises(FileNotFoundError, match="Delta table 'nothing' not found"):
         read_table(spark, lake, "nothing")
+
+
+def test_table_digest_depends_on_contents_not_on_version_or_order(spark, lake):
+    from anime_recs.lakehouse import table_digest
+
+    rows = [(1, 2, 9, "train"), (3, 4, 5, "test")]
+    write_table(spark.createDataFrame(rows, RATINGS_SCHEMA), lake, "ratings", RATINGS_SCHEMA)
+    first = table_digest(spark, lake, "ratings")
+    rewritten = spark.createDataFrame(rows[::-1], RATINGS_SCHEMA).repartition(2)
+    assert write_table(rewritten, lake, "ratings", RATINGS_SCHEMA) == 1
+    assert table_digest(spark, lake, "ratings") == first
+    changed = spark.createDataFrame([(1, 2, 9, "train"), (3, 4, 6, "test")], RATINGS_SCHEMA)
+    write_table(changed, lake, "ratings", RATINGS_SCHEMA)
+    assert table_digest(spark, lake, "ratings") != first
+    assert table_digest(spark, lake, "ratings", version=0) == first
+    assert first.startswith("2:")

@@ -10,7 +10,9 @@ A job's ``main(argv)`` is::
 
 Fail-fast problems (bad config, missing input file or column) raise :class:`JobError` (or
 ``ConfigError``/``FileNotFoundError``); :func:`run_main` turns them into one line on stderr
-and exit status 2, instead of a traceback.
+and exit status 2, instead of a traceback. So does a Delta write conflict (another run of the
+same stage committed to the table first; Delta's optimistic concurrency rejects the loser's
+commit, the table stays at the winner's version), see :func:`delta_conflict`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -109,11 +112,35 @@ def step(name: str) -> Iterator[dict]:
         )
 
 
+_DELTA_CONFLICT = re.compile(
+    r"io\.delta\.exceptions\.((?:Concurrent\w*|MetadataChanged|ProtocolChanged)Exception): "
+    r"(?:\[\w+\] )?(?:\1: )?([^\n]*)"
+)
+
+
+def delta_conflict(exc: BaseException) -> str | None:
+    """One line for a Delta concurrent-writer conflict (``io.delta.exceptions.Concurrent*``,
+    ``MetadataChanged``, ``ProtocolChanged``, raised through Py4J), else None."""
+    match = _DELTA_CONFLICT.search(str(exc))
+    if match is None:
+        return None
+    return (
+        f"Delta write conflict: a concurrent run committed to the same table first, this "
+        f"write was not committed (rerun the stage): {match[1]}: {match[2].strip()}"
+    )
+
+
 def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> None:
     """Run a job's ``main`` and exit; expected failures become one line and exit status 2."""
     try:
         code = main(argv)
     except (ConfigError, JobError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201 - the one-line contract
+        sys.exit(2)
+    except Exception as exc:
+        conflict = delta_conflict(exc)
+        if conflict is None:
+            raise
+        print(f"error: {conflict}", file=sys.stderr)  # noqa: T201 - the one-line contract
         sys.exit(2)
     sys.exit(code or 0)

@@ -50,6 +50,19 @@ def table_version(spark: SparkSession, lake: str, name: str) -> int | None:
     return int(history.select("version").first()[0])
 
 
+def table_digest(spark: SparkSession, lake: str, name: str, version: int | None = None) -> str:
+    """Order-independent digest of a table's contents: ``<rows>:<sum of xxhash64(row)>``.
+
+    Equal contents give equal digests whatever the Delta version or file layout, so a stage
+    can tell "same data rewritten" (e.g. a forced rerun of its upstream) from "new data".
+    One aggregation over the table: meant for small inputs (pairs, titles).
+    """
+    df = read_table(spark, lake, name, version)
+    row_hash = F.xxhash64(*[F.col(c) for c in sorted(df.columns)]).cast("decimal(38,0)")
+    rows, total = df.select(row_hash.alias("h")).agg(F.count("*"), F.sum("h")).first()
+    return f"{rows}:{total or 0}"
+
+
 def conform(df: DataFrame, schema: StructType) -> DataFrame:
     """Select and cast ``df`` to exactly ``schema`` (column order and types); fail on missing."""
     missing = [f.name for f in schema.fields if f.name not in df.columns]

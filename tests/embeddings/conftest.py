@@ -1,48 +1,12 @@
-"""Embedding fixtures: a tiny random BERT sentence-transformer (built once) and titles."""
+"""Embedding fixtures: titled anime rows (the tiny random model ``tiny_model_dir`` is shared,
+in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
+from tests.tiny_model import TINY_MAX_SEQ  # noqa: F401 - re-exported for the tests
 
 from anime_recs.tables import ANIME_SCHEMA
-
-TINY_MAX_SEQ = 64
-
-
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> str:
-    """A randomly initialised 2-layer BERT (hidden 32) + mean pooling, saved as a folder.
-
-    The tokenizer is the packaged MiniLM's WordPiece tokenizer (offline).
-    """
-    import torch
-    from sentence_transformers import SentenceTransformer, models
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from anime_recs.models import resolve_model_path
-
-    root = tmp_path_factory.mktemp("tiny_bert")
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("packaged:all-MiniLM-L6-v2"))
-    torch.manual_seed(0)
-    bert = BertModel(
-        BertConfig(
-            vocab_size=tokenizer.vocab_size,
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=64,
-            max_position_embeddings=128,
-        )
-    )
-    hf_dir = root / "hf"
-    bert.save_pretrained(hf_dir)
-    tokenizer.save_pretrained(hf_dir)
-    word = models.Transformer(str(hf_dir), max_seq_length=TINY_MAX_SEQ)
-    pooling = models.Pooling(word.get_word_embedding_dimension(), pooling_mode="mean")
-    st_dir = root / "st"
-    SentenceTransformer(modules=[word, pooling], device="cpu").save(str(st_dir))
-    return str(st_dir)
-
 
 DESCRIPTIONS = {
     1: "A boy and his robot travel the galaxy looking for a lost planet.",

