@@ -36,16 +36,19 @@ OUTPUT_ROW_COST = 8.0
 
 
 def promoters(ratings: DataFrame) -> DataFrame:
-    """Promoter pairs ``(user_id, anime_id)``: train ratings with ``rating >= 9``, distinct."""
+    """Promoter pairs ``(user_id, anime_id)``: train ratings with ``rating >= 9``.
+
+    No ``distinct()``: ``ratings`` holds one row per (user, title) (ingest keeps the first of
+    duplicated rows), and :func:`build_promoter_matrix` counts a repeated pair once anyway, so
+    a de-duplicating shuffle of ~16M rows at full scale would buy nothing.
+    """
     required = {"user_id", "anime_id", "rating", "split"}
     missing = sorted(required - set(ratings.columns))
     if missing:
         raise ValueError(f"ratings: missing columns {missing}")
-    return (
-        ratings.where((F.col("split") == TRAIN) & (F.col("rating") >= PROMOTER_MIN_RATING))
-        .select(F.col("user_id").cast("int"), F.col("anime_id").cast("int"))
-        .distinct()
-    )
+    return ratings.where(
+        (F.col("split") == TRAIN) & (F.col("rating") >= PROMOTER_MIN_RATING)
+    ).select(F.col("user_id").cast("int"), F.col("anime_id").cast("int"))
 
 
 @dataclass(frozen=True)
