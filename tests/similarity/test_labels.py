@@ -9,9 +9,11 @@ from jaccard_data import anime_rows
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
+from anime_recs.similarity import labels
 from anime_recs.similarity.labels import (
     label_rule,
     labelled_candidates,
+    negative_hash_cut,
     negatives_wanted,
     title_split,
     training_pairs,
@@ -170,6 +172,36 @@ def test_sampling_is_deterministic_by_seed(spark, random_case):
     negatives = {(r.anime_a, r.anime_b) for r in first.where("label = 0").collect()}
     other = {(r.anime_a, r.anime_b) for r in _run(random_case, seed=8).where("label = 0").collect()}
     assert negatives != other
+
+
+def test_negative_hash_cut_keeps_the_expected_fraction_of_the_hash_range():
+    # wanted 1 of 1,000: expect 4 * 1 + 64 = 68 kept, i.e. 68/1000 of [-2^63, 2^63)
+    assert negative_hash_cut(1, 1000) == -(2**63) + (68 * 2**64) // 1000
+    assert negative_hash_cut(10, 100) is None  # 104 expected >= 100 available: keep all
+    assert negative_hash_cut(0, 100) == -(2**63)  # keeps nothing
+
+
+@pytest.mark.parametrize("oversample", [(4, 64), (0, 0)], ids=["cut", "cut-too-tight"])
+def test_sampled_negatives_are_the_smallest_hashes(spark, random_case, monkeypatch, oversample):
+    """Hash-cut narrowing (or its fallback when the cut keeps too few) gives exactly the
+    ``wanted`` negatives of smallest ``(rank_hash, anime_a, anime_b)`` of each split."""
+    monkeypatch.setattr(labels, "NEGATIVE_OVERSAMPLE", oversample[0])
+    monkeypatch.setattr(labels, "NEGATIVE_OVERSAMPLE_EXTRA", oversample[1])
+    pairs, anime, _, _ = random_case
+    candidates = labelled_candidates(pairs, title_split(anime, 0.3, 7), 0.3, 0.1, 5, 3, 7)
+    rows = candidates.collect()
+    got = _run(random_case, negative_ratio=0.05).where("label = 0").collect()
+    for split in ("train", "val"):
+        positives = sum(1 for r in rows if r.split == split and r.label == 1.0)
+        ranked = sorted(
+            (r.rank_hash, r.anime_a, r.anime_b) for r in rows if r.split == split and r.label == 0.0
+        )
+        wanted = negatives_wanted(positives, 0.05)
+        assert wanted > 0
+        if split == "train":  # the cut really narrows the candidates there
+            assert negative_hash_cut(wanted, len(ranked)) is not None
+        expected = {(a, b) for _, a, b in ranked[:wanted]}
+        assert {(r.anime_a, r.anime_b) for r in got if r.split == split} == expected
 
 
 def test_title_split_is_a_stable_fraction_of_described_titles(spark):

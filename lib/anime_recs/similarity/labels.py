@@ -20,7 +20,9 @@ CosineSimilarityLoss fine-tuning of the description encoder:
 4. :func:`label_rule` labels by Jaccard, the middle band is dropped;
 5. negatives are sampled down to ``round(negative_ratio x positives)`` per split,
    deterministically: the negatives with the smallest ``xxhash64(seed, anime_a, anime_b)``
-   (ties by the pair) are kept. The same inputs and seed always give the same pairs.
+   (ties by the pair) are kept. The same inputs and seed always give the same pairs. (The
+   sampling first narrows the candidates with a hash cut, :func:`negative_hash_cut`, so that
+   two passes over the pairs suffice; the result is the same as sorting all negatives.)
 """
 
 from __future__ import annotations
@@ -119,9 +121,11 @@ def training_pairs(
 ) -> DataFrame:
     """Labelled, split, negative-sampled pairs ``(anime_a, anime_b, jaccard, label, split)``.
 
-    See the module docstring for the rules. Sampling needs the number of positives per
-    split, so this function runs one small aggregation (an action) before returning the
-    lazy result.
+    See the module docstring for the rules. Two passes over ``pairs`` (hundreds of millions
+    of rows at full scale), both run here: one counts the labelled pairs per split and label,
+    one keeps the positives and only the negatives whose ``rank_hash`` falls below a cut
+    (:func:`negative_hash_cut`) and caches that small set; the exact sampling (the smallest
+    ``rank_hash`` first) then runs on it. The returned DataFrame reads the cached set.
     """
     titles = title_split(anime, val_fraction, seed)
     labelled = labelled_candidates(
@@ -133,19 +137,45 @@ def training_pairs(
         min_positive_intersection,
         seed,
     )
-    positives = labelled.where(F.col("label") == 1.0)
     counts = {
-        row["split"]: int(row["count"]) for row in positives.groupBy("split").count().collect()
+        (row["split"], row["label"]): int(row["count"])
+        for row in labelled.groupBy("split", "label").count().collect()
     }
-    parts = [positives]
+    wanted = {
+        split: negatives_wanted(counts.get((split, 1.0), 0), negative_ratio)
+        for split in (TRAIN, VAL)
+    }
+    cuts = {
+        split: negative_hash_cut(wanted[split], counts.get((split, 0.0), 0))
+        for split in (TRAIN, VAL)
+    }
+    kept = _keep_positives_and_negatives_below(labelled, cuts).cache()
+    kept_negatives = {
+        row["split"]: int(row["count"])
+        for row in kept.where(F.col("label") == 0.0).groupBy("split").count().collect()
+    }
+    short = [
+        s for s in (TRAIN, VAL) if kept_negatives.get(s, 0) < wanted[s] and cuts[s] is not None
+    ]
+    if short:  # fewer than wanted below the cut (improbable): keep every negative of that split
+        log.info("splits %s: negatives below the hash cut < wanted, keeping all", short)
+        kept.unpersist()
+        cuts.update({s: None for s in short})
+        kept = _keep_positives_and_negatives_below(labelled, cuts).cache()
+    parts = [kept.where(F.col("label") == 1.0)]
     for split in (TRAIN, VAL):
-        n_neg = negatives_wanted(counts.get(split, 0), negative_ratio)
-        log.info("split %s: %s positives, %s negatives", split, counts.get(split, 0), n_neg)
-        if n_neg > 0:
+        log.info(
+            "split %s: %s positives, %s negatives of %s",
+            split,
+            counts.get((split, 1.0), 0),
+            wanted[split],
+            counts.get((split, 0.0), 0),
+        )
+        if wanted[split] > 0:
             parts.append(
-                labelled.where((F.col("label") == 0.0) & (F.col("split") == split))
+                kept.where((F.col("label") == 0.0) & (F.col("split") == split))
                 .orderBy("rank_hash", "anime_a", "anime_b")
-                .limit(n_neg)
+                .limit(wanted[split])
             )
     result = parts[0]
     for part in parts[1:]:
@@ -157,6 +187,37 @@ def training_pairs(
         F.col("label").cast("double"),
         F.col("split"),
     )
+
+
+#: Negatives kept below the hash cut, as a multiple of those wanted (plus a constant for
+#: small counts): with ``m`` expected, fewer than ``wanted`` is a far tail event (Chernoff).
+NEGATIVE_OVERSAMPLE = 4
+NEGATIVE_OVERSAMPLE_EXTRA = 64
+_HASH_MIN = -(1 << 63)
+
+
+def negative_hash_cut(wanted: int, available: int) -> int | None:
+    """Cut on the signed 64-bit ``rank_hash``: negatives with ``rank_hash < cut`` are kept.
+
+    ``xxhash64`` is uniform on ``[-2^63, 2^63)``, so the cut keeps a fraction ``q = (4 wanted +
+    64) / available`` of the ``available`` negatives in expectation. ``None`` (keep all) when
+    ``q >= 1``. Exactness does not depend on the hash being uniform: the ``wanted`` smallest
+    hashes are all below the cut whenever at least ``wanted`` are, and the caller checks that.
+    """
+    if wanted <= 0:
+        return _HASH_MIN  # keeps nothing
+    expected = NEGATIVE_OVERSAMPLE * wanted + NEGATIVE_OVERSAMPLE_EXTRA
+    if expected >= available:
+        return None
+    return _HASH_MIN + (expected << 64) // available
+
+
+def _keep_positives_and_negatives_below(labelled: DataFrame, cuts: dict) -> DataFrame:
+    keep = F.col("label") == 1.0
+    for split, cut in cuts.items():
+        negative = (F.col("label") == 0.0) & (F.col("split") == split)
+        keep = keep | (negative if cut is None else negative & (F.col("rank_hash") < F.lit(cut)))
+    return labelled.where(keep)
 
 
 def negatives_wanted(positives: int, negative_ratio: float) -> int:
