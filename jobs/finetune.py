@@ -42,7 +42,7 @@ from anime_recs import tables
 from anime_recs.cli import JobError, job_parser, run_main, session, start_job, step
 from anime_recs.lakehouse import read_table, table_digest, table_version
 from anime_recs.models import PACKAGED_PREFIX, is_mlflow_uri, load_sentence_transformer
-from anime_recs.tracking import configure_mlflow
+from anime_recs.tracking import configure_mlflow, keep_logging
 from anime_recs.training.finetune import (
     TrainSettings,
     clear_checkpoints,
@@ -204,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
         for epoch, value in result.epoch_spearman:
             mlflow.log_metric("val_spearman_epoch", value, step=epoch)
 
-        with step("log and register model") as facts:
+        # registering opens MLflow's registry store; on a fresh SQLite file its migrations
+        # replace the root log handlers (alembic fileConfig): keep ours
+        with step("log and register model") as facts, keep_logging():
             registered = log_and_register(model, ft.registered_model, fingerprint, client)
             facts.update(model_uri=registered.uri, run_id=registered.run_id)
 
