@@ -40,6 +40,10 @@ class JobError(RuntimeError):
 def setup_logging(level: int = logging.INFO) -> None:
     """Configure the root logger once (idempotent); quiet down chatty libraries."""
     root = logging.getLogger()
+    # a handler writing to a closed stream (e.g. the console handler MLflow's alembic
+    # migrations install through logging.config while stderr is redirected) would print
+    # "--- Logging error ---" with a traceback for every record: drop it
+    root.handlers[:] = [h for h in root.handlers if not _writes_to_closed_stream(h)]
     if not any(getattr(h, "_anime_recs", False) for h in root.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
@@ -48,6 +52,11 @@ def setup_logging(level: int = logging.INFO) -> None:
     root.setLevel(level)
     for noisy in ("py4j", "urllib3", "httpx", "httpcore", "openai", "filelock", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _writes_to_closed_stream(handler: logging.Handler) -> bool:
+    stream = getattr(handler, "stream", None)
+    return bool(getattr(stream, "closed", False))
 
 
 def job_parser(description: str | None) -> argparse.ArgumentParser:
