@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 from standalone import REPO_ROOT, Submit, make_submit, tail
+from tests.settings import output_settings, set_args
 
 from anime_recs import runlog, tables
 from anime_recs.lakehouse import read_table, table_exists
@@ -39,11 +40,7 @@ def small_settings(root: Path) -> list[str]:
     """``--set`` overrides for a tiny, fast run with every output under ``root``."""
     sets = {
         "paths.raw": root / "raw",
-        "paths.lake": root / "lake",
-        "paths.reports": root / "reports",
-        "paths.checkpoints": root / "checkpoints",
-        "mlflow.tracking_uri": f"sqlite:///{root / 'mlruns.db'}",
-        "mlflow.artifact_location": root / "mlartifacts",
+        **output_settings(root),
         "spark.shuffle_partitions": 2,
         "embed.partitions": 2,
         "finetune.max_train_pairs": 64,
@@ -51,7 +48,7 @@ def small_settings(root: Path) -> list[str]:
         "embed.embedders.finetuned_minilm_384.max_seq_length": 64,
         "recommend.bootstrap_samples": 50,
     }
-    return [x for k, v in sets.items() for x in ("--set", f"{k}={v}")]
+    return set_args(sets)
 
 
 def columns_and_types(schema) -> list[tuple[str, str]]:

@@ -42,6 +42,7 @@ from types import ModuleType
 import pytest
 from delta.tables import DeltaTable
 from tests.embeddings.fake_openai import FakeOpenAI
+from tests.settings import output_settings, set_args
 
 from anime_recs import cli, runlog, tables
 from anime_recs.cli import JobError, run_main
@@ -81,11 +82,7 @@ def load_job(job: str) -> ModuleType:
 def settings(root: Path, model_dir: str, openai_url: str) -> list[str]:
     """``--set`` overrides: every output under ``root``, tiny and fast, models offline."""
     sets = {
-        "paths.lake": root / "lake",
-        "paths.reports": root / "reports",
-        "paths.checkpoints": root / "checkpoints",
-        "mlflow.tracking_uri": f"sqlite:///{root / 'mlruns.db'}",
-        "mlflow.artifact_location": root / "mlartifacts",
+        **output_settings(root),
         # the test session's settings (getOrCreate applies SQL confs to the shared session)
         "spark.shuffle_partitions": 2,
         "spark.log_level": "ERROR",
@@ -104,7 +101,7 @@ def settings(root: Path, model_dir: str, openai_url: str) -> list[str]:
         "jaccard.title_blocks": 2,
         "recommend.bootstrap_samples": 20,
     }
-    return [x for k, v in sets.items() for x in ("--set", f"{k}={v}")]
+    return set_args(sets)
 
 
 class Capture(logging.Handler):
