@@ -1,5 +1,7 @@
 """Delta is real: writes, overwrites, replaceWhere, time travel, schema conformance."""
 
+import json
+
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
@@ -84,3 +86,52 @@ def test_table_digest_depends_on_contents_not_on_version_or_order(spark, lake):
     assert table_digest(spark, lake, "ratings") != first
     assert table_digest(spark, lake, "ratings", version=0) == first
     assert first.startswith("2:")
+
+
+def _file_stats(spark, lake, name):
+    """The ``stats`` JSON of every file added in the table's log."""
+    log = spark.read.json(f"{lake}/{name}/_delta_log/*.json").where("add is not null")
+    return [json.loads(r["stats"]) for r in log.select("add.stats").collect()]
+
+
+def _encodings(path):
+    """Parquet encodings per column over the table's data files (all versions)."""
+    import glob
+
+    import pyarrow.parquet as pq
+
+    encodings: dict[str, set] = {}
+    for file in glob.glob(f"{path}/*.parquet"):
+        metadata = pq.ParquetFile(file).metadata
+        for g in range(metadata.num_row_groups):
+            for c in range(metadata.num_columns):
+                column = metadata.row_group(g).column(c)
+                encodings.setdefault(column.path_in_schema, set()).update(column.encodings)
+    return encodings
+
+
+def test_table_properties_are_set_on_create_and_added_to_an_existing_table(spark, lake):
+    from delta.tables import DeltaTable
+
+    from anime_recs.tables import ANIME_PAIR_JACCARD, ANIME_PAIR_JACCARD_SCHEMA, TABLE_PROPERTIES
+
+    pairs = spark.createDataFrame([(1, 2, 3, 4, 2, 5, 0.4)], ANIME_PAIR_JACCARD_SCHEMA)
+    expected = TABLE_PROPERTIES[ANIME_PAIR_JACCARD]
+    path = f"{lake}/{ANIME_PAIR_JACCARD}"
+
+    # created empty with the properties (version 0), then written (version 1)
+    assert write_table(pairs, lake, ANIME_PAIR_JACCARD, ANIME_PAIR_JACCARD_SCHEMA) == 1
+    assert DeltaTable.forPath(spark, path).detail().first()["properties"] == expected
+    assertDataFrameEqual(read_table(spark, lake, ANIME_PAIR_JACCARD), pairs)
+    # they reach the files: statistics only on anime_a, anime_b; v2 delta-encoded integers
+    (stats,) = _file_stats(spark, lake, ANIME_PAIR_JACCARD)
+    assert sorted(stats["minValues"]) == ["anime_a", "anime_b"]
+    encodings = _encodings(path)
+    assert encodings["anime_a"] == {"DELTA_BINARY_PACKED"}
+    assert not any("DICTIONARY" in e for column in encodings.values() for e in column)
+
+    # a table that lost them (or was written by an older release) gets them back, once
+    spark.sql(f"ALTER TABLE delta.`{path}` UNSET TBLPROPERTIES ('parquet.writer.version')")
+    assert write_table(pairs, lake, ANIME_PAIR_JACCARD, ANIME_PAIR_JACCARD_SCHEMA) == 4
+    assert DeltaTable.forPath(spark, path).detail().first()["properties"] == expected
+    assert write_table(pairs, lake, ANIME_PAIR_JACCARD, ANIME_PAIR_JACCARD_SCHEMA) == 5

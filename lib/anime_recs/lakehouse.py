@@ -17,6 +17,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from anime_recs.tables import TABLE_PROPERTIES
+
 log = logging.getLogger(__name__)
 
 
@@ -63,6 +65,32 @@ def table_digest(spark: SparkSession, lake: str, name: str, version: int | None 
     return f"{rows}:{total or 0}"
 
 
+def ensure_properties(
+    spark: SparkSession, lake: str, name: str, schema: StructType, properties: dict[str, str]
+) -> None:
+    """Make table ``name`` carry ``properties`` before data is written to it.
+
+    A missing table is created empty with them (version 0: a Delta write cannot set
+    properties that do not start with ``delta.``, such as the Parquet writer settings, which
+    Delta hands to the Parquet writer of every write to the table); an existing table gets the
+    ones that differ with one ``SET TBLPROPERTIES`` commit, and none when all match.
+    """
+    path = table_path(lake, name)
+    if not table_exists(spark, lake, name):
+        builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
+        for key, value in properties.items():
+            builder = builder.property(key, value)
+        builder.execute()
+        log.info("%s: created with table properties %s", name, properties)
+        return
+    current = DeltaTable.forPath(spark, path).detail().first()["properties"] or {}
+    stale = {k: v for k, v in properties.items() if current.get(k) != v}
+    if stale:
+        assignments = ", ".join(f"'{k}' = '{v}'" for k, v in sorted(stale.items()))
+        spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({assignments})")
+        log.info("%s: set table properties %s", name, stale)
+
+
 def conform(df: DataFrame, schema: StructType) -> DataFrame:
     """Select and cast ``df`` to exactly ``schema`` (column order and types); fail on missing."""
     missing = [f.name for f in schema.fields if f.name not in df.columns]
@@ -83,12 +111,16 @@ def write_table(
     """Write ``df`` conformed to ``schema`` as Delta table ``name``; return the new version.
 
     ``mode='overwrite'`` without ``replace_where`` replaces the table (schema included);
-    with ``replace_where`` only the matching rows are replaced.
+    with ``replace_where`` only the matching rows are replaced. A table with properties in
+    ``tables.TABLE_PROPERTIES`` gets them before the write (:func:`ensure_properties`).
     """
     if mode not in ("overwrite", "append"):
         raise ValueError(f"unsupported write mode {mode!r}")
     path = table_path(lake, name)
     writer = conform(df, schema).write.format("delta").mode(mode)
+    properties = TABLE_PROPERTIES.get(name)
+    if properties:
+        ensure_properties(df.sparkSession, lake, name, schema, properties)
     if replace_where is not None:
         writer = writer.option("replaceWhere", replace_where)
     elif mode == "overwrite":

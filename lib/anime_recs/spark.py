@@ -53,6 +53,10 @@ def get_spark(
         # Delta: keep reruns cheap and the history readable
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
         "spark.sql.ansi.enabled": "false",
+        # Delta rebuilds a table's file list from its log with this many shuffle partitions on
+        # first access (default 50, sized for huge logs); our logs hold at most a few hundred
+        # files, and 1 partition saves ~3 s per table on the first scan (measured on 2 cores)
+        "spark.databricks.delta.snapshotPartitions": "1",
     }
     if not running_under_spark_submit():
         conf.update(

@@ -8,6 +8,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from anime_recs.similarity.promoters import (
     build_promoter_matrix,
+    compact_index,
     plan_blocks,
     promoters,
     title_costs,
@@ -68,3 +69,19 @@ def test_plan_blocks_edge_cases():
     assert plan_blocks(np.ones(3), 10).tolist() == [0, 1, 2, 3]
     assert plan_blocks(np.ones(5), 1).tolist() == [0, 5]
     assert plan_blocks(np.zeros(4), 2).tolist() == [0, 2, 4]  # no cost: by count
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        np.array([7, 3, 7, 0, 3]),  # small ids: presence table
+        np.array([5, -2, 5, 9]),  # negative: np.unique
+        np.array([10**12, 3, 10**12]),  # sparse huge ids: np.unique
+        np.array([], dtype=np.int64),
+    ],
+)
+def test_compact_index_matches_np_unique(ids):
+    unique_ids, index = compact_index(ids)
+    expected_ids, expected_index = np.unique(ids, return_inverse=True)
+    assert unique_ids.tolist() == expected_ids.tolist()
+    assert index.tolist() == expected_index.reshape(-1).tolist()
