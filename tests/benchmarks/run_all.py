@@ -25,6 +25,8 @@ def main() -> int:
     args = parser.parse_args()
     runs = [
         ["bench_jaccard.py", "--lake", args.lake, "--sample-users", args.sample_users],
+        ["bench_jaccard_write.py", "--lake", args.lake],
+        ["bench_jaccard_write.py", "--lake", args.lake, "--cold-scan"],
         ["bench_embed.py", "--lake", args.lake, "--sizes", args.sizes],
         ["bench_finetune.py"],
         ["bench_recommend.py", "--lake", args.lake],
