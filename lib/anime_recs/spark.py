@@ -55,7 +55,8 @@ def get_spark(
         "spark.sql.ansi.enabled": "false",
         # Delta rebuilds a table's file list from its log with this many shuffle partitions on
         # first access (default 50, sized for huge logs); our logs hold at most a few hundred
-        # files, and 1 partition saves ~3 s per table on the first scan (measured on 2 cores)
+        # files; with 1 the first scan of a table takes 10.2 s instead of 14.2 s
+        # (tests/benchmarks/bench_jaccard_write.py --cold-scan, README)
         "spark.databricks.delta.snapshotPartitions": "1",
     }
     if not running_under_spark_submit():

@@ -91,7 +91,7 @@ def run_layouts(args: argparse.Namespace) -> dict:
             "layout": name,
             "properties": LAYOUTS[name],
             "wall_s": times[name],
-            "median_s": statistics.median(times[name]),
+            "median_s": round(statistics.median(times[name]), 1),
             "mb": sizes.get(name),
         }
         for name in LAYOUTS
@@ -131,7 +131,7 @@ def run_cold_scan(args: argparse.Namespace) -> dict:
     print("|---:|---|---:|")  # noqa: T201
     for value in args.snapshot_partitions:
         runs = [r["first_scan_s"] for r in rows if r["snapshotPartitions"] == value]
-        print(f"| {value} | {runs} | {statistics.median(runs)} |")  # noqa: T201
+        print(f"| {value} | {runs} | {round(statistics.median(runs), 2)} |")  # noqa: T201
     return {"lake": args.lake, "cold_scan": rows}
 
 
