@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_output import write_results
+
 WORDS = (
     "the a young boy girl hero world school city war demon power friends journey mysterious "
     "ancient kingdom battle magic dream secret team life love family lost future past team "
@@ -218,12 +220,7 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r['ratio_cold']:.2f} | {cell(r['ratio_warm'], '.2f')} |"
         )
     print("\n".join(lines))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = out / f"embed-{args.max_seq_length}-{stamp}.json"
-    path.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
-    print(f"\nwrote {path}")
+    write_results(args.out, f"embed-{args.max_seq_length}", {"meta": meta, "results": results})
     spark.stop()
     return 0
 

@@ -27,7 +27,6 @@ user as in MAL 2020) into ``--lake``; N=310059 approximates the full-scale promo
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import tempfile
 import threading
@@ -38,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import psutil
+from bench_output import write_results
 from pyspark.sql import functions as F
 
 from anime_recs import tables
@@ -399,11 +399,7 @@ def main(argv: list[str] | None = None) -> int:
 
     spark.stop()
     report(results)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"jaccard-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(results, indent=2))
-    print(f"\nwrote {path}")  # noqa: T201
+    write_results(args.out, "jaccard", results)
     return 0
 
 
@@ -438,11 +434,7 @@ def run_support_study(args: argparse.Namespace) -> int:
             f"| {r['half_min_promoters']} | {r['half_min_positive_intersection']} | "
             f"{r['positives']:,} | {r['pos_agree']} | {r['pos_flip']} |"
         )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"jaccard-support-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps({"source": str(source), "rows": rows}, indent=2))
-    print(f"wrote {path}")  # noqa: T201
+    write_results(args.out, "jaccard-support", {"source": str(source), "rows": rows})
     return 0
 
 

@@ -18,7 +18,6 @@ Prints a markdown table and writes JSON to ``bench/jaccard-write-<time>.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import subprocess
@@ -26,6 +25,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_output import write_results
 
 from anime_recs import tables
 from anime_recs.cli import session, setup_logging
@@ -147,11 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging()
     results = run_cold_scan(args) if args.cold_scan else run_layouts(args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"jaccard-write-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(results, indent=2))
-    print(f"wrote {path}")  # noqa: T201
+    write_results(args.out, "jaccard-write", results)
     return 0
 
 
