@@ -132,7 +132,7 @@ def build_promoter_matrix(user_ids: np.ndarray, anime_ids: np.ndarray) -> Promot
     title_ids, col = compact_index(anime_ids)
     _, row = compact_index(user_ids)
     n_users = int(row.max()) + 1 if row.size else 0
-    # COO -> CSC sums duplicates and sorts indices in O(nnz); CSC -> CSR keeps them sorted
+    # sum_duplicates leaves the CSC canonical (sorted, unique indices); CSR from it is sorted
     csc = sp.csc_matrix(
         (np.ones(row.size, dtype=np.int32), (row.astype(np.int32), col.astype(np.int32))),
         shape=(n_users, title_ids.size),
