@@ -22,19 +22,17 @@ import json
 import logging
 import re
 import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 from anime_recs.config import DEFAULT_CONF, AppConfig, ConfigError, load_config, masked
+from anime_recs.errors import JobError
+from anime_recs.steps import step
 
 log = logging.getLogger("anime_recs")
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
-
-class JobError(RuntimeError):
-    """A job cannot proceed; the message is one line that says why."""
+__all__ = ["JobError", "job_parser", "run_main", "session", "setup_logging", "start_job", "step"]
 
 
 def setup_logging(level: int = logging.INFO) -> None:
@@ -100,25 +98,6 @@ def session(config: AppConfig, app_suffix: str = ""):
         arrow_batch_size=sc.arrow_batch_size,
         extra_conf=sc.extra,
     )
-
-
-@contextmanager
-def step(name: str) -> Iterator[dict]:
-    """Log the wall time of a step; the yielded dict collects facts logged at the end."""
-    facts: dict = {}
-    start = time.perf_counter()
-    log.info("step %s: start", name)
-    try:
-        yield facts
-    finally:
-        elapsed = time.perf_counter() - start
-        facts["wall_s"] = round(elapsed, 3)
-        log.info(
-            "step %s: done in %.1fs %s",
-            name,
-            elapsed,
-            " ".join(f"{k}={v}" for k, v in facts.items() if k != "wall_s"),
-        )
 
 
 _DELTA_CONFLICT = re.compile(

@@ -24,6 +24,9 @@ from typing import Any
 
 import yaml
 
+from anime_recs.recommend.candidates import AGGREGATIONS
+from anime_recs.tables import BUILTIN_RECOMMENDERS
+
 DEFAULT_CONF = "conf/local.yaml"
 
 
@@ -205,10 +208,6 @@ class FinetuneConfig:
         _non_negative(prefix, "max_train_pairs", self.max_train_pairs)
         _positive(prefix, "logging_steps", self.logging_steps)
         _non_negative(prefix, "checkpoint_steps", self.checkpoint_steps)
-
-
-AGGREGATIONS = ("weighted", "max", "count", "sum")
-BUILTIN_RECOMMENDERS = ("jaccard_cf", "popularity")
 
 
 @dataclass(frozen=True)

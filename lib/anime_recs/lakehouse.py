@@ -10,13 +10,13 @@ recommender's neighbours) and leaves the others untouched.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from anime_recs.paths import join
 from anime_recs.tables import TABLE_PROPERTIES
 
 log = logging.getLogger(__name__)
@@ -24,9 +24,7 @@ log = logging.getLogger(__name__)
 
 def table_path(lake: str, name: str) -> str:
     """``<lake>/<name>``; ``lake`` may be a local folder or a URI (s3a://, abfss://, ...)."""
-    if "://" in lake:
-        return f"{lake.rstrip('/')}/{name}"
-    return str(Path(lake).absolute() / name)
+    return join(lake, name)
 
 
 def table_exists(spark: SparkSession, lake: str, name: str) -> bool:

@@ -10,7 +10,6 @@ changes the fingerprint, so the stage and everything after it run again.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import os
@@ -21,7 +20,9 @@ from typing import Any
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from anime_recs.hashing import stable_hash
 from anime_recs.lakehouse import read_table, table_exists, write_table
+from anime_recs.paths import is_uri
 from anime_recs.tables import PIPELINE_RUNS, PIPELINE_RUNS_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -31,11 +32,8 @@ FAILED = "failed"
 
 
 def fingerprint(stage: str, config_parts: Mapping[str, Any], inputs: Mapping[str, Any]) -> str:
-    """sha256 of the stage name, its config sections and its input versions (canonical JSON)."""
-    payload = json.dumps(
-        {"stage": stage, "config": config_parts, "inputs": inputs}, sort_keys=True, default=str
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+    """``hashing.stable_hash`` of the stage name, its config sections and its input versions."""
+    return stable_hash({"stage": stage, "config": config_parts, "inputs": inputs})
 
 
 def file_versions(folder: str, names: list[str]) -> dict[str, str]:
@@ -43,7 +41,7 @@ def file_versions(folder: str, names: list[str]) -> dict[str, str]:
     out = {}
     for name in names:
         path = Path(folder) / name
-        if "://" in folder:
+        if is_uri(folder):
             out[name] = folder.rstrip("/") + "/" + name  # object stores: by path only
         elif path.is_file():
             stat = path.stat()

@@ -35,6 +35,17 @@ TRAIN = "train"
 TEST = "test"
 VAL = "val"
 
+# values of the `recommender` column besides the embedder names: the two baselines
+JACCARD_CF = "jaccard_cf"
+POPULARITY = "popularity"
+BUILTIN_RECOMMENDERS = (JACCARD_CF, POPULARITY)
+
+
+def nullable_ddl(schema: StructType) -> str:
+    """``"name type, ..."`` of a schema with every column nullable (Spark's DDL default), the
+    form a pandas/Arrow UDF declares its output in."""
+    return ", ".join(f"{f.name} {f.dataType.simpleString()}" for f in schema.fields)
+
 
 def _schema(*fields: tuple[str, object, bool]) -> StructType:
     return StructType([StructField(name, dtype, nullable) for name, dtype, nullable in fields])

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from anime_recs.config import MlflowConfig
+from anime_recs.paths import is_uri
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def configure_mlflow(config: MlflowConfig) -> str:
         experiment = mlflow.get_experiment_by_name(config.experiment)
         if experiment is None:
             location = config.artifact_location
-            if location and "://" not in location:
+            if location and not is_uri(location):
                 location = Path(location).absolute().as_uri()
             experiment_id = mlflow.create_experiment(config.experiment, artifact_location=location)
         else:

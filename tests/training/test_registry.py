@@ -8,14 +8,12 @@ import pytest
 from sentence_transformers import SentenceTransformer
 
 from anime_recs.config import MlflowConfig
-from anime_recs.models import load_sentence_transformer
+from anime_recs.models import download_encoder, load_sentence_transformer, resolve_model_version
 from anime_recs.tracking import configure_mlflow
 from anime_recs.training.registry import (
     FINGERPRINT_TAG,
-    download_encoder,
     find_registered,
     log_and_register,
-    resolve_model_version,
     run_is_resumable,
     training_fingerprint,
 )

@@ -78,9 +78,10 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from anime_recs.cli import JobError
 from anime_recs.data.description import describe, usable_synopsis
 from anime_recs.data.split import assign_split
+from anime_recs.errors import JobError
+from anime_recs.paths import is_uri
 from anime_recs.tables import ANIME_SCHEMA, REJECTED_ROWS_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -202,11 +203,6 @@ class CsvRecord:
 # --------------------------------------------------------------------------------------------
 # File access and fail-fast checks
 # --------------------------------------------------------------------------------------------
-
-
-def is_uri(path: str | Path) -> bool:
-    """True for ``scheme://...`` paths (s3a://, abfss://, file://), read through Spark."""
-    return "://" in str(path)
 
 
 def input_path(raw_dir: str | Path, name: str) -> str:

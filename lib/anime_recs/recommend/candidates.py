@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from anime_recs.config import AGGREGATIONS
+# the aggregation modes of aggregate_scores (recommend.aggregation); config validates against it
+AGGREGATIONS = ("weighted", "max", "count", "sum")
 
 
 def aggregate_scores(

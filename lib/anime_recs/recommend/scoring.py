@@ -28,16 +28,12 @@ from anime_recs.recommend.popularity import (
     popularity_lists,
     popularity_order,
 )
-from anime_recs.tables import TEST, TRAIN
+from anime_recs.tables import POPULARITY, TEST, TRAIN, USER_SCORES_SCHEMA, nullable_ddl
 
 log = logging.getLogger(__name__)
 
-POPULARITY = "popularity"
 
-USER_LISTS_DDL = (
-    "recommender string, user_id int, anime_ids array<int>, scores array<double>, "
-    "test_ratings array<int>, promoted_test int"
-)
+USER_LISTS_DDL = nullable_ddl(USER_SCORES_SCHEMA)
 
 
 @dataclass
