@@ -32,7 +32,6 @@ Cluster (the training runs on the driver; give it the GPU)::
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import time
@@ -91,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             f"Delta table(s) {missing} not found under {lake}: run their stage first"
         )
     digests = {name: table_digest(spark, lake, name, versions[name]) for name in INPUTS}
-    finetune_params = dataclasses.asdict(ft)
+    finetune_params = ft.model_dump()
     fingerprint = training_fingerprint(finetune_params, digests)
     import mlflow
 

@@ -14,6 +14,7 @@ def test_fresh_sqlite_store_keeps_the_job_logging(tmp_path):
         config = MlflowConfig(
             tracking_uri=f"sqlite:///{tmp_path}/mlruns.db",
             artifact_location=str(tmp_path / "artifacts"),
+            registry_uri=None,
             experiment="logging-check",
         )
         experiment_id = configure_mlflow(config)  # runs the alembic migrations

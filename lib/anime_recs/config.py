@@ -1,33 +1,48 @@
-"""Typed configuration: YAML files in ``conf/`` loaded into frozen dataclasses.
+"""Typed configuration: layered YAML files in ``conf/`` validated into frozen pydantic models.
+
+``conf/base.yaml`` holds every setting with its default value and is the only place defaults
+live: the models below declare types and allowed ranges, not values, so a key missing from
+the merged result is an error. The environment files are overlays holding only their
+differences; each names the file it extends in a top-level ``base:`` key, resolved next to it
+(``local.yaml`` and ``cluster.yaml`` extend ``base.yaml``, ``cluster-gpu.yaml`` extends
+``cluster.yaml``). Overlays merge key by key into mappings; a list or scalar replaces the
+value below it, ``null`` included.
 
 A job loads ``conf/local.yaml`` (or ``--conf PATH``) and applies ``--set dotted.key=value``
-overrides. Values are YAML-parsed, so ``--set recommend.k=5`` gives an int. Unknown keys and
-wrong types fail at load time with a one-line :class:`ConfigError` naming the dotted key, and
-value checks (ranges, allowed names) run in each section's ``validate``.
+overrides, YAML-parsed, so ``--set recommend.k=5`` gives an int. Unknown keys, wrong types and
+out-of-range values fail at load time with a one-line :class:`ConfigError` naming the dotted
+key (``recommend.k: expected an integer, got 'three'``).
 
-``${ENV_VAR}`` inside a string value is expanded from the environment at load time, so a
-cluster config can point at ``${MLFLOW_TRACKING_URI}`` without writing it into the file.
-Secrets (the OpenAI key) are never config values: they are read from the environment by the
-code that needs them, and :func:`masked` hides anything that looks like a credential in logs.
+``${ENV_VAR}`` (or ``${ENV_VAR:-default}``) inside a string value is expanded from the
+environment at load time, so a cluster config can point at ``${MLFLOW_TRACKING_URI}`` without
+writing it into the file. Secrets (the OpenAI key) are never config values: they are read from
+the environment by the code that needs them, and :func:`masked` hides anything that looks like
+a credential in logs.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
-import types
-import typing
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
 
 from anime_recs.recommend.candidates import AGGREGATIONS
 from anime_recs.tables import BUILTIN_RECOMMENDERS
 
 DEFAULT_CONF = "conf/local.yaml"
+DEFAULT_BASE = "conf/base.yaml"
+BASE_KEY = "base"
 
 
 class ConfigError(ValueError):
@@ -35,225 +50,187 @@ class ConfigError(ValueError):
 
 
 # --------------------------------------------------------------------------------------------
+# Value types
+# --------------------------------------------------------------------------------------------
+
+
+def _number_as_text(value: Any) -> Any:
+    """YAML reads ``spark.executor.cores: 4`` as an int; a string setting takes it as text."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _unit_interval(value: float) -> float:
+    if not 0 <= value <= 1:
+        raise ValueError(f"must be in [0, 1], got {value}")
+    return value
+
+
+def _open_unit_interval(value: float) -> float:
+    if not 0 < value < 1:
+        raise ValueError(f"must be in (0, 1), got {value}")
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_number_as_text)]
+Positive = Annotated[int, Field(gt=0)]
+NonNegative = Annotated[int, Field(ge=0)]
+PositiveNumber = Annotated[float, Field(gt=0)]
+NonNegativeNumber = Annotated[float, Field(ge=0)]
+Fraction = Annotated[float, AfterValidator(_unit_interval)]
+OpenFraction = Annotated[float, AfterValidator(_open_unit_interval)]
+
+
+class Section(BaseModel):
+    """A config section: every key required (``conf/base.yaml`` gives them), none unknown."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+# --------------------------------------------------------------------------------------------
 # Sections
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SparkConfig:
-    master: str | None = "local[*]"  # None: leave the master to spark-submit
-    app_name: str = "anime-recs"
-    shuffle_partitions: int = 8
-    driver_memory: str | None = "6g"  # None: set by spark-submit
-    log_level: str = "WARN"
-    arrow_batch_size: int = 10000
-    extra: dict[str, str] = field(default_factory=dict)
-
-    def validate(self, prefix: str) -> None:
-        _positive(prefix, "shuffle_partitions", self.shuffle_partitions)
-        _positive(prefix, "arrow_batch_size", self.arrow_batch_size)
+class SparkConfig(Section):
+    master: Text | None  # None: leave the master to spark-submit
+    app_name: Text
+    shuffle_partitions: Positive
+    driver_memory: Text | None  # None: set by spark-submit
+    log_level: Text
+    arrow_batch_size: Positive
+    extra: dict[str, Text]
 
 
-@dataclass(frozen=True)
-class PathsConfig:
-    raw: str = (
-        "data/raw/sample"  # folder with anime.csv, anime_with_synopsis.csv, rating_complete.csv
-    )
-    lake: str = "lakehouse"  # each Delta table lives at <lake>/<table_name>
-    reports: str = "reports"
-    checkpoints: str = "checkpoints"
-
-    def validate(self, prefix: str) -> None:
-        for name in ("raw", "lake", "reports", "checkpoints"):
-            if not getattr(self, name):
-                raise ConfigError(f"{prefix}.{name}: must be a non-empty path")
+class PathsConfig(Section):
+    raw: Annotated[Text, Field(min_length=1)]
+    lake: Annotated[Text, Field(min_length=1)]
+    reports: Annotated[Text, Field(min_length=1)]
+    checkpoints: Annotated[Text, Field(min_length=1)]
 
 
-@dataclass(frozen=True)
-class MlflowConfig:
-    tracking_uri: str = "sqlite:///mlruns.db"
-    registry_uri: str | None = None  # None: same as tracking_uri
-    artifact_location: str | None = "mlartifacts"  # for new experiments; None: server default
-    experiment: str = "anime-recs"
+class MlflowConfig(Section):
+    tracking_uri: Text
+    registry_uri: Text | None  # None: same as tracking_uri
+    artifact_location: Text | None  # for new experiments; None: the server's default
+    experiment: Text
 
 
-@dataclass(frozen=True)
-class IngestConfig:
-    test_fraction: float = 0.1
-    split_seed: int = 42
-    max_rejected_fraction: float = 0.01
-
-    def validate(self, prefix: str) -> None:
-        _fraction(prefix, "test_fraction", self.test_fraction, open_interval=True)
-        _fraction(prefix, "max_rejected_fraction", self.max_rejected_fraction)
+class IngestConfig(Section):
+    test_fraction: OpenFraction
+    split_seed: int
+    max_rejected_fraction: Fraction
 
 
-@dataclass(frozen=True)
-class JaccardConfig:
-    min_intersection: int = 1
-    positive_threshold: float = 0.3
-    negative_threshold: float = 0.1
-    negative_ratio: float = 1.0
-    # support guards, chosen by a split-half study (tests/benchmarks/bench_jaccard.py
-    # --support-study): without them ~94% of positives of one user half fall into the negative
-    # band in the other half; with (20, 5) on all users (~(10, 3) per half) ~10% do
-    min_promoters: int = 20
-    min_positive_intersection: int = 5
-    val_fraction: float = 0.2
-    seed: int = 7
-    title_blocks: int = 0  # 0: derived from the number of titles and cores
-    max_block_cells: int = 4_000_000  # dense count cells per sub-chunk of a task (~200 MB peak)
-    device: str = "auto"  # count kernel: auto (CUDA when visible), cpu (scipy), cuda
-
-    def validate(self, prefix: str) -> None:
-        _positive(prefix, "min_intersection", self.min_intersection)
-        _positive(prefix, "max_block_cells", self.max_block_cells)
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ConfigError(f"{prefix}.device: must be auto, cpu or cuda, got {self.device!r}")
-        _fraction(prefix, "positive_threshold", self.positive_threshold)
-        _fraction(prefix, "negative_threshold", self.negative_threshold)
-        if self.negative_threshold > self.positive_threshold:
-            raise ConfigError(
-                f"{prefix}.negative_threshold: must not exceed {prefix}.positive_threshold"
-            )
-        if self.negative_ratio < 0:
-            raise ConfigError(f"{prefix}.negative_ratio: must be >= 0, got {self.negative_ratio}")
-        _non_negative(prefix, "min_promoters", self.min_promoters)
-        _non_negative(prefix, "min_positive_intersection", self.min_positive_intersection)
-        _fraction(prefix, "val_fraction", self.val_fraction, open_interval=True)
-        _non_negative(prefix, "title_blocks", self.title_blocks)
+class JaccardConfig(Section):
+    min_intersection: Positive
+    positive_threshold: Fraction
+    negative_threshold: Fraction  # must not exceed positive_threshold
+    negative_ratio: NonNegativeNumber
+    min_promoters: NonNegative
+    min_positive_intersection: NonNegative
+    val_fraction: OpenFraction
+    seed: int
+    title_blocks: NonNegative  # 0: derived from the number of titles and cores
+    max_block_cells: Positive
+    device: Literal["auto", "cpu", "cuda"]
 
 
+class SentenceTransformersEmbedderConfig(Section):
+    """An encoder run inside Spark: packaged, local folder, Hugging Face id or MLflow URI."""
+
+    kind: Literal["sentence-transformers"]
+    model: Text
+    max_seq_length: Positive
+    batch_size: Positive
+    optional: bool  # skip (with a warning) when the model cannot be resolved
+
+
+class OpenAIEmbedderConfig(Section):
+    """An OpenAI-compatible embeddings API called from the driver."""
+
+    kind: Literal["openai"]
+    model: Text
+    base_url: Text | None  # None: api.openai.com
+    max_concurrency: Positive
+    max_retries: NonNegative
+    timeout_s: PositiveNumber
+    max_batch_inputs: Positive
+    max_batch_tokens: Positive
+    dimensions: Positive | None  # None: the model's native size
+    backoff_base_s: NonNegativeNumber
+    backoff_max_s: NonNegativeNumber
+    optional: bool  # skip (with a warning) when no API key is set
+
+
+EmbedderConfig = Annotated[
+    SentenceTransformersEmbedderConfig | OpenAIEmbedderConfig, Field(discriminator="kind")
+]
 EMBEDDER_KINDS = ("sentence-transformers", "openai")
 
 
-@dataclass(frozen=True)
-class EmbedderConfig:
-    kind: str = "sentence-transformers"
-    # sentence-transformers: "packaged:all-MiniLM-L6-v2", a Hugging Face id, a local folder
-    # or an MLflow URI such as models:/anime_encoder/latest. openai: the API model name.
-    model: str = "packaged:all-MiniLM-L6-v2"
-    max_seq_length: int = 128
-    batch_size: int = 64
-    # openai only
-    base_url: str | None = None
-    max_concurrency: int = 4
-    max_retries: int = 6
-    timeout_s: float = 60.0
-    max_batch_inputs: int = 256
-    max_batch_tokens: int = 250_000
-    dimensions: int | None = None
-    backoff_base_s: float = 0.5  # retry n waits uniform(0, min(backoff_max_s, base * 2**n))
-    backoff_max_s: float = 20.0
-    # skip this embedder when its model cannot be resolved (e.g. fine-tuned model not yet
-    # registered) instead of failing the job
-    optional: bool = False
-
-    def validate(self, prefix: str) -> None:
-        if self.kind not in EMBEDDER_KINDS:
-            raise ConfigError(f"{prefix}.kind: must be one of {EMBEDDER_KINDS}, got {self.kind!r}")
-        _positive(prefix, "max_seq_length", self.max_seq_length)
-        _positive(prefix, "batch_size", self.batch_size)
-        _positive(prefix, "max_concurrency", self.max_concurrency)
-        _non_negative(prefix, "max_retries", self.max_retries)
-        _positive(prefix, "max_batch_inputs", self.max_batch_inputs)
-        _positive(prefix, "max_batch_tokens", self.max_batch_tokens)
-        _positive(prefix, "timeout_s", self.timeout_s)
-        _non_negative(prefix, "backoff_base_s", self.backoff_base_s)
-        _non_negative(prefix, "backoff_max_s", self.backoff_max_s)
-        if self.dimensions is not None:
-            _positive(prefix, "dimensions", self.dimensions)
+class EmbedConfig(Section):
+    embedders: dict[str, EmbedderConfig]
+    run: list[Text]  # which embedders this run computes; [] = all
+    arrow_batch_size: Positive
+    partitions: NonNegative  # 0: one per core
 
 
-@dataclass(frozen=True)
-class EmbedConfig:
-    embedders: dict[str, EmbedderConfig] = field(default_factory=dict)
-    run: list[str] = field(default_factory=list)  # which embedders this run computes; [] = all
-    arrow_batch_size: int = 256
-    partitions: int = 0  # 0: one per core
-
-    def validate(self, prefix: str) -> None:
-        for name in self.run:
-            if name not in self.embedders:
-                raise ConfigError(f"{prefix}.run: unknown embedder {name!r}")
-        _positive(prefix, "arrow_batch_size", self.arrow_batch_size)
-        _non_negative(prefix, "partitions", self.partitions)
-
-
-@dataclass(frozen=True)
-class FinetuneConfig:
-    base_model: str = "packaged:all-MiniLM-L6-v2"
-    max_seq_length: int = 384
-    loss: str = "CosineSimilarityLoss"
-    batch_size: int = 16
-    epochs: int = 1
-    learning_rate: float = 2e-5
-    warmup_ratio: float = 0.1
-    seed: int = 13
-    max_train_pairs: int = 0  # 0: all
-    registered_model: str = "anime_encoder"
-    force: bool = False  # train and register again even if this fingerprint already finished
-    logging_steps: int = 10  # training loss logged every N steps
-    checkpoint_steps: int = 100  # checkpoint every N steps (and at each epoch end); 0: epochs only
-
-    def validate(self, prefix: str) -> None:
-        if self.loss not in ("CosineSimilarityLoss",):
-            raise ConfigError(f"{prefix}.loss: only CosineSimilarityLoss is supported")
-        _positive(prefix, "max_seq_length", self.max_seq_length)
-        _positive(prefix, "batch_size", self.batch_size)
-        _positive(prefix, "epochs", self.epochs)
-        if not self.learning_rate > 0:
-            raise ConfigError(f"{prefix}.learning_rate: must be > 0")
-        _fraction(prefix, "warmup_ratio", self.warmup_ratio)
-        _non_negative(prefix, "max_train_pairs", self.max_train_pairs)
-        _positive(prefix, "logging_steps", self.logging_steps)
-        _non_negative(prefix, "checkpoint_steps", self.checkpoint_steps)
+class FinetuneConfig(Section):
+    base_model: Text
+    max_seq_length: Positive
+    loss: Literal["CosineSimilarityLoss"]
+    batch_size: Positive
+    epochs: Positive
+    learning_rate: PositiveNumber
+    warmup_ratio: Fraction
+    seed: int
+    max_train_pairs: NonNegative  # 0: all
+    registered_model: Text
+    force: bool
+    logging_steps: Positive
+    checkpoint_steps: NonNegative
 
 
-@dataclass(frozen=True)
-class RecommendConfig:
-    k: int = 3
-    n_max: int = 10
-    aggregation: str = "weighted"
-    frequency_bonus: float = 0.05
-    # [] = every embedder in anime_embeddings plus the built-in baselines
-    recommenders: list[str] = field(default_factory=list)
-    bootstrap_samples: int = 1000
-    seed: int = 11
-
-    def validate(self, prefix: str) -> None:
-        _positive(prefix, "k", self.k)
-        _positive(prefix, "n_max", self.n_max)
-        if self.aggregation not in AGGREGATIONS:
-            raise ConfigError(
-                f"{prefix}.aggregation: must be one of {AGGREGATIONS}, got {self.aggregation!r}"
-            )
-        if self.frequency_bonus < 0:
-            raise ConfigError(f"{prefix}.frequency_bonus: must be >= 0")
-        _non_negative(prefix, "bootstrap_samples", self.bootstrap_samples)
+class RecommendConfig(Section):
+    k: Positive
+    n_max: Positive
+    aggregation: Literal[AGGREGATIONS]
+    frequency_bonus: NonNegativeNumber
+    recommenders: list[Text]  # [] = every embedder in anime_embeddings + the baselines
+    bootstrap_samples: NonNegative
+    seed: int
 
 
-@dataclass(frozen=True)
-class AppConfig:
-    spark: SparkConfig = field(default_factory=SparkConfig)
-    paths: PathsConfig = field(default_factory=PathsConfig)
-    mlflow: MlflowConfig = field(default_factory=MlflowConfig)
-    ingest: IngestConfig = field(default_factory=IngestConfig)
-    jaccard: JaccardConfig = field(default_factory=JaccardConfig)
-    embed: EmbedConfig = field(default_factory=EmbedConfig)
-    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
-    recommend: RecommendConfig = field(default_factory=RecommendConfig)
-
-    def validate(self, prefix: str = "") -> None:
-        for name in self.recommend.recommenders:
-            if name not in self.embed.embedders and name not in BUILTIN_RECOMMENDERS:
-                raise ConfigError(
-                    f"recommend.recommenders: unknown recommender {name!r} "
-                    f"(known: {sorted(self.embed.embedders) + list(BUILTIN_RECOMMENDERS)})"
-                )
+class AppConfig(Section):
+    spark: SparkConfig
+    paths: PathsConfig
+    mlflow: MlflowConfig
+    ingest: IngestConfig
+    jaccard: JaccardConfig
+    embed: EmbedConfig
+    finetune: FinetuneConfig
+    recommend: RecommendConfig
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return self.model_dump()
+
+
+def check_consistency(config: AppConfig) -> None:
+    """Rules that span keys, after each value passed its own check."""
+    jc = config.jaccard
+    if jc.negative_threshold > jc.positive_threshold:
+        raise ConfigError("jaccard.negative_threshold: must not exceed jaccard.positive_threshold")
+    for name in config.embed.run:
+        if name not in config.embed.embedders:
+            raise ConfigError(f"embed.run: unknown embedder {name!r}")
+    known = sorted(config.embed.embedders) + list(BUILTIN_RECOMMENDERS)
+    for name in config.recommend.recommenders:
+        if name not in known:
+            raise ConfigError(
+                f"recommend.recommenders: unknown recommender {name!r} (known: {known})"
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -262,27 +239,51 @@ class AppConfig:
 
 
 def load_config(path: str | Path = DEFAULT_CONF, overrides: list[str] | None = None) -> AppConfig:
-    """Load a YAML file, apply ``dotted.key=value`` overrides, build and validate the config."""
-    path = Path(path)
+    """Load a config file with the files it extends, apply ``dotted.key=value`` overrides,
+    validate."""
+    raw = read_layers(Path(path))
+    for item in overrides or []:
+        key, value = parse_override(item)
+        _check_key(key)
+        _set_dotted(raw, key, value)
+    return _validate(raw)
+
+
+def build_config(raw: dict[str, Any], base: str | Path = DEFAULT_BASE) -> AppConfig:
+    """``raw`` merged over ``base`` (a file and the files it extends), validated."""
+    return _validate(merge(read_layers(Path(base)), raw))
+
+
+def read_layers(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config file merged over the file its ``base:`` names (recursively), without ``base``."""
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
+    if path.resolve() in seen:
+        raise ConfigError(f"config file {path}: base files form a cycle")
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}".splitlines()[0]) from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {path}: top level must be a mapping")
-    for item in overrides or []:
-        key, value = parse_override(item)
-        _check_key(key)
-        _set_dotted(raw, key, value)
-    return build_config(raw)
+    base = raw.pop(BASE_KEY, None)
+    if base is None:
+        return raw
+    if not isinstance(base, str):
+        raise ConfigError(f"config file {path}: {BASE_KEY} must be a file name")
+    below = read_layers(path.parent / base, (*seen, path.resolve()))
+    return merge(below, raw)
 
 
-def build_config(raw: dict[str, Any]) -> AppConfig:
-    config = _build(AppConfig, _expand_env(raw), "")
-    _validate_all(config, "")
-    return config
+def merge(below: dict[str, Any], above: dict[str, Any]) -> dict[str, Any]:
+    """``above`` over ``below``: mappings merge key by key, anything else replaces."""
+    out = dict(below)
+    for key, value in above.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def parse_override(item: str) -> tuple[str, Any]:
@@ -300,20 +301,22 @@ def parse_override(item: str) -> tuple[str, Any]:
 
 
 def _check_key(key: str) -> None:
-    """Fail with the whole dotted key when an override names no config value."""
-    tp: Any = AppConfig
+    """Fail with the whole dotted key when an override names no setting of a fixed section
+    (the entries of a mapping such as ``embed.embedders`` are checked by validation)."""
+    model: Any = AppConfig
     for part in key.split("."):
-        if typing.get_origin(tp) in (typing.Union, types.UnionType):
-            tp = next(a for a in typing.get_args(tp) if a is not type(None))
-        if dataclasses.is_dataclass(tp):
-            hints = typing.get_type_hints(tp)
-            if part not in hints:
-                raise ConfigError(f"{key}: unknown config key")
-            tp = hints[part]
-        elif typing.get_origin(tp) is dict:
-            tp = typing.get_args(tp)[1]
-        else:
+        if model is None:
             raise ConfigError(f"{key}: unknown config key")
+        field = model.model_fields.get(part)
+        if field is None:
+            raise ConfigError(f"{key}: unknown config key")
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        elif getattr(annotation, "__origin__", None) is dict:
+            return
+        else:
+            model = None
 
 
 def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
@@ -340,95 +343,64 @@ def _expand_env(value: Any) -> Any:
     return value
 
 
-def _build(cls: type, raw: Any, prefix: str) -> Any:
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{prefix or '<root>'}: expected a mapping, got {type(raw).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    for key in raw:
-        if key not in names:
-            dotted = f"{prefix}.{key}" if prefix else str(key)
-            raise ConfigError(f"{dotted}: unknown config key")
-    kwargs = {}
-    for name in names:
-        if name in raw:
-            dotted = f"{prefix}.{name}" if prefix else name
-            kwargs[name] = _coerce(hints[name], raw[name], dotted)
-    return cls(**kwargs)
+def _validate(raw: dict[str, Any]) -> AppConfig:
+    try:
+        config = AppConfig.model_validate(_expand_env(raw))
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc.errors()[0])) from None
+    check_consistency(config)
+    return config
 
 
-def _coerce(tp: Any, value: Any, key: str) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(inner[0], value, key)
-    if dataclasses.is_dataclass(tp):
-        return _build(tp, value, key)
-    if origin is dict:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__}")
-        return {str(k): _coerce(args[1], v, f"{key}.{k}") for k, v in value.items()}
-    if origin is list:
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise ConfigError(f"{key}: expected a list, got {type(value).__name__}")
-        return [_coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value)]
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key}: expected true/false, got {value!r}")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key}: expected an integer, got {value!r}")
-    if tp is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        raise ConfigError(f"{key}: expected a number, got {value!r}")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return str(value)
-        raise ConfigError(f"{key}: expected a string, got {value!r}")
-    raise ConfigError(f"{key}: unsupported type {tp}")  # pragma: no cover - programming error
+_EXPECTED = {
+    "int_type": "expected an integer",
+    "float_type": "expected a number",
+    "bool_type": "expected true/false",
+    "string_type": "expected a string",
+    "dict_type": "expected a mapping",
+    "model_type": "expected a mapping",
+    "model_attributes_type": "expected a mapping",
+    "list_type": "expected a list",
+}
 
 
-def _validate_all(node: Any, prefix: str) -> None:
-    if dataclasses.is_dataclass(node):
-        for f in dataclasses.fields(node):
-            child = getattr(node, f.name)
-            _validate_all(child, f"{prefix}.{f.name}" if prefix else f.name)
-        if hasattr(node, "validate"):
-            node.validate(prefix)
-    elif isinstance(node, dict):
-        for k, v in node.items():
-            _validate_all(v, f"{prefix}.{k}")
+def _dotted(loc: tuple) -> str:
+    """``('embed', 'embedders', 'x', 'openai', 'model')`` -> ``embed.embedders.x.model``
+    (pydantic puts the union tag into the location), list positions as ``[i]``."""
+    out = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in EMBEDDER_KINDS and loc[:2] == ("embed", "embedders") and i == 3:
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "<root>"
 
 
-def _positive(prefix: str, name: str, value: float) -> None:
-    if value <= 0:
-        raise ConfigError(f"{prefix}.{name}: must be > 0, got {value}")
-
-
-def _non_negative(prefix: str, name: str, value: float) -> None:
-    if value < 0:
-        raise ConfigError(f"{prefix}.{name}: must be >= 0, got {value}")
-
-
-def _fraction(prefix: str, name: str, value: float, open_interval: bool = False) -> None:
-    ok = 0 < value < 1 if open_interval else 0 <= value <= 1
-    if not ok:
-        bounds = "(0, 1)" if open_interval else "[0, 1]"
-        raise ConfigError(f"{prefix}.{name}: must be in {bounds}, got {value}")
+def _one_line(error: dict) -> str:
+    """``<dotted key>: <what is wrong>`` for one pydantic error."""
+    key, kind = _dotted(error["loc"]), error["type"]
+    value, ctx = error.get("input"), error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        return f"{key}: unknown config key"
+    if kind == "missing":
+        return f"{key}: missing (every key needs a value; conf/base.yaml sets them all)"
+    if kind == "union_tag_invalid":
+        return f"{key}.kind: must be one of {EMBEDDER_KINDS}, got {ctx['tag']!r}"
+    if kind == "union_tag_not_found":
+        return f"{key}.kind: missing, one of {EMBEDDER_KINDS}"
+    if kind in _EXPECTED:
+        return f"{key}: {_EXPECTED[kind]}, got {value!r}"
+    if kind in ("greater_than", "greater_than_equal"):
+        bound = ctx.get("gt", ctx.get("ge"))
+        return f"{key}: must be {'>' if 'gt' in ctx else '>='} {bound}, got {value}"
+    if kind == "literal_error":
+        return f"{key}: must be one of {ctx['expected']}, got {value!r}"
+    if kind in ("string_too_short", "too_short"):
+        return f"{key}: must be a non-empty path"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{key}: {message}"
 
 
 # --------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ def tracking(store, request, monkeypatch):
         MlflowConfig(
             tracking_uri=f"sqlite:///{store}/mlruns.db",
             artifact_location=f"{store}/artifacts",
+            registry_uri=None,
             experiment=request.node.name,
         )
     )
