@@ -2,11 +2,13 @@
 
 ``conf/base.yaml`` holds every setting with its default value and is the only place defaults
 live: the models below declare types and allowed ranges, not values, so a key missing from
-the merged result is an error. The environment files are overlays holding only their
-differences; each names the file it extends in a top-level ``base:`` key, resolved next to it
-(``local.yaml`` and ``cluster.yaml`` extend ``base.yaml``, ``cluster-gpu.yaml`` extends
-``cluster.yaml``). Overlays merge key by key into mappings; a list or scalar replaces the
-value below it, ``null`` included.
+the merged result is an error. Embedders are named entries, so their defaults are per kind
+(``embed.defaults.<kind>``, filled into each entry that does not set them).
+
+The environment files are overlays holding only their differences; each names the file it
+extends in a top-level ``base:`` key, resolved next to it (``local.yaml`` and ``cluster.yaml``
+extend ``base.yaml``, ``cluster-gpu.yaml`` extends ``cluster.yaml``). Overlays merge key by
+key into mappings; a list or scalar replaces the value below it, ``null`` included.
 
 A job loads ``conf/local.yaml`` (or ``--conf PATH``) and applies ``--set dotted.key=value``
 overrides, YAML-parsed, so ``--set recommend.k=5`` gives an int. Unknown keys, wrong types and
@@ -25,7 +27,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -167,10 +169,15 @@ class OpenAIEmbedderConfig(Section):
 EmbedderConfig = Annotated[
     SentenceTransformersEmbedderConfig | OpenAIEmbedderConfig, Field(discriminator="kind")
 ]
-EMBEDDER_KINDS = ("sentence-transformers", "openai")
+EMBEDDER_KINDS = tuple(
+    get_args(model.model_fields["kind"].annotation)[0]
+    for model in (SentenceTransformersEmbedderConfig, OpenAIEmbedderConfig)
+)
 
 
 class EmbedConfig(Section):
+    # by kind: the settings an embedder entry does not give (filled in before validation)
+    defaults: dict[Literal[EMBEDDER_KINDS], dict[str, Any]]
     embedders: dict[str, EmbedderConfig]
     run: list[Text]  # which embedders this run computes; [] = all
     arrow_batch_size: Positive
@@ -343,9 +350,25 @@ def _expand_env(value: Any) -> Any:
     return value
 
 
+def with_embedder_defaults(raw: dict[str, Any]) -> dict[str, Any]:
+    """``embed.embedders`` entries completed from ``embed.defaults`` of their kind (an entry's
+    own values win); entries of unknown kind are left for validation to report."""
+    embed = raw.get("embed")
+    if not isinstance(embed, dict) or not isinstance(embed.get("defaults"), dict):
+        return raw
+    embedders = embed.get("embedders")
+    if not isinstance(embedders, dict):
+        return raw
+    filled = {}
+    for name, entry in embedders.items():
+        defaults = embed["defaults"].get(entry.get("kind")) if isinstance(entry, dict) else None
+        filled[name] = {**defaults, **entry} if isinstance(defaults, dict) else entry
+    return {**raw, "embed": {**embed, "embedders": filled}}
+
+
 def _validate(raw: dict[str, Any]) -> AppConfig:
     try:
-        config = AppConfig.model_validate(_expand_env(raw))
+        config = AppConfig.model_validate(with_embedder_defaults(_expand_env(raw)))
     except ValidationError as exc:
         raise ConfigError(_one_line(exc.errors()[0])) from None
     check_consistency(config)
