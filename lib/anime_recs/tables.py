@@ -18,6 +18,12 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+# the raw MAL 2020 files the ingest stage reads from paths.raw
+ANIME_FILE = "anime.csv"
+SYNOPSIS_FILE = "anime_with_synopsis.csv"
+RATINGS_FILE = "rating_complete.csv"
+RAW_FILES = (ANIME_FILE, SYNOPSIS_FILE, RATINGS_FILE)
+
 ANIME = "anime"
 RATINGS = "ratings"
 REJECTED_ROWS = "rejected_rows"

@@ -12,6 +12,7 @@ from training_data import make_descriptions, make_pair_rows
 
 from anime_recs import tables
 from anime_recs.lakehouse import table_version, write_table
+from anime_recs.training import stage as finetune_stage
 from anime_recs.training.registry import FINGERPRINT_TAG
 
 REPO = Path(__file__).resolve().parents[2]
@@ -139,7 +140,7 @@ def test_job_resumes_an_interrupted_run_in_the_same_mlflow_run(
     def crash(*args, **kwargs):
         raise RuntimeError("killed while logging the model")
 
-    monkeypatch.setattr(job, "log_and_register", crash)
+    monkeypatch.setattr(finetune_stage, "log_and_register", crash)
     with pytest.raises(RuntimeError, match="killed"):
         job.main(argv)
     _, runs, registered = runs_and_versions(tmp_path)

@@ -82,14 +82,17 @@ from anime_recs.data.description import describe, usable_synopsis
 from anime_recs.data.split import assign_split
 from anime_recs.errors import JobError
 from anime_recs.paths import is_uri
-from anime_recs.tables import ANIME_SCHEMA, REJECTED_ROWS_SCHEMA
+from anime_recs.tables import (
+    ANIME_FILE,
+    ANIME_SCHEMA,
+    RATINGS_FILE,
+    RAW_FILES,
+    REJECTED_ROWS_SCHEMA,
+    SYNOPSIS_FILE,
+)
 
 log = logging.getLogger(__name__)
 
-ANIME_FILE = "anime.csv"
-SYNOPSIS_FILE = "anime_with_synopsis.csv"
-RATINGS_FILE = "rating_complete.csv"
-FILES = (ANIME_FILE, SYNOPSIS_FILE, RATINGS_FILE)
 
 # anime table column -> anime.csv column
 ANIME_ID_COLUMN = "MAL_ID"
@@ -310,7 +313,7 @@ def check_inputs(raw_dir: str | Path, spark: SparkSession | None = None) -> dict
     Logs the extra columns that will be ignored.
     """
     headers = {}
-    for name in FILES:
+    for name in RAW_FILES:
         path = input_path(raw_dir, name)
         text = read_head(path, spark) if name == RATINGS_FILE else read_text(path, spark)
         headers[name] = parse_header(name, text, REQUIRED_COLUMNS[name])

@@ -9,22 +9,9 @@ from pyspark.sql import functions as F
 
 from anime_recs.evaluation.bootstrap import bootstrap_ratio_ci
 from anime_recs.evaluation.metrics import evaluate_lists
+from anime_recs.tables import EVALUATION_SCHEMA
 
-EVALUATION_COLUMNS = [
-    "recommender",
-    "n",
-    "nps",
-    "nps_ci_low",
-    "nps_ci_high",
-    "hits",
-    "users_scored",
-    "users_total",
-    "nps_user_mean",
-    "precision",
-    "recall",
-    "ndcg",
-    "unique_anime",
-]
+EVALUATION_COLUMNS = EVALUATION_SCHEMA.fieldNames()
 
 
 def flat_lists(user_scores: DataFrame, n_max: int) -> DataFrame:

@@ -11,20 +11,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from anime_recs.tables import EVALUATION_SCHEMA
+
 PROMOTER_MIN_RATING = 9
 PASSIVE_MIN_RATING = 7
 
+# the evaluation table's columns per recommender and N, without the bootstrap CI (evaluate.py)
 METRIC_COLUMNS = [
-    "n",
-    "nps",
-    "hits",
-    "users_scored",
-    "users_total",
-    "nps_user_mean",
-    "precision",
-    "recall",
-    "ndcg",
-    "unique_anime",
+    c
+    for c in EVALUATION_SCHEMA.fieldNames()
+    if c not in ("recommender", "nps_ci_low", "nps_ci_high")
 ]
 
 

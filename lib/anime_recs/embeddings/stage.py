@@ -1,0 +1,252 @@
+"""The embed stages: vectors of every titled anime's description, one embedder at a time.
+
+Reads ``anime``; writes ``anime_embeddings`` (each embedder's rows rewritten with
+``replaceWhere embedder = '<name>'``, the others untouched) and, for OpenAI embedders,
+``embedding_cache`` (merged as batches complete, so a rerun only pays for missing texts).
+
+``sentence-transformers`` embedders run inside Spark in an iterator pandas UDF
+(:mod:`anime_recs.embeddings.sentence`), ``openai`` ones on the driver with a bounded thread
+pool (:mod:`anime_recs.embeddings.openai_embedder`). ``optional`` embedders whose model cannot
+be resolved (fine-tuned model not registered yet, no ``OPENAI_API_KEY``) are skipped with a
+warning. The pipeline runs the embedders in two stages: those of base models before the
+fine-tune, those of registered (MLflow) models after it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pyspark.sql import DataFrame, SparkSession
+
+from anime_recs import tables
+from anime_recs.config import AppConfig, OpenAIEmbedderConfig, SentenceTransformersEmbedderConfig
+from anime_recs.embeddings.cache import (
+    CacheWriter,
+    cache_model_key,
+    missing_texts,
+    vectors_from_cache,
+)
+from anime_recs.embeddings.openai_embedder import (
+    API_KEY_ENV,
+    EmbeddingRequestError,
+    RetryPolicy,
+    api_key_from_env,
+    embed_all,
+    l2_normalise,
+    make_client,
+)
+from anime_recs.embeddings.sentence import (
+    embed_texts,
+    local_cores,
+    model_fingerprint,
+    with_identity,
+    worker_threads,
+)
+from anime_recs.embeddings.text import titles_to_embed
+from anime_recs.errors import JobError
+from anime_recs.lakehouse import read_table, table_version, write_table
+from anime_recs.models import is_mlflow_uri, pinned_model_uri, resolve_model_path
+from anime_recs.steps import step
+from anime_recs.tracking import keep_logging, set_mlflow_uris
+
+log = logging.getLogger(__name__)
+
+ARROW_BATCH_CONF = "spark.sql.execution.arrow.maxRecordsPerBatch"
+
+
+class EmbedderSkipped(Exception):
+    """An optional embedder cannot run (model not resolvable, no API key)."""
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _resolve_model(config: AppConfig, spec: str, optional: bool) -> str:
+    """Driver-side resolution of a model spec to a folder (or HF id); skip/fail on errors."""
+    try:
+        if is_mlflow_uri(spec):
+            set_mlflow_uris(config.mlflow)
+        with keep_logging():
+            return resolve_model_path(spec)
+    except Exception as exc:  # noqa: BLE001 - ModelNotAvailable, ImportError, MlflowException
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        if optional:
+            raise EmbedderSkipped(f"model {spec!r} not available ({reason})") from None
+        raise JobError(f"model {spec!r} cannot be resolved: {reason}") from None
+
+
+def embed_sentence_transformer(
+    spark: SparkSession,
+    config: AppConfig,
+    name: str,
+    cfg: SentenceTransformersEmbedderConfig,
+    texts: DataFrame,
+) -> DataFrame:
+    """anime_embeddings rows for one sentence-transformers embedder (a lazy DataFrame).
+
+    Thread policy: in local mode the tasks share this machine's cores, so each Python worker
+    gets its share (:func:`worker_threads`); on a cluster each task owns ``spark.task.cpus``.
+    """
+    path = _resolve_model(config, cfg.model, cfg.optional)
+    master = spark.sparkContext.master
+    cores = local_cores(master)
+    partitions = config.embed.partitions or spark.sparkContext.defaultParallelism
+    if cores is not None:  # local mode: the tasks share this machine's cores
+        threads = worker_threads(cores, min(cores, partitions))
+        # workers see the driver's files: hand them the folder the driver resolved
+        worker_spec = path if is_mlflow_uri(cfg.model) else cfg.model
+    else:  # cluster: each task owns spark.task.cpus cores; executors resolve the spec
+        threads = int(spark.sparkContext.getConf().get("spark.task.cpus", "1"))
+        worker_spec = cfg.model
+    log.info(
+        "embedder %s: model %s, %d partitions, %d torch threads per worker, max_seq_length %d",
+        name,
+        cfg.model,
+        partitions,
+        threads,
+        cfg.max_seq_length,
+    )
+    vectors = embed_texts(
+        texts, worker_spec, cfg.max_seq_length, cfg.batch_size, partitions, num_threads=threads
+    )
+    version = model_fingerprint(path)
+    return with_identity(vectors, name, cfg.model, version)
+
+
+def embed_openai(
+    spark: SparkSession, config: AppConfig, name: str, cfg: OpenAIEmbedderConfig, texts: DataFrame
+) -> DataFrame:
+    """anime_embeddings rows for one OpenAI embedder; fills embedding_cache as it goes."""
+    api_key = api_key_from_env()
+    if api_key is None:  # optional or not: the rest of the job still runs
+        raise EmbedderSkipped(f"{API_KEY_ENV} is not set in the environment")
+    lake = config.paths.lake
+    model_key = cache_model_key(cfg.model, cfg.dimensions)
+    todo = missing_texts(spark, lake, model_key, texts)
+    log.info("embedder %s: %d texts not in %s", name, len(todo), tables.EMBEDDING_CACHE)
+    if todo:
+        client = make_client(api_key, cfg.base_url, cfg.timeout_s)
+        writer = CacheWriter(spark, lake, model_key)
+        try:
+            embed_all(
+                client,
+                cfg.model,
+                todo,
+                on_batch=lambda keys, vectors: writer.add(keys, l2_normalise(vectors)),
+                dimensions=cfg.dimensions,
+                max_batch_inputs=cfg.max_batch_inputs,
+                max_batch_tokens=cfg.max_batch_tokens,
+                max_concurrency=cfg.max_concurrency,
+                policy=RetryPolicy(cfg.max_retries, cfg.backoff_base_s, cfg.backoff_max_s),
+            )
+        except EmbeddingRequestError as exc:
+            raise JobError(f"embedder {name}: {exc}") from None
+        finally:
+            writer.flush()  # whatever completed is paid for: keep it
+            client.close()
+    vectors = vectors_from_cache(spark, lake, model_key, texts)
+    return with_identity(vectors, name, cfg.model, model_key if cfg.dimensions else None)
+
+
+def configured_embedders(config: AppConfig) -> list[str]:
+    """The embedders this config computes: ``embed.run``, or all in file order."""
+    return list(config.embed.run or config.embed.embedders)
+
+
+def uses_registered_model(config: AppConfig, name: str) -> bool:
+    """True for an embedder of an MLflow model, which the fine-tune stage produces."""
+    return is_mlflow_uri(config.embed.embedders[name].model)
+
+
+def base_embedders(config: AppConfig) -> list[str]:
+    return [n for n in configured_embedders(config) if not uses_registered_model(config, n)]
+
+
+def finetuned_embedders(config: AppConfig) -> list[str]:
+    return [n for n in configured_embedders(config) if uses_registered_model(config, n)]
+
+
+def registered_model_versions(config: AppConfig) -> dict[str, str]:
+    """Each fine-tuned embedder's model as the immutable URI it names now
+    (:func:`anime_recs.models.pinned_model_uri`, the resolver the embedding itself uses), or
+    ``"unavailable"``: an input of the stage's fingerprint, so a new version behind ``latest``
+    or a moved alias runs the stage again."""
+    import mlflow
+
+    out = {}
+    with keep_logging():
+        set_mlflow_uris(config.mlflow)
+        client = mlflow.MlflowClient()
+        for name in finetuned_embedders(config):
+            try:
+                out[name] = pinned_model_uri(client, config.embed.embedders[name].model)
+            except Exception:  # noqa: BLE001 - not registered yet is a valid state
+                out[name] = "unavailable"
+    return out
+
+
+def run_base(spark: SparkSession, config: AppConfig) -> None:
+    run(spark, config, base_embedders(config))
+
+
+def run_finetuned(spark: SparkSession, config: AppConfig) -> None:
+    run(spark, config, finetuned_embedders(config))
+
+
+def run(spark: SparkSession, config: AppConfig, names: list[str]) -> None:
+    """Embed the titles with each of ``names`` in turn and rewrite its rows."""
+    lake = config.paths.lake
+    if not names:
+        raise JobError("embed.embedders is empty: nothing to embed")
+
+    with step("read anime") as facts:
+        facts["version"] = table_version(spark, lake, tables.ANIME)
+        anime = read_table(spark, lake, tables.ANIME)
+        try:
+            texts = titles_to_embed(anime).cache()
+        except ValueError as exc:
+            raise JobError(str(exc)) from None
+        facts["titles"] = texts.count()
+
+    previous_batch = spark.conf.get(ARROW_BATCH_CONF)
+    spark.conf.set(ARROW_BATCH_CONF, str(config.embed.arrow_batch_size))
+    done, skipped = [], []
+    try:
+        for name in names:
+            cfg = config.embed.embedders[name]
+            with step(f"embed {name}") as facts:
+                try:
+                    if isinstance(cfg, OpenAIEmbedderConfig):
+                        rows = embed_openai(spark, config, name, cfg, texts)
+                    else:
+                        rows = embed_sentence_transformer(spark, config, name, cfg, texts)
+                except EmbedderSkipped as why:
+                    log.warning("embedder %s skipped: %s", name, why)
+                    skipped.append(name)
+                    continue
+                version = write_table(
+                    rows,
+                    lake,
+                    tables.ANIME_EMBEDDINGS,
+                    tables.ANIME_EMBEDDINGS_SCHEMA,
+                    replace_where=f"embedder = {_sql_literal(name)}",
+                    partition_by=["embedder"],
+                )
+                written = (
+                    read_table(spark, lake, tables.ANIME_EMBEDDINGS, version=version)
+                    .filter(f"embedder = {_sql_literal(name)}")
+                    .count()
+                )
+                facts.update(table=tables.ANIME_EMBEDDINGS, version=version, rows=written)
+                done.append(name)
+    finally:
+        spark.conf.set(ARROW_BATCH_CONF, previous_batch)
+        texts.unpersist()
+    log.info(
+        "embed: wrote %s for %s (skipped: %s) -> version %s",
+        tables.ANIME_EMBEDDINGS,
+        done or "none",
+        skipped or "none",
+        table_version(spark, lake, tables.ANIME_EMBEDDINGS),
+    )

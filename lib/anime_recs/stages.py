@@ -1,0 +1,125 @@
+"""The stage registry: every stage of the pipeline declared once, in run order.
+
+A :class:`Stage` names the Delta tables it reads and writes, the config sections it reads and
+its run function ``run(spark, config)``. The pipeline runner (:mod:`anime_recs.pipeline`) runs
+them in this order, fingerprints each one from its config sections and input versions for the
+run log (:mod:`anime_recs.runlog`), and skips a stage whose fingerprint did not change and
+whose outputs exist. Nothing else lists stages, tables per stage or config per stage: the
+docs and ``jobs/pipeline.py --help`` read this module too (:func:`catalogue`).
+
+Adding a stage = one :class:`Stage` entry in :data:`STAGES` (at its place in the order) and one
+run function next to the code it orchestrates (e.g. ``lib/anime_recs/<package>/stage.py``),
+plus, when it should also run alone, a ``jobs/<name>.py`` of a few lines that calls it. Inputs
+that are not Delta tables (raw files, registered model versions) go in ``extra_inputs``; a
+stage that has nothing to do for some configs says so in ``enabled``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from anime_recs import tables
+from anime_recs.config import AppConfig
+from anime_recs.data import stage as ingest_stage
+from anime_recs.embeddings import stage as embed_stage
+from anime_recs.recommend import stage as recommend_stage
+from anime_recs.similarity import stage as jaccard_stage
+from anime_recs.training import stage as finetune_stage
+
+
+def _always(config: AppConfig) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    inputs: tuple[str, ...]  # Delta tables read
+    outputs: tuple[str, ...]  # Delta tables written
+    config_sections: tuple[str, ...]  # dotted config keys whose values it depends on
+    run: Callable[[SparkSession, AppConfig], None]
+    # inputs that are not Delta tables, as {name: version} for the fingerprint
+    extra_inputs: Callable[[AppConfig], Mapping[str, Any]] | None = None
+    enabled: Callable[[AppConfig], bool] = _always  # False: nothing to do for this config
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage(
+        name="ingest",
+        inputs=(),
+        outputs=(tables.ANIME, tables.RATINGS, tables.REJECTED_ROWS),
+        config_sections=("ingest", "paths.raw"),
+        run=ingest_stage.run,
+        extra_inputs=ingest_stage.raw_file_versions,
+    ),
+    Stage(
+        name="jaccard",
+        inputs=(tables.RATINGS, tables.ANIME),
+        outputs=(tables.ANIME_PAIR_JACCARD, tables.TRAINING_PAIRS),
+        config_sections=("jaccard",),
+        run=jaccard_stage.run,
+    ),
+    Stage(
+        name="embed_base",
+        inputs=(tables.ANIME,),
+        outputs=(tables.ANIME_EMBEDDINGS,),
+        config_sections=("embed",),
+        run=embed_stage.run_base,
+        enabled=lambda config: bool(embed_stage.base_embedders(config)),
+    ),
+    Stage(
+        name="finetune",
+        inputs=(tables.TRAINING_PAIRS, tables.ANIME),
+        outputs=(),  # an MLflow run and a registered model version
+        config_sections=("finetune", "mlflow"),
+        run=finetune_stage.run,
+    ),
+    Stage(
+        name="embed_finetuned",
+        inputs=(tables.ANIME,),
+        outputs=(tables.ANIME_EMBEDDINGS,),
+        config_sections=("embed",),
+        run=embed_stage.run_finetuned,
+        extra_inputs=lambda config: {"models": embed_stage.registered_model_versions(config)},
+        enabled=lambda config: bool(embed_stage.finetuned_embedders(config)),
+    ),
+    Stage(
+        name="recommend",
+        inputs=(tables.RATINGS, tables.ANIME_EMBEDDINGS, tables.ANIME_PAIR_JACCARD),
+        outputs=(
+            tables.ANIME_NEIGHBORS,
+            tables.USER_SCORES,
+            tables.RECOMMENDATIONS,
+            tables.EVALUATION,
+        ),
+        config_sections=("recommend", "mlflow"),
+        run=recommend_stage.run,
+    ),
+)
+
+
+def plan(config: AppConfig) -> list[Stage]:
+    """The stages this config runs, in order."""
+    return [stage for stage in STAGES if stage.enabled(config)]
+
+
+def by_name(name: str) -> Stage:
+    for stage in STAGES:
+        if stage.name == name:
+            return stage
+    raise KeyError(name)
+
+
+def catalogue() -> str:
+    """One line per stage: name, inputs -> outputs, config sections, run function."""
+    lines = []
+    for s in STAGES:
+        inputs = ", ".join(s.inputs) or "raw files"
+        outputs = ", ".join(s.outputs) or "MLflow model"
+        where = f"{s.run.__module__}.{s.run.__name__}"
+        lines.append(f"{s.name}: {inputs} -> {outputs} [{', '.join(s.config_sections)}] {where}")
+    return "\n".join(lines)

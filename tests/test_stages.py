@@ -1,0 +1,97 @@
+"""The stage registry: what the pipeline plans and fingerprints, and which model version a
+fine-tuned embedder's fingerprint names (through the resolver the embedding uses)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from anime_recs import pipeline, stages, tables
+from anime_recs.config import load_config
+from anime_recs.tracking import keep_logging
+
+CONF = str(Path(__file__).resolve().parents[1] / "conf" / "local.yaml")
+FINETUNED = "finetuned_minilm_384"
+
+
+def config_with(tmp_path: Path, *sets: str):
+    return load_config(CONF, [f"mlflow.tracking_uri=sqlite:///{tmp_path / 'mlruns.db'}", *sets])
+
+
+def test_stage_order_tables_and_run_functions():
+    names = [s.name for s in stages.STAGES]
+    assert names == ["ingest", "jaccard", "embed_base", "finetune", "embed_finetuned", "recommend"]
+    known = {v for k, v in vars(tables).items() if k.isupper() and isinstance(v, str)}
+    written = set()
+    for stage in stages.STAGES:
+        assert set(stage.inputs) <= known and set(stage.outputs) <= known, stage.name
+        # a stage reads only tables an earlier stage writes
+        assert set(stage.inputs) <= written, stage.name
+        written |= set(stage.outputs)
+        assert stage.run.__module__.endswith(".stage"), stage.name
+    assert stages.by_name("recommend").outputs == (
+        tables.ANIME_NEIGHBORS,
+        tables.USER_SCORES,
+        tables.RECOMMENDATIONS,
+        tables.EVALUATION,
+    )
+
+
+def test_plan_leaves_out_embed_stages_without_embedders(tmp_path):
+    every = [s.name for s in stages.plan(config_with(tmp_path))]
+    assert every == [s.name for s in stages.STAGES]
+    base_only = config_with(tmp_path, "embed.run=[base_minilm_128]")
+    assert "embed_finetuned" not in [s.name for s in stages.plan(base_only)]
+    finetuned_only = config_with(tmp_path, f"embed.run=[{FINETUNED}]")
+    assert "embed_base" not in [s.name for s in stages.plan(finetuned_only)]
+
+
+@pytest.fixture()
+def registry(tmp_path):
+    """Three versions of ``enc`` in a fresh SQLite registry, alias ``champion`` on 1."""
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    with keep_logging():
+        client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+        client.create_registered_model("enc")
+        for _ in range(3):
+            client.create_model_version("enc", source=str(tmp_path / "model"))
+        client.set_registered_model_alias("enc", "champion", "1")
+    return client
+
+
+def fingerprint(config) -> str:
+    """embed_finetuned's fingerprint with a fixed version of its one table input."""
+    stage = stages.by_name("embed_finetuned")
+    inputs = {tables.ANIME: 4, **stage.extra_inputs(config)}
+    return pipeline.stage_fingerprint(config, stage, inputs)
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("models:/enc/2", "models:/enc/2"),  # pinned: not the highest version
+        ("models:/enc@champion", "models:/enc/1"),
+        ("models:/enc/latest", "models:/enc/3"),
+        ("models:/nosuch/latest", "unavailable"),
+    ],
+)
+def test_model_version_in_the_fingerprint_is_the_one_the_uri_names(
+    registry, tmp_path, model, expected
+):
+    config = config_with(tmp_path, f"embed.embedders.{FINETUNED}.model={model}")
+    extra = stages.by_name("embed_finetuned").extra_inputs(config)
+    assert extra == {"models": {FINETUNED: expected}}
+
+
+def test_moving_the_alias_changes_the_embed_finetuned_fingerprint(registry, tmp_path):
+    alias = config_with(tmp_path, f"embed.embedders.{FINETUNED}.model=models:/enc@champion")
+    pinned = config_with(tmp_path, f"embed.embedders.{FINETUNED}.model=models:/enc/2")
+    before = fingerprint(alias), fingerprint(pinned)
+    assert fingerprint(alias) == before[0]  # stable while nothing moves
+    registry.set_registered_model_alias("enc", "champion", "3")
+    assert fingerprint(alias) != before[0]
+    assert fingerprint(pinned) == before[1]
+    registry.set_registered_model_alias("enc", "champion", "1")
+    assert fingerprint(alias) == before[0]
