@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from anime_recs.paths import join
-from anime_recs.tables import TABLE_PROPERTIES
+from anime_recs.tables import TABLE_PROPERTIES, require_columns
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +91,7 @@ def ensure_properties(
 
 def conform(df: DataFrame, schema: StructType) -> DataFrame:
     """Select and cast ``df`` to exactly ``schema`` (column order and types); fail on missing."""
-    missing = [f.name for f in schema.fields if f.name not in df.columns]
-    if missing:
-        raise ValueError(f"cannot write: columns {missing} missing (have {df.columns})")
+    require_columns(df.columns, schema.fieldNames(), "cannot write")
     return df.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
 
 

@@ -5,6 +5,8 @@ Each Delta table lives at ``<paths.lake>/<name>``. Stages meet only through thes
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pyspark.sql.types import (
     ArrayType,
     BooleanType,
@@ -45,6 +47,15 @@ VAL = "val"
 JACCARD_CF = "jaccard_cf"
 POPULARITY = "popularity"
 BUILTIN_RECOMMENDERS = (JACCARD_CF, POPULARITY)
+
+
+def require_columns(columns: Iterable[str], required: Iterable[str], what: str) -> None:
+    """Fail with one line naming ``what`` and its missing columns (a Spark or pandas frame's
+    ``columns``), before a transformation starts on a frame that cannot fit it."""
+    have = list(columns)
+    missing = sorted(set(required) - set(have))
+    if missing:
+        raise ValueError(f"{what}: missing columns {missing} (have {have})")
 
 
 def nullable_ddl(schema: StructType) -> str:

@@ -132,5 +132,5 @@ def test_assign_split_rejects_a_fraction_outside_the_open_interval(spark, fracti
 
 def test_assign_split_names_missing_columns(spark):
     df = spark.createDataFrame([(1,)], "user_id INT")
-    with pytest.raises(ValueError, match=r"lacks columns \['anime_id'\]"):
+    with pytest.raises(ValueError, match=r"assign_split: missing columns \['anime_id'\]"):
         assign_split(df, 0.1, 1)

@@ -89,6 +89,7 @@ from anime_recs.tables import (
     RAW_FILES,
     REJECTED_ROWS_SCHEMA,
     SYNOPSIS_FILE,
+    require_columns,
 )
 
 log = logging.getLogger(__name__)
@@ -595,9 +596,7 @@ def parse_rating_lines(lines: DataFrame, columns: list[str]) -> DataFrame:
     docstring, first failing check wins), ``block_start, row_pos``. Built-in functions only;
     a well-formed line costs one regular expression per field.
     """
-    missing = [c for c in ("line", "block_start", "row_pos") if c not in lines.columns]
-    if missing:
-        raise ValueError(f"parse_rating_lines: input lacks columns {missing}")
+    require_columns(lines.columns, ("line", "block_start", "row_pos"), "parse_rating_lines")
     idx = {c: columns.index(c) for c in REQUIRED_COLUMNS[RATINGS_FILE]}
     quoted = r'^\s*"([^"]*)"\s*$'
 
@@ -656,9 +655,7 @@ def reject_unknown_anime(df: DataFrame, anime_ids: DataFrame) -> DataFrame:
     """Set ``reason = 'unknown_anime_id'`` on valid rows whose ``anime_id`` is not in
     ``anime_ids`` (one INT column ``anime_id``, small: broadcast)."""
     for frame, cols in ((df, ("anime_id", "reason")), (anime_ids, ("anime_id",))):
-        missing = [c for c in cols if c not in frame.columns]
-        if missing:
-            raise ValueError(f"reject_unknown_anime: input lacks columns {missing}")
+        require_columns(frame.columns, cols, "reject_unknown_anime")
     known = F.broadcast(
         anime_ids.select(F.col("anime_id").alias("_known_id")).distinct()
     ).withColumn("_known", F.lit(True))
@@ -679,9 +676,7 @@ def reject_duplicates(df: DataFrame) -> DataFrame:
     Output ``user_id, anime_id, rating, record, reason``.
     """
     needed = ("user_id", "anime_id", "rating", "record", "reason", "block_start", "row_pos")
-    missing = [c for c in needed if c not in df.columns]
-    if missing:
-        raise ValueError(f"reject_duplicates: input lacks columns {missing}")
+    require_columns(df.columns, needed, "reject_duplicates")
     valid = F.col("reason").isNull()
     window = Window.partitionBy(
         F.when(valid, F.col("user_id")),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from anime_recs.tables import TEST, TRAIN
+from anime_recs.tables import TEST, TRAIN, require_columns
 
 _TWO_53 = 2**53
 
@@ -30,9 +30,7 @@ def assign_split(df: DataFrame, test_fraction: float, seed: int) -> DataFrame:
     No randomness outside the hash: the same (user_id, anime_id, seed) always lands in the same
     split whatever the partitioning, row order or cluster size.
     """
-    missing = [c for c in ("user_id", "anime_id") if c not in df.columns]
-    if missing:
-        raise ValueError(f"assign_split: input lacks columns {missing} (has {df.columns})")
+    require_columns(df.columns, ("user_id", "anime_id"), "assign_split")
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"assign_split: test_fraction must be in (0, 1), got {test_fraction}")
     u = split_uniform(F.col("user_id"), F.col("anime_id"), seed)

@@ -45,6 +45,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, FloatType
 
+from anime_recs.tables import require_columns
+
 log = logging.getLogger(__name__)
 
 # per Python worker process: (spec, max_seq_length, device) -> SentenceTransformer
@@ -146,9 +148,7 @@ def embed_texts(
 
     ``partitions`` tasks, texts sorted by length (longest first) inside each partition.
     """
-    missing = sorted({"anime_id", "text", "text_hash"} - set(texts.columns))
-    if missing:
-        raise ValueError(f"embed_texts: missing columns {missing} (have {texts.columns})")
+    require_columns(texts.columns, ("anime_id", "text", "text_hash"), "embed_texts")
     encode = F.pandas_udf(
         make_encode_fn(spec, max_seq_length, batch_size, num_threads),
         ArrayType(FloatType(), containsNull=False),

@@ -16,6 +16,8 @@ import re
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from anime_recs.tables import require_columns
+
 # ASCII whitespace only: space, \t, \n, \r, \f, \v - identical in Python and Java regexes
 _PY_WHITESPACE = re.compile("[ \t\n\r\f\x0b]+")
 _JAVA_WHITESPACE = "[ \\t\\n\\r\\f\\x0B]+"
@@ -46,10 +48,7 @@ def titles_to_embed(anime: DataFrame) -> DataFrame:
 
     Keeps rows with ``has_description`` whose normalised description is not empty.
     """
-    required = {"anime_id", "description", "has_description"}
-    missing = sorted(required - set(anime.columns))
-    if missing:
-        raise ValueError(f"anime: missing columns {missing} (have {anime.columns})")
+    require_columns(anime.columns, ("anime_id", "description", "has_description"), "anime")
     text = normalised_text_col(F.col("description"))
     return (
         anime.filter(F.col("has_description") & F.col("description").isNotNull())

@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 
 from anime_recs.evaluation.bootstrap import bootstrap_ratio_ci
 from anime_recs.evaluation.metrics import evaluate_lists
-from anime_recs.tables import EVALUATION_SCHEMA
+from anime_recs.tables import EVALUATION_SCHEMA, require_columns
 
 EVALUATION_COLUMNS = EVALUATION_SCHEMA.fieldNames()
 
@@ -18,9 +18,7 @@ def flat_lists(user_scores: DataFrame, n_max: int) -> DataFrame:
     """One scalar column per list position: ``a0..a{n-1}`` anime_ids (-1 = none) and
     ``t0..t{n-1}`` test ratings (0 = none), plus recommender, user_id, promoted_test."""
     need = ["recommender", "user_id", "anime_ids", "test_ratings", "promoted_test"]
-    missing = [c for c in need if c not in user_scores.columns]
-    if missing:
-        raise ValueError(f"user_scores: missing columns {missing}")
+    require_columns(user_scores.columns, need, "user_scores")
     cols = [F.col("recommender"), F.col("user_id"), F.col("promoted_test")]
     cols += [F.coalesce(F.get("anime_ids", i), F.lit(-1)).alias(f"a{i}") for i in range(n_max)]
     cols += [F.coalesce(F.get("test_ratings", i), F.lit(0)).alias(f"t{i}") for i in range(n_max)]

@@ -17,6 +17,8 @@ import pandas as pd
 import pyarrow as pa
 from pyspark.sql import DataFrame
 
+from anime_recs.tables import require_columns
+
 log = logging.getLogger(__name__)
 
 NEIGHBOR_COLUMNS = ["anime_id", "neighbor_id", "rank", "similarity"]
@@ -123,9 +125,7 @@ def _typed(pdf: pd.DataFrame) -> pd.DataFrame:
 
 def embedding_matrix(embeddings: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """``(anime_ids, vectors)`` from a pandas frame with ``anime_id`` and ``embedding``."""
-    missing = {"anime_id", "embedding"} - set(embeddings.columns)
-    if missing:
-        raise ValueError(f"embeddings: missing columns {sorted(missing)}")
+    require_columns(embeddings.columns, ("anime_id", "embedding"), "embeddings")
     ids = embeddings["anime_id"].to_numpy(dtype=np.int64)
     if ids.size == 0:
         return ids, np.zeros((0, 0))
@@ -200,9 +200,7 @@ def jaccard_neighbors(pairs: DataFrame, k: int, buffer_rows: int = 2_000_000) ->
     leave the executors (a partial top-``k`` in ``mapInArrow``); the driver collects them and
     applies the same :func:`topk_by_key` once more. Collects (its stated job).
     """
-    missing = [c for c in JACCARD_COLUMNS if c not in pairs.columns]
-    if missing:
-        raise ValueError(f"anime_pair_jaccard: missing columns {missing}")
+    require_columns(pairs.columns, JACCARD_COLUMNS, "anime_pair_jaccard")
     partial = pairs.select(*JACCARD_COLUMNS).mapInArrow(
         _partial_topk_arrow(k, buffer_rows),
         "anime_id int, neighbor_id int, similarity double",

@@ -6,7 +6,7 @@ import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from anime_recs.tables import TRAIN
+from anime_recs.tables import TRAIN, require_columns
 
 PROMOTER_MIN_RATING = 9
 
@@ -17,9 +17,7 @@ def promoter_counts(ratings: DataFrame) -> DataFrame:
     Titles rated in train but promoted by nobody keep ``promoters`` = 0 (they close the list).
     Output: ``anime_id`` int, ``promoters`` long.
     """
-    missing = [c for c in ("anime_id", "rating", "split") if c not in ratings.columns]
-    if missing:
-        raise ValueError(f"ratings: missing columns {missing}")
+    require_columns(ratings.columns, ("anime_id", "rating", "split"), "ratings")
     return (
         ratings.filter(F.col("split") == TRAIN)
         .groupBy("anime_id")

@@ -28,7 +28,14 @@ from anime_recs.recommend.popularity import (
     popularity_lists,
     popularity_order,
 )
-from anime_recs.tables import POPULARITY, TEST, TRAIN, USER_SCORES_SCHEMA, nullable_ddl
+from anime_recs.tables import (
+    POPULARITY,
+    TEST,
+    TRAIN,
+    USER_SCORES_SCHEMA,
+    nullable_ddl,
+    require_columns,
+)
 
 log = logging.getLogger(__name__)
 
@@ -273,9 +280,7 @@ def score_users(
     sorted within partitions; every chunk of about ``chunk_rows`` ratings of whole users is
     scored by :func:`score_chunk`. Output schema: :data:`USER_LISTS_DDL`.
     """
-    missing = [c for c in ("user_id", "anime_id", "rating", "split") if c not in ratings.columns]
-    if missing:
-        raise ValueError(f"ratings: missing columns {missing}")
+    require_columns(ratings.columns, ("user_id", "anime_id", "rating", "split"), "ratings")
     partitions = partitions or int(spark.conf.get("spark.sql.shuffle.partitions"))
     model_ref = spark.sparkContext.broadcast(model)
     return (

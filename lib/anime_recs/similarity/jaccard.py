@@ -38,7 +38,7 @@ from anime_recs.similarity.promoters import (
     title_work,
     total_triples,
 )
-from anime_recs.tables import ANIME_PAIR_JACCARD_SCHEMA
+from anime_recs.tables import ANIME_PAIR_JACCARD_SCHEMA, require_columns
 
 log = logging.getLogger(__name__)
 
@@ -184,9 +184,7 @@ def pair_jaccard(
     action recomputes the blocks, so write it once. ``n_blocks=0`` derives the count from the
     cores and the estimated output; ``device``: ``auto`` (CUDA when visible), ``cpu``, ``cuda``.
     """
-    missing = sorted({"user_id", "anime_id"} - set(promoter_pairs.columns))
-    if missing:
-        raise ValueError(f"promoter pairs: missing columns {missing}")
+    require_columns(promoter_pairs.columns, ("user_id", "anime_id"), "promoter pairs")
     if min_intersection < 1:
         raise ValueError(f"min_intersection must be >= 1, got {min_intersection}")
     table = promoter_pairs.select("user_id", "anime_id").toArrow()

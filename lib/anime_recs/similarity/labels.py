@@ -32,7 +32,7 @@ import logging
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from anime_recs.tables import TRAIN, VAL
+from anime_recs.tables import TRAIN, VAL, require_columns
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def title_split(anime: DataFrame, val_fraction: float, seed: int) -> DataFrame:
 
     ``split = 'val'`` iff ``(xxhash64(seed, anime_id) mod 2^20) / 2^20 < val_fraction``.
     """
-    _require(anime, {"anime_id", "has_description"}, "anime")
+    require_columns(anime.columns, {"anime_id", "has_description"}, "anime")
     bucket = F.pmod(F.xxhash64(F.lit(seed), F.col("anime_id").cast("int")), F.lit(HASH_BUCKETS))
     return anime.where(F.col("has_description")).select(
         F.col("anime_id").cast("int").alias("anime_id"),
@@ -78,8 +78,8 @@ def labelled_candidates(
     """All labelled pairs before negative sampling: ``anime_a, anime_b, jaccard, label, split,
     rank_hash``; eligible same-split titles, support guards applied, middle band dropped.
     """
-    _require(
-        pairs,
+    require_columns(
+        pairs.columns,
         {"anime_a", "anime_b", "promoters_a", "promoters_b", "intersection", "jaccard"},
         "anime_pair_jaccard",
     )
@@ -223,9 +223,3 @@ def _keep_positives_and_negatives_below(labelled: DataFrame, cuts: dict) -> Data
 def negatives_wanted(positives: int, negative_ratio: float) -> int:
     """Negatives to keep for a split: ``round(negative_ratio x positives)`` (half up)."""
     return int(negative_ratio * positives + 0.5)
-
-
-def _require(df: DataFrame, columns: set[str], name: str) -> None:
-    missing = sorted(columns - set(df.columns))
-    if missing:
-        raise ValueError(f"{name}: missing columns {missing}")

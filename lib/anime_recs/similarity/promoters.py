@@ -25,7 +25,7 @@ import scipy.sparse as sp
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from anime_recs.tables import TRAIN
+from anime_recs.tables import TRAIN, require_columns
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +42,7 @@ def promoters(ratings: DataFrame) -> DataFrame:
     duplicated rows), and :func:`build_promoter_matrix` counts a repeated pair once anyway, so
     a de-duplicating shuffle of ~16M rows at full scale would buy nothing.
     """
-    required = {"user_id", "anime_id", "rating", "split"}
-    missing = sorted(required - set(ratings.columns))
-    if missing:
-        raise ValueError(f"ratings: missing columns {missing}")
+    require_columns(ratings.columns, ("user_id", "anime_id", "rating", "split"), "ratings")
     return ratings.where(
         (F.col("split") == TRAIN) & (F.col("rating") >= PROMOTER_MIN_RATING)
     ).select(F.col("user_id").cast("int"), F.col("anime_id").cast("int"))

@@ -14,7 +14,7 @@ import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from anime_recs.tables import TRAIN, VAL
+from anime_recs.tables import TRAIN, VAL, require_columns
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +52,6 @@ class PairSet:
         )
 
 
-def _require(df: DataFrame, columns: tuple[str, ...], what: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(f"{what}: missing columns {missing} (have {df.columns})")
-
-
 def pair_texts(pairs: DataFrame, anime: DataFrame) -> DataFrame:
     """Attach both titles' descriptions to each pair.
 
@@ -65,8 +59,8 @@ def pair_texts(pairs: DataFrame, anime: DataFrame) -> DataFrame:
     non-blank description are used, so a pair whose title lacks one is dropped.
     Output: ``anime_a, anime_b, text_a, text_b, label, split``.
     """
-    _require(pairs, PAIR_COLUMNS, "training_pairs")
-    _require(anime, ANIME_COLUMNS, "anime")
+    require_columns(pairs.columns, PAIR_COLUMNS, "training_pairs")
+    require_columns(anime.columns, ANIME_COLUMNS, "anime")
     texts = anime.where(
         F.col("has_description")
         & F.col("description").isNotNull()
@@ -94,7 +88,7 @@ def collect_pair_sets(df: DataFrame) -> dict[str, PairSet]:
     Rows are ordered by (anime_a, anime_b) inside each split, so the result does not depend on
     Spark's partitioning. Splits other than train/val are ignored.
     """
-    _require(df, OUTPUT_COLUMNS, "pair texts")
+    require_columns(df.columns, OUTPUT_COLUMNS, "pair texts")
     rows = df.where(F.col("split").isin(TRAIN, VAL)).orderBy("split", "anime_a", "anime_b")
     out: dict[str, dict[str, list]] = {
         s: {"a": [], "b": [], "y": [], "ids": []} for s in (TRAIN, VAL)
