@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from anime_recs.data import generate as g
+from malgen import generate as g
 from anime_recs.similarity.jaccard import block_pair_batches
 from anime_recs.similarity.promoters import build_promoter_matrix, plan_blocks, title_costs
 
