@@ -33,7 +33,7 @@ test-cluster: $(STAMP)
 	$(PYTEST) -m "cluster"
 
 bench: $(STAMP)
-	$(BIN)/python tests/benchmarks/run_all.py $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.run_all $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check lib jobs tests

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import importlib.util
 import os
 import re
 import subprocess
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from tools.job_loader import load_job
 
 from anime_recs.cli import JobError
 from anime_recs.submit import build_wheel
@@ -287,16 +287,8 @@ def test_the_wheel_ships_the_calibration_file_and_it_loads_from_the_zip(tmp_path
     assert int(n_titles) == CALIBRATION["titles"]["n_titles"]
 
 
-def _load_job():
-    path = Path(__file__).resolve().parents[2] / "jobs" / "generate.py"
-    spec = importlib.util.spec_from_file_location("generate_job", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_job_writes_the_files(tmp_path):
-    job = _load_job()
+    job = load_job("generate")
     argv = ["--scale", "tiny", "--out", str(tmp_path), "--users", "40", "--titles", "30"]
     assert job.main([*argv, "--ratings", "900", "--seed", "1"]) == 0
     assert all((tmp_path / f).is_file() for f in FILES)
@@ -304,6 +296,6 @@ def test_job_writes_the_files(tmp_path):
 
 
 def test_job_fails_in_one_line_on_impossible_sizes(tmp_path):
-    job = _load_job()
+    job = load_job("generate")
     with pytest.raises(JobError, match=re.escape("ratings=10 must be between users=40")):
         job.main(["--out", str(tmp_path), "--users", "40", "--titles", "30", "--ratings", "10"])
