@@ -36,7 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all $(BENCH_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check lib jobs tests
+	$(BIN)/ruff check lib jobs tests benchmarks tools
 
 # the wheel, plus the same archive as .zip: what spark-submit --py-files ships to executors
 # (PySpark adds only .zip/.egg/.jar py-files to the executors' sys.path)
