@@ -33,10 +33,10 @@ test-cluster: $(STAMP)
 	$(PYTEST) -m "cluster"
 
 bench: $(STAMP)
-	$(BIN)/python tests/benchmarks/run_all.py $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.run_all $(BENCH_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check lib jobs tests
+	$(BIN)/ruff check lib jobs tests benchmarks tools
 
 # the wheel, plus the same archive as .zip: what spark-submit --py-files ships to executors
 # (PySpark adds only .zip/.egg/.jar py-files to the executors' sys.path)

@@ -1,9 +1,9 @@
 """Generate MAL-shaped raw files: anime.csv, anime_with_synopsis.csv, rating_complete.csv.
 
-Reads nothing (the model and its calibration live in ``anime_recs.data.generate`` and
-``anime_recs.data.calibration``); writes the three files, in exactly the real MAL 2020 formats,
-into ``--out``. Deterministic: the same seed and sizes give byte-identical files. Needs no Spark
-(plain numpy/pyarrow), but can be submitted like every other job.
+Reads nothing (the model and its calibration live in the ``malgen`` package beside
+``anime_recs``); writes the three files, in exactly the real MAL 2020 formats, into ``--out``.
+Deterministic: the same seed and sizes give byte-identical files. Needs no Spark (plain
+numpy/pyarrow), but can be submitted like every other job.
 
 Scales: ``tiny`` (400 users, 200 titles, 20k ratings; seconds), ``sample`` (3,000 users, 2,000
 titles, 500k ratings), ``full`` (310,059 users, 17,562 titles, 57,633,278 ratings); or a scale
@@ -23,7 +23,7 @@ import dataclasses
 import logging
 
 from anime_recs.cli import JobError, run_main, setup_logging, step
-from anime_recs.data.generate import SCALES, generate_dataset
+from malgen.generate import SCALES, generate_dataset
 
 log = logging.getLogger("anime_recs.jobs.generate")
 

@@ -51,7 +51,7 @@ def shared_mal() -> Path:
 @pytest.fixture(scope="session")
 def tiny_raw(tmp_path_factory) -> Path:
     """The generator's ``tiny`` scale (3 MAL files), written once per session with seed 7."""
-    from anime_recs.data.generate import SCALES, generate_dataset
+    from malgen.generate import SCALES, generate_dataset
 
     out = tmp_path_factory.mktemp("raw_tiny")
     tiny = SCALES["tiny"]

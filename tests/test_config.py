@@ -1,29 +1,35 @@
+from pathlib import Path
+
 import pytest
 
 from anime_recs.config import ConfigError, build_config, load_config, masked, parse_override
 
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+LOCAL = str(CONF_DIR / "local.yaml")
+SHIPPED = sorted(CONF_DIR.glob("*.yaml"))
+
 
 def test_local_config_loads_with_defaults():
-    config = load_config("conf/local.yaml")
+    config = load_config(LOCAL)
     assert config.spark.master == "local[*]"
     assert config.paths.lake == "lakehouse"
     assert config.embed.embedders["base_minilm_128"].max_seq_length == 128
 
 
 def test_overrides_are_yaml_typed():
-    config = load_config("conf/local.yaml", ["recommend.k=5", "paths.lake=/tmp/x"])
+    config = load_config(LOCAL, ["recommend.k=5", "paths.lake=/tmp/x"])
     assert config.recommend.k == 5
     assert config.paths.lake == "/tmp/x"
 
 
 def test_unknown_key_names_the_key():
     with pytest.raises(ConfigError, match=r"^nosuch\.key: unknown config key$"):
-        load_config("conf/local.yaml", ["nosuch.key=1"])
+        load_config(LOCAL, ["nosuch.key=1"])
 
 
 def test_wrong_type_names_the_key():
     with pytest.raises(ConfigError, match=r"^recommend\.k: expected an integer"):
-        load_config("conf/local.yaml", ["recommend.k=three"])
+        load_config(LOCAL, ["recommend.k=three"])
 
 
 @pytest.mark.parametrize(
@@ -41,7 +47,7 @@ def test_wrong_type_names_the_key():
 )
 def test_invalid_values_fail_naming_the_key(override, key):
     with pytest.raises(ConfigError, match=rf"^{key.replace('.', chr(92) + '.')}:"):
-        load_config("conf/local.yaml", [override])
+        load_config(LOCAL, [override])
 
 
 def test_env_expansion(monkeypatch):
@@ -62,9 +68,11 @@ def test_masked_hides_credentials():
     assert out == {"openai_api_key": "***", "uri": "***", "m": "ok", "t": "***"}
 
 
-@pytest.mark.parametrize(
-    "path", sorted(str(p) for p in __import__("pathlib").Path("conf").glob("*.yaml"))
-)
+def test_the_shipped_configs_are_found_from_any_working_directory():
+    assert {"local.yaml", "cluster.yaml", "cluster-gpu.yaml"} <= {p.name for p in SHIPPED}
+
+
+@pytest.mark.parametrize("path", [str(p) for p in SHIPPED], ids=[p.name for p in SHIPPED])
 def test_every_shipped_config_loads(path, monkeypatch):
     monkeypatch.setenv("DATA_BUCKET", "bucket")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")

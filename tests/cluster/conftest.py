@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from standalone import REPO_ROOT, SPARK_HOME, StandaloneCluster, Submit, make_submit
+from tools.standalone_cluster import REPO_ROOT, SPARK_HOME, StandaloneCluster, Submit, make_submit
 
 from anime_recs.submit import build_wheel, py_files_zip
 

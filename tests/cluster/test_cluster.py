@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 import signal
@@ -22,8 +21,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from pyspark.sql import functions as F
-from standalone import REPO_ROOT, Submit, make_submit, tail
 from tests.settings import output_settings, set_args
+from tools.job_loader import load_job
+from tools.standalone_cluster import REPO_ROOT, Submit, make_submit, tail
 
 from anime_recs import runlog, tables
 from anime_recs.lakehouse import read_table, table_exists
@@ -71,13 +71,6 @@ def promoter_jaccard_reference(ratings: pd.DataFrame) -> pd.DataFrame:
 
 def sorted_rows(df) -> list[tuple]:
     return sorted(tuple(r) for r in df.collect())
-
-
-def load_job(name: str):
-    spec = importlib.util.spec_from_file_location(f"cluster_test_job_{name}", JOBS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,12 +12,12 @@ Three tables of cases, each a small set of inline files written to ``tmp_path``:
 from __future__ import annotations
 
 import codecs
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from tools.job_loader import load_job
 
 from anime_recs import tables
 from anime_recs.cli import JobError, run_main
@@ -558,18 +558,11 @@ def test_fail_fast_cases(tmp_path, files, message):
     assert "\n" not in str(exc.value)
 
 
-def _load_job():
-    spec = importlib.util.spec_from_file_location("ingest_job", REPO_ROOT / "jobs" / "ingest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_job_exits_2_with_one_line_for_a_missing_file(tmp_path, capsys):
     raw = write_files(tmp_path / "raw", {A: None})
     argv = ["--conf", str(REPO_ROOT / "conf" / "local.yaml"), "--set", f"paths.raw={raw}"]
     with pytest.raises(SystemExit) as exc:
-        run_main(_load_job().main, argv)
+        run_main(load_job("ingest").main, argv)
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.endswith(f"error: anime.csv: input file not found at {raw / A}\n")

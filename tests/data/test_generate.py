@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import importlib.util
+import os
 import re
+import subprocess
+import sys
+import zipfile
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from tools.job_loader import load_job
 
 from anime_recs.cli import JobError
-from anime_recs.data.calibration import CALIBRATION, derive_calibration
-from anime_recs.data.generate import (
+from anime_recs.submit import build_wheel
+from malgen.calibration import CALIBRATION, CALIBRATION_FILE, calibration_json, derive_calibration
+from malgen.generate import (
     build_titles,
     build_users,
     generate_dataset,
@@ -31,6 +37,7 @@ ANIME_HEADER = (
 SYNOPSIS_HEADER = "MAL_ID,Name,Score,Genres,sypnopsis"
 RATINGS_HEADER = "user_id,anime_id,rating"
 FILES = ("anime.csv", "anime_with_synopsis.csv", "rating_complete.csv")
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Mid-size run for the statistical checks: the full file's mean of 186 ratings per user.
 MID = {"users": 2000, "titles": 2500, "ratings": 2000 * 186, "seed": 11}
@@ -257,20 +264,31 @@ def test_synopsis_shape(mid_raw):
     assert text.str.contains(r"[^\x00-\x7f]").mean() > 0.02  # like the real file's em dashes
 
 
-def test_committed_calibration_matches_the_real_files(shared_mal):
-    assert derive_calibration(shared_mal) == CALIBRATION
+def test_committed_calibration_file_matches_the_real_files(shared_mal):
+    committed = resources.files("malgen").joinpath(CALIBRATION_FILE).read_text()
+    assert calibration_json(derive_calibration(shared_mal)) == committed
 
 
-def _load_job():
-    path = Path(__file__).resolve().parents[2] / "jobs" / "generate.py"
-    spec = importlib.util.spec_from_file_location("generate_job", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.mark.slow
+def test_the_wheel_ships_the_calibration_file_and_it_loads_from_the_zip(tmp_path):
+    wheel = build_wheel(REPO_ROOT, tmp_path)
+    with zipfile.ZipFile(wheel) as zf:
+        shipped = zf.read(f"malgen/{CALIBRATION_FILE}").decode()
+    assert shipped == resources.files("malgen").joinpath(CALIBRATION_FILE).read_text()
+    # imported from the wheel as a zip (how --py-files ships it), not from the source tree
+    code = "import malgen.calibration as c; print(c.__file__, c.CALIBRATION['titles']['n_titles'])"
+    env = {**os.environ, "PYTHONPATH": str(wheel)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    module_file, n_titles = out.stdout.split()
+    assert module_file.startswith(str(wheel))
+    assert int(n_titles) == CALIBRATION["titles"]["n_titles"]
 
 
 def test_job_writes_the_files(tmp_path):
-    job = _load_job()
+    job = load_job("generate")
     argv = ["--scale", "tiny", "--out", str(tmp_path), "--users", "40", "--titles", "30"]
     assert job.main([*argv, "--ratings", "900", "--seed", "1"]) == 0
     assert all((tmp_path / f).is_file() for f in FILES)
@@ -278,6 +296,6 @@ def test_job_writes_the_files(tmp_path):
 
 
 def test_job_fails_in_one_line_on_impossible_sizes(tmp_path):
-    job = _load_job()
+    job = load_job("generate")
     with pytest.raises(JobError, match=re.escape("ratings=10 must be between users=40")):
         job.main(["--out", str(tmp_path), "--users", "40", "--titles", "30", "--ratings", "10"])

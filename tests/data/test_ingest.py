@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
+from tools.job_loader import load_job
 
 from anime_recs import tables
 from anime_recs.cli import JobError
@@ -124,13 +124,6 @@ SMALL_RATINGS = "user_id,anime_id,rating\n10,1,9\n10,2,7\n11,1,3\n11,3,10\n11,1,
 
 def small_files() -> dict[str, str]:
     return {ANIME_FILE: SMALL_ANIME, SYNOPSIS_FILE: SMALL_SYNOPSES, RATINGS_FILE: SMALL_RATINGS}
-
-
-def load_job():
-    spec = importlib.util.spec_from_file_location("ingest_job", REPO_ROOT / "jobs" / "ingest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def job_argv(raw: Path, lake: str, *extra: str) -> list[str]:
@@ -257,7 +250,7 @@ def assert_small_tables(spark, lake: str) -> None:
 
 def test_job_writes_the_exact_tables_and_reruns_idempotently(spark, lake, tmp_path):
     raw = write_raw(tmp_path / "raw", small_files())
-    job = load_job()
+    job = load_job("ingest")
     argv = job_argv(raw, lake, "--set", "ingest.max_rejected_fraction=0.5")
 
     assert job.main(argv) == 0
@@ -282,7 +275,7 @@ def test_job_fails_with_counts_when_rejected_fraction_is_too_high(spark, lake, t
     from anime_recs.cli import run_main
 
     raw = write_raw(tmp_path / "raw", small_files())  # 2 of 6 rating lines rejected: 33%
-    job = load_job()
+    job = load_job("ingest")
     with pytest.raises(SystemExit) as exc:
         run_main(job.main, job_argv(raw, lake, "--set", "ingest.max_rejected_fraction=0.3"))
     assert exc.value.code == 2

@@ -1,6 +1,5 @@
 """jobs/embed.py end to end on real Delta tables: tiny model in Spark + OpenAI over HTTP."""
 
-import importlib.util
 import logging
 from pathlib import Path
 
@@ -10,6 +9,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 from tests.embeddings.conftest import DESCRIPTIONS, TINY_MAX_SEQ
 from tests.embeddings.fake_openai import FakeOpenAI, fake_vector
+from tools.job_loader import load_job
 
 from anime_recs.cli import JobError
 from anime_recs.embeddings.openai_embedder import l2_normalise
@@ -31,14 +31,7 @@ FAST_OPENAI = [
 ]
 
 
-def _load_job():
-    spec = importlib.util.spec_from_file_location("embed_job", REPO / "jobs" / "embed.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-embed_job = _load_job()
+embed_job = load_job("embed")
 
 
 def run_job(lake: str, run: list[str], embedders: dict[str, list[str]], *extra: str) -> int:

@@ -3,7 +3,6 @@ computation of the same definitions (neighbours, lists, NPS@N, ranking metrics).
 
 from __future__ import annotations
 
-import importlib.util
 from collections import defaultdict
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from recsynth import synthetic_tables
+from tools.job_loader import load_job
 
 from anime_recs import tables
 from anime_recs.evaluation.bootstrap import bootstrap_ratio_ci
@@ -23,13 +23,6 @@ SCHEMAS = {
     tables.ANIME_EMBEDDINGS: tables.ANIME_EMBEDDINGS_SCHEMA,
     tables.ANIME_PAIR_JACCARD: tables.ANIME_PAIR_JACCARD_SCHEMA,
 }
-
-
-def load_job():
-    spec = importlib.util.spec_from_file_location("recommend_job", REPO / "jobs" / "recommend.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def run_job(lake: str, tmp: Path) -> None:
@@ -45,7 +38,7 @@ def run_job(lake: str, tmp: Path) -> None:
     argv = ["--conf", str(REPO / "conf" / "local.yaml")]
     for key, value in sets.items():
         argv += ["--set", f"{key}={value}"]
-    assert load_job().main(argv) == 0
+    assert load_job("recommend").main(argv) == 0
 
 
 # ------------------------------------------------------------------------------------------

@@ -28,7 +28,6 @@ ingest test scans it for the key in its subprocesses' stderr).
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import logging
 import os
@@ -37,12 +36,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from delta.tables import DeltaTable
 from tests.embeddings.fake_openai import FakeOpenAI
 from tests.settings import output_settings, set_args
+from tools.job_loader import load_job
 
 from anime_recs import cli, runlog, tables
 from anime_recs.cli import JobError, run_main
@@ -67,16 +66,6 @@ REWRITTEN = {
     tables.RECOMMENDATIONS,
     tables.EVALUATION,
 }
-
-
-def load_job(job: str) -> ModuleType:
-    """``jobs/<job>.py`` as a module (registered: the pipeline defines dataclasses)."""
-    name = f"reliability_job_{job}"
-    spec = importlib.util.spec_from_file_location(name, REPO / "jobs" / f"{job}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def settings(root: Path, model_dir: str, openai_url: str) -> list[str]:

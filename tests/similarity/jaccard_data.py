@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import random
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
+
+from tools.job_loader import load_job
 
 from anime_recs.tables import ANIME_PAIR_JACCARD_SCHEMA, ANIME_SCHEMA
 
@@ -91,14 +92,6 @@ def anime_rows(anime_ids: Iterable[int], without_description: Iterable[int] = ()
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def load_job():
-    """``jobs/jaccard.py`` as a module (jobs are scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location("job_jaccard", REPO_ROOT / "jobs" / "jaccard.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def run_job(spark, lake: str, ratings, anime, overrides: list[str]) -> None:
     """Write the input tables (when given) and run the job's ``main`` against ``lake``."""
     from anime_recs.lakehouse import write_table
@@ -112,4 +105,4 @@ def run_job(spark, lake: str, ratings, anime, overrides: list[str]) -> None:
     argv += ["--set", "spark.shuffle_partitions=2"]
     for item in overrides:
         argv += ["--set", item]
-    assert load_job().main(argv) == 0
+    assert load_job("jaccard").main(argv) == 0

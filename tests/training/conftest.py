@@ -1,12 +1,11 @@
-"""Fixtures for the fine-tune tests: a tiny random BERT sentence-transformer, learnable pairs
-(generated in ``training_data.py``)."""
+"""Fixtures for the fine-tune tests: learnable pairs (generated in ``training_data.py``) and the
+tiny random sentence-transformer, loaded from the session fixture ``tiny_model_dir``."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
-from tests.tiny_model import build_tiny_model
 from training_data import pair_set
 
 from anime_recs.training.pairs import PairSet
@@ -22,13 +21,6 @@ def train_pairs() -> PairSet:
 @pytest.fixture(scope="session")
 def val_pairs() -> PairSet:
     return pair_set("val")
-
-
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> str:
-    """The shared tiny random model (tests/tiny_model.py) with intermediate size 37, the
-    weights this module's pinned training results were measured with."""
-    return build_tiny_model(tmp_path_factory.mktemp("tiny_model"), intermediate_size=37)
 
 
 @pytest.fixture()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import mlflow  # noqa: E402 - after the SQLAlchemy shim
 import pytest
 from pyspark.sql import functions as F
+from tools.job_loader import load_job
 from training_data import make_descriptions, make_pair_rows
 
 from anime_recs import tables
@@ -16,13 +16,6 @@ from anime_recs.training import stage as finetune_stage
 from anime_recs.training.registry import FINGERPRINT_TAG
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def load_job():
-    spec = importlib.util.spec_from_file_location("finetune_job", REPO / "jobs" / "finetune.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +82,7 @@ def test_job_trains_tracks_registers_then_skips_an_unchanged_rerun(
     spark, inputs, tiny_model_dir, tmp_path
 ):
     lake, versions = inputs
-    job = load_job()
+    job = load_job("finetune")
     argv = job_args(lake, tmp_path, tiny_model_dir)
     assert job.main(argv) == 0
 
@@ -134,7 +127,7 @@ def test_job_resumes_an_interrupted_run_in_the_same_mlflow_run(
     inputs, tiny_model_dir, tmp_path, monkeypatch
 ):
     lake, _ = inputs
-    job = load_job()
+    job = load_job("finetune")
     argv = job_args(lake, tmp_path, tiny_model_dir)
 
     def crash(*args, **kwargs):
@@ -150,7 +143,7 @@ def test_job_resumes_an_interrupted_run_in_the_same_mlflow_run(
     assert [p.name for p in ckpt.iterdir()] == ["checkpoint-6"]
 
     monkeypatch.undo()
-    job = load_job()
+    job = load_job("finetune")
     assert job.main(argv) == 0
     _, runs, registered = runs_and_versions(tmp_path)
     assert registered == [1] and len(runs) == 1  # the same run, finished now
@@ -164,4 +157,4 @@ def test_job_without_inputs_fails_with_a_clear_message(tmp_path, tiny_model_dir)
     empty_lake.mkdir()
     expected = r"\['training_pairs', 'anime'\] not found under .*: run their stage first"
     with pytest.raises(FileNotFoundError, match=expected):
-        load_job().main(job_args(str(empty_lake), tmp_path, tiny_model_dir))
+        load_job("finetune").main(job_args(str(empty_lake), tmp_path, tiny_model_dir))

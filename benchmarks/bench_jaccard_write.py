@@ -9,8 +9,8 @@ Two comparisons, each within one run on the same lake:
 2. ``--cold-scan``: Delta's first access to a table in a fresh process (file-list rebuild,
    ``spark.databricks.delta.snapshotPartitions``) for each value, one process per run.
 
-    .venv/bin/python tests/benchmarks/bench_jaccard_write.py --lake /work/full2/lake --repeats 2
-    .venv/bin/python tests/benchmarks/bench_jaccard_write.py --lake /work/full2/lake --cold-scan
+    .venv/bin/python -m benchmarks.bench_jaccard_write --lake /work/full2/lake --repeats 2
+    .venv/bin/python -m benchmarks.bench_jaccard_write --lake /work/full2/lake --cold-scan
 
 Prints a markdown table and writes JSON to ``bench/jaccard-write-<time>.json``.
 """
@@ -26,16 +26,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_output import write_results
-
 from anime_recs import tables
 from anime_recs.cli import session, setup_logging
 from anime_recs.config import load_config
 from anime_recs.lakehouse import conform, ensure_properties, read_table, table_path
 from anime_recs.similarity.jaccard import pair_jaccard
 from anime_recs.similarity.promoters import promoters
+from benchmarks.bench_output import write_results
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 STATS_2 = {"delta.dataSkippingNumIndexedCols": "2"}
 LAYOUTS: dict[str, dict[str, str] | None] = {
@@ -82,7 +81,7 @@ def run_layouts(args: argparse.Namespace) -> dict:
                 if properties is not None:
                     sizes[name] = folder_mb(table_path(lake, table))
                     shutil.rmtree(table_path(lake, table))
-                print(f"  {name}: {times[name][-1]} s", flush=True)  # noqa: T201
+                print(f"  {name}: {times[name][-1]} s", flush=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         plan.release()
@@ -97,10 +96,10 @@ def run_layouts(args: argparse.Namespace) -> dict:
         }
         for name in LAYOUTS
     ]
-    print("\n| layout | wall s (each run) | median s | Parquet MB |")  # noqa: T201
-    print("|---|---|---:|---:|")  # noqa: T201
+    print("\n| layout | wall s (each run) | median s | Parquet MB |")
+    print("|---|---|---:|---:|")
     for r in rows:
-        print(f"| {r['layout']} | {r['wall_s']} | {r['median_s']} | {r['mb'] or ''} |")  # noqa: T201
+        print(f"| {r['layout']} | {r['wall_s']} | {r['median_s']} | {r['mb'] or ''} |")
     return {"lake": args.lake, "repeats": args.repeats, "rows": rows}
 
 
@@ -127,12 +126,12 @@ def run_cold_scan(args: argparse.Namespace) -> dict:
             ).stdout
             seconds = round(float(out.split("first scan")[-1]), 2)
             rows.append({"snapshotPartitions": value, "first_scan_s": seconds})
-            print(f"  snapshotPartitions={value}: first scan of anime {seconds} s", flush=True)  # noqa: T201
-    print("\n| snapshotPartitions | first scan s (each run) | median s |")  # noqa: T201
-    print("|---:|---|---:|")  # noqa: T201
+            print(f"  snapshotPartitions={value}: first scan of anime {seconds} s", flush=True)
+    print("\n| snapshotPartitions | first scan s (each run) | median s |")
+    print("|---:|---|---:|")
     for value in args.snapshot_partitions:
         runs = [r["first_scan_s"] for r in rows if r["snapshotPartitions"] == value]
-        print(f"| {value} | {runs} | {round(statistics.median(runs), 2)} |")  # noqa: T201
+        print(f"| {value} | {runs} | {round(statistics.median(runs), 2)} |")
     return {"lake": args.lake, "cold_scan": rows}
 
 

@@ -13,5 +13,5 @@ def write_results(out: str | Path, prefix: str, results: dict) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(results, indent=2))
-    print(f"\nwrote {path}")  # noqa: T201
+    print(f"\nwrote {path}")
     return path

@@ -16,9 +16,9 @@ Throughput is descriptions per second; ``ratio`` = spark / raw (target >= 0.8). 
 from an ingested ``anime`` table (``--lake``) or are synthetic descriptions of realistic length
 (MAL synopses: ~120 words on average). Prints a markdown table and writes JSON into ``bench/``.
 
-    .venv/bin/python tests/benchmarks/bench_embed.py --sizes 2000
-    .venv/bin/python tests/benchmarks/bench_embed.py --sizes 2000,16000 --lake lakehouse
-    .venv/bin/python tests/benchmarks/bench_embed.py --sizes 16000 --max-seq-length 384
+    .venv/bin/python -m benchmarks.bench_embed --sizes 2000
+    .venv/bin/python -m benchmarks.bench_embed --sizes 2000,16000 --lake lakehouse
+    .venv/bin/python -m benchmarks.bench_embed --sizes 16000 --max-seq-length 384
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_output import write_results
+from benchmarks.bench_output import write_results
 
 WORDS = (
     "the a young boy girl hero world school city war demon power friends journey mysterious "

@@ -17,7 +17,7 @@ In one run on the same ingested lake (``ratings`` + ``anime`` Delta tables) it m
 
 Prints a markdown table and writes JSON to ``bench/jaccard-<time>.json``.
 
-    .venv/bin/python tests/benchmarks/bench_jaccard.py --lake lakehouse --sample-users 20000
+    .venv/bin/python -m benchmarks.bench_jaccard --lake lakehouse --sample-users 20000
 
 Without an ingested lake, ``--synthetic-users N`` first writes a synthetic one (promoters with a
 lognormal per-user count and a Zipf title popularity, calibrated to ~52 promoted titles per
@@ -37,7 +37,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import psutil
-from bench_output import write_results
 from pyspark.sql import functions as F
 
 from anime_recs import tables
@@ -52,8 +51,9 @@ from anime_recs.similarity.promoters import (
     promoters,
     title_costs,
 )
+from benchmarks.bench_output import write_results
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class PeakRss:
@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"lake": str(Path(lake).absolute()), "cores": psutil.cpu_count()}
 
     if args.synthetic_users:
-        print(f"writing a synthetic lake with {args.synthetic_users} users", flush=True)  # noqa: T201
+        print(f"writing a synthetic lake with {args.synthetic_users} users", flush=True)
         write_synthetic_lake(spark, lake, args.synthetic_users, args.synthetic_titles, seed=1)
     if not table_exists(spark, lake, tables.RATINGS):
         raise SystemExit(f"no ratings table in {lake}: ingest first or pass --synthetic-users")
@@ -313,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     ratings = read_table(spark, lake, tables.RATINGS)
     results["ratings_rows"] = ratings.count()
 
-    print("1. job: blocked A^T A on Spark + Delta write", flush=True)  # noqa: T201
+    print("1. job: blocked A^T A on Spark + Delta write", flush=True)
     with measured(results, "job_pair_jaccard") as entry:
         pairs, plan = pair_jaccard(
             spark,
@@ -361,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     del promo_table
 
     if "selfjoin" not in args.skip:
-        print(f"2. naive self-join on {args.sample_users} sampled users", flush=True)  # noqa: T201
+        print(f"2. naive self-join on {args.sample_users} sampled users", flush=True)
         rng = np.random.default_rng(cfg.seed)
         user_ids = np.array(
             [r[0] for r in promoters(ratings).select("user_id").distinct().collect()]
@@ -389,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         entry["extrapolated_s"] = round(entry["wall_s"] * plan.triples / max(sample_triples, 1), 1)
 
     if "scipy" not in args.skip:
-        print("3. single-process scipy", flush=True)  # noqa: T201
+        print("3. single-process scipy", flush=True)
         with measured(results, "scipy_count_only") as entry:
             entry.update(scipy_all_pairs(matrix, cfg.min_intersection, materialise=False))
         with measured(results, "scipy_materialised") as entry:
@@ -425,12 +425,12 @@ def run_support_study(args: argparse.Namespace) -> int:
         grid_intersection=[1, 2, 3, 5],
         seed=cfg.seed,
     )
-    print(f"support study on {source}: {np.unique(users).size:,} users, {users.size:,} promoters")  # noqa: T201
+    print(f"support study on {source}: {np.unique(users).size:,} users, {users.size:,} promoters")
     header = "| half min_promoters | half min_positive_intersection | positives |"
-    print(header + " stay positive | flip to negative |")  # noqa: T201
-    print("|---:|---:|---:|---:|---:|")  # noqa: T201
+    print(header + " stay positive | flip to negative |")
+    print("|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(  # noqa: T201
+        print(
             f"| {r['half_min_promoters']} | {r['half_min_positive_intersection']} | "
             f"{r['positives']:,} | {r['pos_agree']} | {r['pos_flip']} |"
         )
@@ -479,7 +479,7 @@ def report(results: dict) -> None:
                 f"| {label} | {e['wall_s']} | {e['driver_cpu_s']} | {e['peak_rss_gib']} | "
                 f"{e['rows']:,} | job / this = {ratio:.2f} |"
             )
-    print("\n".join(lines))  # noqa: T201
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

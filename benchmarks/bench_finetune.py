@@ -8,8 +8,8 @@ anime_with_synopsis.csv), for a bounded number of optimizer steps. The first ``-
 are not timed. Full-epoch times are EXTRAPOLATED from the mean measured step time and labelled
 as such.
 
-    .venv/bin/python tests/benchmarks/bench_finetune.py                 # demo setting
-    .venv/bin/python tests/benchmarks/bench_finetune.py --steps 10 --pairs 320
+    .venv/bin/python -m benchmarks.bench_finetune                 # demo setting
+    .venv/bin/python -m benchmarks.bench_finetune --steps 10 --pairs 320
 
 Prints a table and writes JSON to ``bench/finetune.json`` (``--out``).
 """

@@ -3,12 +3,12 @@
 Writes ``anime.csv``, ``anime_with_synopsis.csv`` and ``rating_complete.csv`` in exactly the
 formats of the real Kaggle "Anime Recommendation Database 2020" files, deterministically from a
 seed, with aggregate statistics calibrated to the real files
-(:data:`anime_recs.data.calibration.CALIBRATION`) and a planted, learnable taste structure.
+(:data:`malgen.calibration.CALIBRATION`) and a planted, learnable taste structure.
 
 The generative story
 --------------------
 **Themes.** There are ``K`` themes (taste clusters such as space opera, school romance, sports,
-idol music, dark fantasy, an adult theme; :data:`generate_text.THEMES`). A theme fixes genre
+idol music, dark fantasy, an adult theme; :data:`malgen.text.THEMES`). A theme fixes genre
 weights, a tilt of the source mix (manga, light novel, ...), age ratings and a vocabulary (roles,
 places, threats, goals, activities, adjectives, name words) used to write names and synopses.
 
@@ -87,8 +87,8 @@ from pathlib import Path
 
 import numpy as np
 
-from anime_recs.data import generate_text as gt
-from anime_recs.data.calibration import CALIBRATION, QUANTILE_PROBS
+from malgen import text as gt
+from malgen.calibration import CALIBRATION, QUANTILE_PROBS
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ class ModelParams:
     # study trains on ~2.3k pairs at 1:1). Pairs passing that rule with 10% of the ratings held
     # out: sd 2.7 -> 969, 2.85 -> 1,849 (sd 1.2 -> 3 with all ratings); after the description
     # and leak-free title-split filters about 58% of them remain as positives
-    # (tests/benchmarks/label_yield.py).
+    # (benchmarks/label_yield.py).
     franchise_taste_sd: float = 2.85
     paired_fandom_share: float = 0.6
     rating_affinity: float = 0.8
@@ -173,7 +173,7 @@ class Titles:
     """The generated titles: latent attributes (arrays) and the text columns (lists)."""
 
     anime_id: np.ndarray  # int64, ascending order of the output files
-    theme: np.ndarray  # int, index into generate_text.THEMES
+    theme: np.ndarray  # int, index into malgen.text.THEMES
     franchise: np.ndarray  # int
     studio: np.ndarray  # int, first listed studio, -1 = Unknown
     year: np.ndarray  # int

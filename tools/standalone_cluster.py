@@ -1,9 +1,9 @@
-"""A real Spark standalone cluster on 127.0.0.1 and a spark-submit runner, for the cluster tests.
+"""A real Spark standalone cluster on 127.0.0.1 and a spark-submit runner (tests/cluster uses it).
 
 The daemons come from the pinned pyspark distribution (``SPARK_HOME`` = the pyspark package,
 ``bin/spark-class``; the pip package has no ``sbin/start-master.sh``), each in its own process
 group with its log in a temp folder. :meth:`StandaloneCluster.stop` kills every process group
-(it is also registered with ``atexit`` in case pytest dies).
+(it is also registered with ``atexit`` in case the calling process dies).
 """
 
 from __future__ import annotations
@@ -23,16 +23,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyspark
-import pytest
 
 from anime_recs.submit import spark_submit_command
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 SPARK_HOME = Path(pyspark.__file__).resolve().parent
 WORKER_CORES = 1
 WORKER_MEMORY = "2g"
 STARTUP_TIMEOUT_S = 120
+
+
+class SubmitFailed(RuntimeError):
+    """A spark-submit run that exited non-zero or timed out (the message holds the log's tail)."""
 
 
 def free_port() -> int:
@@ -67,7 +70,7 @@ def cluster_env(conf_dir: Path) -> dict[str, str]:
 
 
 def die_with_parent() -> None:
-    """``preexec_fn``: the daemon gets SIGKILL if pytest dies without running its teardown
+    """``preexec_fn``: the daemon gets SIGKILL if its parent dies without running its teardown
     (Linux ``PR_SET_PDEATHSIG``; survives the ``exec`` of java by ``spark-class``)."""
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -290,15 +293,17 @@ class Submit:
             )
 
     def run(self, app: Path, app_args: list[str], log: Path, conf=None, timeout: float = 600):
-        """Run to completion; on failure or timeout the assertion shows the log's tail."""
+        """Run to completion and return the log; on failure or timeout raise
+        :class:`SubmitFailed` with the log's tail."""
         proc = self.start(app, app_args, log, conf)
         try:
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             kill_group(proc)
             proc.wait()
-            pytest.fail(f"spark-submit timed out after {timeout}s:\n{tail(log)}")
-        assert code == 0, f"spark-submit exited {code}:\n{tail(log)}"
+            raise SubmitFailed(f"spark-submit timed out after {timeout}s:\n{tail(log)}") from None
+        if code != 0:
+            raise SubmitFailed(f"spark-submit exited {code}:\n{tail(log)}")
         return log.read_text()
 
     def events(self) -> list[dict]:

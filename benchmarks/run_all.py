@@ -1,6 +1,6 @@
 """Run every benchmark in sequence on one ingested lake (``make bench``); measures, never asserts.
 
-usage: python tests/benchmarks/run_all.py [--lake LAKE] [--sample-users N] [--sizes 2000,16000]
+usage: python -m benchmarks.run_all [--lake LAKE] [--sample-users N] [--sizes 2000,16000]
 
 Each benchmark prints its markdown table and writes JSON under ``bench/``. The lake must hold
 the ingested ``anime`` and ``ratings`` tables (e.g. ``jobs/ingest.py`` on the full generated
@@ -12,9 +12,6 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-from pathlib import Path
-
-HERE = Path(__file__).resolve().parent
 
 
 def main() -> int:
@@ -24,20 +21,20 @@ def main() -> int:
     parser.add_argument("--sizes", default="2000,16000", help="embedding title counts")
     args = parser.parse_args()
     runs = [
-        ["bench_jaccard.py", "--lake", args.lake, "--sample-users", args.sample_users],
-        ["bench_jaccard_write.py", "--lake", args.lake],
-        ["bench_jaccard_write.py", "--lake", args.lake, "--cold-scan"],
-        ["bench_embed.py", "--lake", args.lake, "--sizes", args.sizes],
-        ["bench_finetune.py"],
-        ["bench_recommend.py", "--lake", args.lake],
+        ["bench_jaccard", "--lake", args.lake, "--sample-users", args.sample_users],
+        ["bench_jaccard_write", "--lake", args.lake],
+        ["bench_jaccard_write", "--lake", args.lake, "--cold-scan"],
+        ["bench_embed", "--lake", args.lake, "--sizes", args.sizes],
+        ["bench_finetune"],
+        ["bench_recommend", "--lake", args.lake],
     ]
     failed = []
     for script, *rest in runs:
-        print(f"\n=== {script} {' '.join(rest)}", flush=True)  # noqa: T201
-        if subprocess.call([sys.executable, str(HERE / script), *rest]) != 0:
+        print(f"\n=== {script} {' '.join(rest)}", flush=True)
+        if subprocess.call([sys.executable, "-m", f"benchmarks.{script}", *rest]) != 0:
             failed.append(script)
     if failed:
-        print(f"failed: {failed}", file=sys.stderr)  # noqa: T201
+        print(f"failed: {failed}", file=sys.stderr)
     return 1 if failed else 0
 
 

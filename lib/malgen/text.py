@@ -4,7 +4,7 @@ Everything here is invented: theme vocabularies, romanised syllables (with their
 the ``Japanese name`` column), company names and sentence templates. A title's text is built
 from its theme's vocabulary, its franchise word and character names, its type and its place in
 the franchise, so titles of one theme or franchise read alike (see the model in
-:mod:`anime_recs.data.generate`). All choices go through a seeded :class:`random.Random`.
+:mod:`malgen.generate`). All choices go through a seeded :class:`random.Random`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Time jobs/recommend.py stage by stage on a lake; optionally generate a synthetic one first.
 
-    .venv/bin/python tests/benchmarks/bench_recommend.py --lake /tmp/bench_lake --generate 30000
+    .venv/bin/python -m benchmarks.bench_recommend --lake /tmp/bench_lake --generate 30000
 
 ``--generate USERS`` writes MAL-shaped synthetic ``ratings`` (about 186 ratings per user,
 Zipf-like title popularity, the MAL rating histogram, 10% test), ``anime_embeddings`` (random
@@ -13,7 +13,6 @@ the sizes go to ``bench/bench_recommend.json``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import os
@@ -24,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tools.job_loader import load_job
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 RATING_P = np.array([567, 721, 1140, 2363, 5651, 11002, 21756, 25676, 17704, 13004], float)
 
 
@@ -184,9 +184,7 @@ def main() -> None:
         )
         result["generate_s"] = round(time.perf_counter() - start, 1)
 
-    spec = importlib.util.spec_from_file_location("recommend_job", REPO / "jobs" / "recommend.py")
-    job = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(job)
+    job = load_job("recommend")
     times = StepTimes()
     logging.getLogger("anime_recs").addHandler(times)
     load_before = os.getloadavg()

@@ -6,9 +6,9 @@ promoter Jaccard >= 0.1 / 0.2 / 0.3 that pass the support guards (both titles >=
 intersection >= 5, scaled down by the share of users generated). This is the measurement behind
 ``ModelParams.franchise_taste_sd`` and the threshold in ``conf/local.yaml``:
 
-    .venv/bin/python tests/benchmarks/label_yield.py --scale full --blocks 303 \\
+    .venv/bin/python -m benchmarks.label_yield --scale full --blocks 303 \\
         --set franchise_taste_sd=2.85
-    .venv/bin/python tests/benchmarks/label_yield.py --scale sample --blocks 3
+    .venv/bin/python -m benchmarks.label_yield --scale sample --blocks 3
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import time
 
 import numpy as np
 
-from anime_recs.data import generate as g
 from anime_recs.similarity.jaccard import block_pair_batches
 from anime_recs.similarity.promoters import build_promoter_matrix, plan_blocks, title_costs
+from malgen import generate as g
 
 THRESHOLDS = (0.1, 0.2, 0.3)
 
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             guarded = (pa_ >= min_promoters) & (pb >= min_promoters) & (inter >= min_intersection)
             for t in THRESHOLDS:
                 passing[t] += int((guarded & (jac >= t)).sum())
-    print(  # noqa: T201
+    print(
         f"{args.scale} {n_blocks} blocks ({share:.0%} of users), params {overrides}, guards "
         f"{min_promoters}/{min_intersection}: pairs passing by threshold {passing} "
         f"({time.perf_counter() - start:.0f} s)"

@@ -1,0 +1,63 @@
+"""The production package never imports the generator: ``anime_recs`` -> ``malgen`` is forbidden.
+
+``malgen`` (the synthetic-data generator) is test and benchmark tooling beside the product; it
+may use ``anime_recs``, never the other way round. The check reads every source file of
+``lib/anime_recs`` with :mod:`ast` (imports inside functions included) and also catches
+``importlib.import_module("malgen...")`` / ``__import__("malgen...")`` with a literal name.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PRODUCT = REPO_ROOT / "lib" / "anime_recs"
+FORBIDDEN = "malgen"
+
+
+def imported_modules(source: str) -> list[str]:
+    """Absolute module names a source imports, statically or by a literal dynamic import."""
+    names = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.append(node.module)
+        elif isinstance(node, ast.Call) and node.args:
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            first = node.args[0]
+            if called in ("import_module", "__import__") and isinstance(first, ast.Constant):
+                names.append(str(first.value))
+    return names
+
+
+def is_forbidden(module: str) -> bool:
+    return module == FORBIDDEN or module.startswith(FORBIDDEN + ".")
+
+
+def test_the_check_sees_every_kind_of_import():
+    source = (
+        "import malgen\n"
+        "from malgen.generate import SCALES\n"
+        "def f():\n"
+        "    import malgen.text as t\n"
+        "    return importlib.import_module('malgen.calibration')\n"
+        "import malgenius\n"
+        "from . import malgen_like\n"
+    )
+    found = [m for m in imported_modules(source) if is_forbidden(m)]
+    assert found == ["malgen", "malgen.generate", "malgen.text", "malgen.calibration"]
+
+
+def test_anime_recs_imports_nothing_from_malgen():
+    files = sorted(PRODUCT.rglob("*.py"))
+    assert len(files) > 20, f"expected the anime_recs sources under {PRODUCT}"
+    offenders = [
+        f"{path.relative_to(REPO_ROOT)}: {module}"
+        for path in files
+        for module in imported_modules(path.read_text(encoding="utf-8"))
+        if is_forbidden(module)
+    ]
+    assert offenders == []
