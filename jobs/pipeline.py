@@ -17,7 +17,7 @@ import time
 
 from anime_recs import pipeline, stages
 from anime_recs.cli import job_parser, run_main, session, start_job
-from anime_recs.data.generate import SCALES, generate_dataset  # test-data generator
+from malgen.generate import SCALES, generate_dataset  # test-data generator (not in anime_recs)
 
 
 def generate(out: str, scale: str, seed: int) -> None:
