@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     spark = session(config)
 
     with step("read and validate") as facts:
-        result = ingest(spark, raw, cfg.test_fraction, cfg.split_seed)
+        result = ingest(spark, raw, cfg.test_fraction, cfg.split_seed, cfg.cold_title_fraction)
         for name, counts in result.counts.items():
             facts[name] = f"{counts.accepted}/{counts.total}"
     try:

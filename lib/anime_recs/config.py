@@ -79,9 +79,14 @@ class IngestConfig:
     test_fraction: float = 0.1
     split_seed: int = 42
     max_rejected_fraction: float = 0.01
+    cold_title_fraction: float = 0.1  # titles whose every rating is held out (cold start)
 
     def validate(self, prefix: str) -> None:
         _fraction(prefix, "test_fraction", self.test_fraction, open_interval=True)
+        if not 0 <= self.cold_title_fraction < 1:
+            raise ConfigError(
+                f"{prefix}.cold_title_fraction: must be in [0, 1), got {self.cold_title_fraction}"
+            )
         _fraction(prefix, "max_rejected_fraction", self.max_rejected_fraction)
 
 
