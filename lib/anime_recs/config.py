@@ -123,6 +123,7 @@ class IngestConfig(Section):
     test_fraction: OpenFraction
     split_seed: int
     max_rejected_fraction: Fraction
+    cold_title_fraction: Annotated[float, Field(ge=0, lt=1)]  # titles held out whole
 
 
 class JaccardConfig(Section):

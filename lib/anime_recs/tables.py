@@ -92,6 +92,7 @@ ANIME_SCHEMA = _schema(
     ("synopsis", StringType(), True),
     ("description", StringType(), True),
     ("has_description", BooleanType(), False),
+    ("description_source", StringType(), False),
 )
 
 RATINGS_SCHEMA = _schema(

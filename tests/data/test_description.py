@@ -10,6 +10,7 @@ from anime_recs.data.description import (
     build_description,
     clean_text,
     describe,
+    describe_metadata,
     usable_synopsis,
 )
 
@@ -89,6 +90,24 @@ def test_describe_with_empty_synopsis_closes_the_gap():
         "Its source is Manga.\n"
         "It premiered in Unknown.\n"
         "Its genres are Comedy"
+    )
+
+
+def test_describe_metadata_is_the_template_without_the_synopsis_line():
+    text = describe_metadata("Y\u00e9", "Movie", "P", "S", "Original", "Unknown", "Drama")
+    assert text == (
+        "Y is a Movie.\n"
+        "It was produced by P and it is from S Studio.\n"
+        "Its source is Original.\n"
+        "It premiered in Unknown.\n"
+        "Its genres are Drama"
+    )
+    assert describe_metadata("Z", "TV", None, None, None, None, None) == (
+        "Z is a TV Show.\n"
+        "It was produced by and it is from Studio.\n"
+        "Its source is .\n"
+        "It premiered in .\n"
+        "Its genres are"
     )
 
 

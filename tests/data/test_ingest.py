@@ -329,7 +329,8 @@ def test_duplicates_keep_the_first_row_in_file_order_across_splits(spark, tmp_pa
 
 
 def test_real_files(spark, shared_mal, tmp_path):
-    """The real MAL files (symlinked, never copied): every row accepted, 16,214 descriptions."""
+    """The real MAL files (symlinked, never copied): every row accepted, every title described
+    (16,214 from the synopsis file, the 1,348 others from metadata)."""
     raw = tmp_path / "raw"
     raw.mkdir()
     (raw / ANIME_FILE).symlink_to(shared_mal / "anime.csv")
@@ -348,13 +349,17 @@ def test_real_files(spark, shared_mal, tmp_path):
             F.countDistinct("anime_id").alias("ids"),
             F.count("description").alias("descriptions"),
             F.sum(F.col("has_description").cast("int")).alias("flagged"),
+            F.sum((F.col("description_source") == "synopsis").cast("int")).alias("from_synopsis"),
+            F.sum((F.col("description_source") == "metadata").cast("int")).alias("from_metadata"),
             F.count("synopsis").alias("synopses"),
         )
         assert anime.first().asDict() == {
             "rows": 17_562,
             "ids": 17_562,
-            "descriptions": 16_214,
-            "flagged": 16_214,
+            "descriptions": 17_562,
+            "flagged": 17_562,
+            "from_synopsis": 16_214,
+            "from_metadata": 1_348,
             # 16,214 - 8 empty - 745 "No synopsis" placeholders
             "synopses": 15_461,
         }

@@ -7,7 +7,11 @@ The description is built from the *raw* values of ``anime.csv`` and the raw syno
   in Unknown."); only the typed columns of the ``anime`` table turn ``Unknown`` into NULL;
 * the synopsis is used as it is, "No synopsis ..." placeholders included; a NULL synopsis
   becomes the empty string (cleaning then collapses the gap: "Synopsis: It was produced ...");
-* titles that are absent from ``anime_with_synopsis.csv`` get no description at all (NULL).
+* titles that are absent from ``anime_with_synopsis.csv`` (the adult titles of the 2020 data, or
+  a title released after the synopsis file was scraped) get a description built from the
+  ``anime.csv`` metadata alone (:func:`describe_metadata`): the same template without the
+  synopsis line, so every title can be embedded and recommended. ``description_source`` in the
+  ``anime`` table says which text a title got.
 
 :func:`usable_synopsis` says separately whether a synopsis carries real text, so the ``anime``
 table's ``synopsis`` column is NULL for empty, non-ASCII-only and placeholder synopses.
@@ -26,6 +30,18 @@ DESCRIPTION_TEMPLATE = (
     "It premiered in {premiered}.\n"
     "Its genres are {genres}\n"
 )
+
+METADATA_TEMPLATE = (
+    "{name} is a {type_text}.\n"
+    "It was produced by {producers} and it is from {studios} Studio.\n"
+    "Its source is {source}.\n"
+    "It premiered in {premiered}.\n"
+    "Its genres are {genres}\n"
+)
+
+#: ``anime.description_source``: the case-study template with a synopsis, or metadata only
+FROM_SYNOPSIS = "synopsis"
+FROM_METADATA = "metadata"
 
 _PRINTABLE = frozenset(string.printable)  # ASCII letters, digits, punctuation and whitespace
 _WHITESPACE_RUN = re.compile(r"\s{2,}")
@@ -89,6 +105,36 @@ def describe(
     """The stored ``description``: ``clean_text(build_description(...))``."""
     return clean_text(
         build_description(name, type_, synopsis, producers, studios, source, premiered, genres)
+    )
+
+
+def describe_metadata(
+    name: str,
+    type_: str | None,
+    producers: str | None,
+    studios: str | None,
+    source: str | None,
+    premiered: str | None,
+    genres: str | None,
+) -> str:
+    """The description of a title without a synopsis: ``clean_text`` of::
+
+        "{Name} is a {TV Show if Type == 'TV' else Type}.\n"
+        "It was produced by {Producers} and it is from {Studios} Studio.\n"
+        "Its source is {Source}.\nIt premiered in {Premiered}.\nIts genres are {Genres}\n"
+
+    (the case-study template without its synopsis line; raw values, ``None`` becomes ``""``).
+    """
+    return clean_text(
+        METADATA_TEMPLATE.format(
+            name=name or "",
+            type_text="TV Show" if type_ == "TV" else (type_ or ""),
+            producers=producers or "",
+            studios=studios or "",
+            source=source or "",
+            premiered=premiered or "",
+            genres=genres or "",
+        )
     )
 
 

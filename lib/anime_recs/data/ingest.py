@@ -78,7 +78,13 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from anime_recs.data.description import describe, usable_synopsis
+from anime_recs.data.description import (
+    FROM_METADATA,
+    FROM_SYNOPSIS,
+    describe,
+    describe_metadata,
+    usable_synopsis,
+)
 from anime_recs.data.split import assign_split
 from anime_recs.errors import JobError
 from anime_recs.paths import is_uri
@@ -507,16 +513,27 @@ def anime_records(
       (:func:`~anime_recs.data.description.usable_synopsis`), NULL when the title is absent from
       the synopsis file or its synopsis is empty, non-ASCII-only or a "No synopsis" placeholder;
     * ``description``: for every title present in the synopsis file, the cleaned case-study
-      template over the raw fields and the raw synopsis (placeholders included, so the count
-      equals the synopsis file's titles); NULL for titles absent from it;
-    * ``has_description``: ``description IS NOT NULL``.
+      template over the raw fields and the raw synopsis (placeholders included);
+      for a title absent from it, the metadata-only text of
+      :func:`~anime_recs.data.description.describe_metadata`;
+    * ``has_description``: ``description IS NOT NULL`` (every accepted title has one);
+    * ``description_source``: ``synopsis`` or ``metadata``.
     """
     rows = []
     for anime_id, row in anime.items():
         syn_row = synopses.get(anime_id)
         raw_synopsis = syn_row[SYNOPSIS_COLUMN] if syn_row is not None else None
-        description = None
-        if syn_row is not None:
+        if syn_row is None:
+            description = describe_metadata(
+                row[ANIME_NAME_COLUMN],
+                row["Type"],
+                row["Producers"],
+                row["Studios"],
+                row["Source"],
+                row["Premiered"],
+                row["Genres"],
+            )
+        else:
             description = describe(
                 row[ANIME_NAME_COLUMN],
                 row["Type"],
@@ -536,6 +553,7 @@ def anime_records(
             "synopsis": usable_synopsis(raw_synopsis),
             "description": description,
             "has_description": description is not None,
+            "description_source": FROM_METADATA if syn_row is None else FROM_SYNOPSIS,
         }
         rows.append(tuple(values[f.name] for f in ANIME_SCHEMA.fields))
     return rows
@@ -701,7 +719,11 @@ def reject_duplicates(df: DataFrame) -> DataFrame:
 
 
 def ingest(
-    spark: SparkSession, raw_dir: str | Path, test_fraction: float, split_seed: int
+    spark: SparkSession,
+    raw_dir: str | Path,
+    test_fraction: float,
+    split_seed: int,
+    cold_title_fraction: float = 0.0,
 ) -> IngestResult:
     """Read and validate the three files of ``raw_dir``; build the three output frames.
 
@@ -733,7 +755,7 @@ def ingest(
     ratings = (
         parsed.filter(F.col("reason").isNull())
         .select("user_id", "anime_id", "rating")
-        .transform(assign_split, test_fraction, split_seed)
+        .transform(assign_split, test_fraction, split_seed, cold_title_fraction)
     )
     driver_rejects = anime_file.rejected + synopsis_file.rejected
     rejected = parsed.filter(F.col("reason").isNotNull()).select(

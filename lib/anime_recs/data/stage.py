@@ -45,7 +45,7 @@ def run(spark: SparkSession, config: AppConfig) -> None:
     rejected fraction exceeds ``ingest.max_rejected_fraction``)."""
     raw, lake, cfg = config.paths.raw, config.paths.lake, config.ingest
     with step("read and validate") as facts:
-        result = ingest(spark, raw, cfg.test_fraction, cfg.split_seed)
+        result = ingest(spark, raw, cfg.test_fraction, cfg.split_seed, cfg.cold_title_fraction)
         for name, counts in result.counts.items():
             facts[name] = f"{counts.accepted}/{counts.total}"
     try:

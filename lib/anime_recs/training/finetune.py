@@ -5,7 +5,10 @@ The loop is plain PyTorch around the sentence-transformers model and loss (the
 project does not install; ``model.fit`` wraps that trainer in sentence-transformers 5.x).
 It does what the trainer would do for this task:
 
-- ``CosineSimilarityLoss``: ``loss = mean((cos(u, v) - label)^2)`` over a batch;
+- the recipe's loss (:data:`LOSSES`): ``CosineSimilarityLoss``, ``loss = mean((cos(u, v) -
+  label)^2)`` over a batch (the case study's, on 0/1 labels), or
+  ``MultipleNegativesRankingLoss``, the cross-entropy of ``scale x cos(a_i, b_j)`` over the
+  batch with ``b_i`` as the target of ``a_i`` (in-batch negatives; labels unused);
 - AdamW (weight decay 0.01, none on biases and LayerNorm), gradient norm clipped at 1.0;
 - learning rate warmed up linearly over ``ceil(warmup_ratio * total_steps)`` steps, then decayed
   linearly to 0 (:func:`linear_warmup_factor`);
@@ -44,6 +47,9 @@ NO_DECAY = ("bias", "LayerNorm.weight", "LayerNorm.bias")
 
 MetricsCallback = Callable[[dict[str, float], int], None]
 
+#: the sentence-transformers losses a recipe can name
+LOSSES = ("CosineSimilarityLoss", "MultipleNegativesRankingLoss")
+
 
 @dataclass(frozen=True)
 class TrainSettings:
@@ -59,6 +65,7 @@ class TrainSettings:
     logging_steps: int = 10
     checkpoint_steps: int = 200  # 0: only at the end of each epoch
     eval_batch_size: int = 32
+    loss: str = "CosineSimilarityLoss"  # one of LOSSES
 
 
 @dataclass
@@ -268,7 +275,7 @@ def train(
     meta: dict[str, Any] | None = None,
     stop_after_steps: int | None = None,
 ) -> TrainResult:
-    """Fine-tune ``model`` in place with ``CosineSimilarityLoss``; resume from a checkpoint.
+    """Fine-tune ``model`` in place with ``settings.loss``; resume from a checkpoint.
 
     ``on_metrics(metrics, step)`` receives ``train_loss``/``learning_rate`` every
     ``logging_steps`` steps and ``val_spearman`` after each epoch (step = global step).
@@ -277,7 +284,7 @@ def train(
     then has ``completed=False``.
     """
     import torch
-    from sentence_transformers.losses import CosineSimilarityLoss
+    from sentence_transformers import losses
     from sentence_transformers.util import batch_to_device
     from transformers import set_seed
 
@@ -291,7 +298,9 @@ def train(
     per_epoch = steps_per_epoch(len(train_pairs), settings.batch_size)
     total = per_epoch * settings.epochs
     warmup = warmup_steps(total, settings.warmup_ratio)
-    loss_fn = CosineSimilarityLoss(model)
+    if settings.loss not in LOSSES:
+        raise ValueError(f"unknown loss {settings.loss!r}; expected one of {LOSSES}")
+    loss_fn = getattr(losses, settings.loss)(model)
     optimizer = make_optimizer(model, settings.learning_rate, settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: linear_warmup_factor(step, warmup, total)

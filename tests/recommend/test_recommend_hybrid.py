@@ -1,0 +1,74 @@
+"""The hybrid recommender's fused neighbour lists, pinned on hand-computed examples."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from anime_recs.recommend.hybrid import (
+    hybrid_neighbors,
+    minmax_by_key,
+    rrf_similarity,
+    score_similarity,
+)
+
+
+def frame(rows):
+    return pd.DataFrame(rows, columns=["anime_id", "neighbor_id", "rank", "similarity"])
+
+
+CF = frame([(1, 2, 1, 0.5), (1, 3, 2, 0.4)])
+CONTENT = frame([(1, 3, 1, 0.9), (1, 4, 2, 0.8), (9, 1, 1, 0.7)])
+
+
+def test_rrf_similarity_by_hand():
+    # (k+1) * (w/(k+r_cf) + (1-w)/(k+r_content)), k=1, w=0.5; rank 0 = missing
+    got = rrf_similarity(np.array([1, 2, 0]), np.array([0, 1, 2]), 0.5, 1)
+    np.testing.assert_allclose(got, [0.5, 2 * (0.5 / 3 + 0.5 / 2), 2 * 0.5 / 3])
+
+
+def test_first_in_both_lists_scores_one():
+    assert rrf_similarity(np.array([1]), np.array([1]), 0.3, 60)[0] == pytest.approx(1.0)
+
+
+def test_score_similarity_treats_missing_as_zero():
+    got = score_similarity(np.array([1.0, np.nan]), np.array([0.5, 1.0]), 0.25)
+    np.testing.assert_allclose(got, [0.25 + 0.75 * 0.5, 0.75])
+
+
+def test_minmax_by_key():
+    got = minmax_by_key(np.array([1, 1, 1, 2]), np.array([0.2, 0.4, 0.3, 0.9]))
+    np.testing.assert_allclose(got, [0.0, 1.0, 0.5, 1.0])
+
+
+def test_hybrid_rrf_neighbors_by_hand():
+    got = hybrid_neighbors(CF, CONTENT, k=2, fusion="rrf", weight_cf=0.5, rrf_k=1)
+    expected = frame([(1, 3, 1, 2 * (0.5 / 3 + 0.5 / 2)), (1, 2, 2, 0.5), (9, 1, 1, 0.5)])
+    pd.testing.assert_frame_equal(
+        got.reset_index(drop=True), expected.astype(got.dtypes.to_dict()), check_exact=False
+    )
+
+
+def test_hybrid_score_fusion_ties_go_to_the_smaller_id():
+    got = hybrid_neighbors(CF, CONTENT, k=2, fusion="score", weight_cf=0.5)
+    # title 1: 2 -> 0.5*1 + 0.5*0, 3 -> 0.5*0 + 0.5*1 (tie: 2 first), 4 -> 0
+    assert got[got.anime_id == 1][["neighbor_id", "similarity"]].values.tolist() == [
+        [2, 0.5],
+        [3, 0.5],
+    ]
+
+
+def test_a_title_without_collaborative_neighbours_keeps_its_content_ones():
+    got = hybrid_neighbors(CF, CONTENT, k=3, fusion="rrf", weight_cf=0.9, rrf_k=60)
+    assert got[got.anime_id == 9].neighbor_id.tolist() == [1]
+
+
+def test_weight_one_reproduces_the_collaborative_order():
+    got = hybrid_neighbors(CF, CONTENT, k=3, fusion="rrf", weight_cf=1.0, rrf_k=60)
+    assert got[got.anime_id == 1].neighbor_id.tolist()[:2] == [2, 3]
+
+
+def test_unknown_fusion_is_rejected():
+    with pytest.raises(ValueError, match="unknown fusion"):
+        hybrid_neighbors(CF, CONTENT, k=2, fusion="max")
