@@ -13,7 +13,7 @@ from anime_recs.config import load_config
 from anime_recs.tracking import keep_logging
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf" / "local.yaml")
-FINETUNED = "finetuned_minilm_384"
+FINETUNED = "finetuned_minilm"
 
 
 def config_with(tmp_path: Path, *sets: str):
@@ -36,6 +36,7 @@ def test_stage_order_tables_and_run_functions():
         tables.USER_SCORES,
         tables.RECOMMENDATIONS,
         tables.EVALUATION,
+        tables.COLD_START_EVALUATION,
     )
 
 

@@ -40,7 +40,9 @@ from pydantic import (
 )
 
 from anime_recs.recommend.candidates import AGGREGATIONS
-from anime_recs.tables import BUILTIN_RECOMMENDERS
+from anime_recs.recommend.fusion import FUSIONS
+from anime_recs.tables import BUILTIN_RECOMMENDERS, HYBRID
+from anime_recs.training.recipes import RECIPES
 
 DEFAULT_CONF = "conf/local.yaml"
 DEFAULT_BASE = "conf/base.yaml"
@@ -126,6 +128,14 @@ class IngestConfig(Section):
     cold_title_fraction: Annotated[float, Field(ge=0, lt=1)]  # titles held out whole
 
 
+class CopromotedConfig(Section):
+    """Pairs of the contrastive recipe (``anime_recs.similarity.copromoted``)."""
+
+    top_partners: Positive  # per train title, its partners of highest Jaccard
+    min_promoters: NonNegative  # both titles
+    min_intersection: Positive  # shared promoters of a pair
+
+
 class JaccardConfig(Section):
     min_intersection: Positive
     positive_threshold: Fraction
@@ -138,6 +148,7 @@ class JaccardConfig(Section):
     title_blocks: NonNegative  # 0: derived from the number of titles and cores
     max_block_cells: Positive
     device: Literal["auto", "cpu", "cuda"]
+    copromoted: CopromotedConfig
 
 
 class SentenceTransformersEmbedderConfig(Section):
@@ -188,7 +199,7 @@ class EmbedConfig(Section):
 class FinetuneConfig(Section):
     base_model: Text
     max_seq_length: Positive
-    loss: Literal["CosineSimilarityLoss"]
+    recipe: Literal[tuple(RECIPES)]
     batch_size: Positive
     epochs: Positive
     learning_rate: PositiveNumber
@@ -201,6 +212,16 @@ class FinetuneConfig(Section):
     checkpoint_steps: NonNegative
 
 
+class HybridConfig(Section):
+    """The ``hybrid`` recommender (``anime_recs.recommend.hybrid``)."""
+
+    content: Text | None  # the embedder fused with jaccard_cf; None: no hybrid
+    fusion: Literal[FUSIONS]
+    weight_cf: Fraction
+    rrf_k: Positive  # rrf only
+    depth: Positive  # neighbours of each source considered per title
+
+
 class RecommendConfig(Section):
     k: Positive
     n_max: Positive
@@ -209,6 +230,7 @@ class RecommendConfig(Section):
     recommenders: list[Text]  # [] = every embedder in anime_embeddings + the baselines
     bootstrap_samples: NonNegative
     seed: int
+    hybrid: HybridConfig
 
 
 class AppConfig(Section):
@@ -233,7 +255,10 @@ def check_consistency(config: AppConfig) -> None:
     for name in config.embed.run:
         if name not in config.embed.embedders:
             raise ConfigError(f"embed.run: unknown embedder {name!r}")
-    known = sorted(config.embed.embedders) + list(BUILTIN_RECOMMENDERS)
+    hybrid = config.recommend.hybrid.content
+    if hybrid is not None and hybrid not in config.embed.embedders:
+        raise ConfigError(f"recommend.hybrid.content: unknown embedder {hybrid!r}")
+    known = sorted(config.embed.embedders) + list(BUILTIN_RECOMMENDERS) + [HYBRID]
     for name in config.recommend.recommenders:
         if name not in known:
             raise ConfigError(

@@ -59,7 +59,7 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         name="jaccard",
         inputs=(tables.RATINGS, tables.ANIME),
-        outputs=(tables.ANIME_PAIR_JACCARD, tables.TRAINING_PAIRS),
+        outputs=(tables.ANIME_PAIR_JACCARD, tables.TRAINING_PAIRS, tables.COPROMOTED_PAIRS),
         config_sections=("jaccard",),
         run=jaccard_stage.run,
     ),
@@ -73,7 +73,7 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         name="finetune",
-        inputs=(tables.TRAINING_PAIRS, tables.ANIME),
+        inputs=finetune_stage.INPUTS,
         outputs=(),  # an MLflow run and a registered model version
         config_sections=("finetune", "mlflow"),
         run=finetune_stage.run,
@@ -95,6 +95,7 @@ STAGES: tuple[Stage, ...] = (
             tables.USER_SCORES,
             tables.RECOMMENDATIONS,
             tables.EVALUATION,
+            tables.COLD_START_EVALUATION,
         ),
         config_sections=("recommend", "mlflow"),
         run=recommend_stage.run,

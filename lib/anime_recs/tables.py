@@ -31,21 +31,25 @@ RATINGS = "ratings"
 REJECTED_ROWS = "rejected_rows"
 ANIME_PAIR_JACCARD = "anime_pair_jaccard"
 TRAINING_PAIRS = "training_pairs"
+COPROMOTED_PAIRS = "copromoted_pairs"
 ANIME_EMBEDDINGS = "anime_embeddings"
 EMBEDDING_CACHE = "embedding_cache"
 ANIME_NEIGHBORS = "anime_neighbors"
 RECOMMENDATIONS = "recommendations"
 EVALUATION = "evaluation"
 USER_SCORES = "user_scores"
+COLD_START_EVALUATION = "cold_start_evaluation"
 PIPELINE_RUNS = "pipeline_runs"
 
 TRAIN = "train"
 TEST = "test"
 VAL = "val"
 
-# values of the `recommender` column besides the embedder names: the two baselines
+# values of the `recommender` column besides the embedder names: the two baselines, and the
+# hybrid of jaccard_cf with one embedder (recommend.hybrid.content), when that has vectors
 JACCARD_CF = "jaccard_cf"
 POPULARITY = "popularity"
+HYBRID = "hybrid"
 BUILTIN_RECOMMENDERS = (JACCARD_CF, POPULARITY)
 
 
@@ -147,6 +151,16 @@ TRAINING_PAIRS_SCHEMA = _schema(
     ("split", StringType(), False),
 )
 
+# graded co-promoted pairs: train = each train title's top partners, val = every guarded val
+# pair (anime_recs.similarity.copromoted)
+COPROMOTED_PAIRS_SCHEMA = _schema(
+    ("anime_a", IntegerType(), False),
+    ("anime_b", IntegerType(), False),
+    ("jaccard", DoubleType(), False),
+    ("intersection", IntegerType(), False),
+    ("split", StringType(), False),
+)
+
 ANIME_EMBEDDINGS_SCHEMA = _schema(
     ("embedder", StringType(), False),
     ("anime_id", IntegerType(), False),
@@ -194,6 +208,18 @@ EVALUATION_SCHEMA = _schema(
     ("recall", DoubleType(), True),
     ("ndcg", DoubleType(), True),
     ("unique_anime", LongType(), False),
+)
+
+# one row per (recommender, N): hits on titles with no train rating (cold start), over the
+# test users who rated such a title in test (anime_recs.evaluation.cold_start)
+COLD_START_EVALUATION_SCHEMA = _schema(
+    ("recommender", StringType(), False),
+    ("n", IntegerType(), False),
+    ("cold_hits", LongType(), False),
+    ("cold_promoted_hits", LongType(), False),
+    ("users_with_cold_test", LongType(), False),
+    ("nps_cold", DoubleType(), True),
+    ("precision_cold", DoubleType(), True),
 )
 
 # one row per (recommender, test user): the ranked list, its scores, the user's test rating of

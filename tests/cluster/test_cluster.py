@@ -45,7 +45,7 @@ def small_settings(root: Path) -> list[str]:
         "embed.partitions": 2,
         "finetune.max_train_pairs": 64,
         "finetune.max_seq_length": 64,
-        "embed.embedders.finetuned_minilm_384.max_seq_length": 64,
+        "embed.embedders.finetuned_minilm.max_seq_length": 64,
         "recommend.bootstrap_samples": 50,
     }
     return set_args(sets)
@@ -175,7 +175,7 @@ def test_pipeline_tables_match_the_raw_data_and_a_local_jaccard(pipeline_run, sp
         read_table(spark, lake, tables.ANIME_EMBEDDINGS).groupBy("embedder").count().collect()
     )
     assert per_embedder.get("base_minilm_128") == titled, per_embedder
-    assert per_embedder.get("finetuned_minilm_384") == titled, per_embedder
+    assert per_embedder.get("finetuned_minilm") == titled, per_embedder
 
     # recommendations only for test users, ranks 1..n without gaps per list
     recs = read_table(spark, lake, tables.RECOMMENDATIONS)

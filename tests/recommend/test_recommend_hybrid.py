@@ -6,12 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from anime_recs.recommend.hybrid import (
-    hybrid_neighbors,
-    minmax_by_key,
-    rrf_similarity,
-    score_similarity,
-)
+from anime_recs.recommend.fusion import minmax_by_key, rrf_similarity, score_similarity
+from anime_recs.recommend.hybrid import hybrid_neighbors
 
 
 def frame(rows):

@@ -78,7 +78,7 @@ def settings(root: Path, model_dir: str, openai_url: str) -> list[str]:
         "embed.partitions": 1,
         "embed.embedders.base_minilm_128.model": model_dir,
         "embed.embedders.base_minilm_128.max_seq_length": 64,
-        "embed.embedders.finetuned_minilm_384.max_seq_length": 64,  # tiny model: 128 positions
+        "embed.embedders.finetuned_minilm.max_seq_length": 64,  # tiny model: 128 positions
         "embed.embedders.openai_small.base_url": openai_url,
         "embed.embedders.openai_small.max_retries": 1,
         "embed.embedders.openai_small.backoff_base_s": 0.01,

@@ -8,7 +8,7 @@ import mlflow  # noqa: E402 - after the SQLAlchemy shim
 import pytest
 from pyspark.sql import functions as F
 from tools.job_loader import load_job
-from training_data import make_descriptions, make_pair_rows
+from training_data import make_copromoted_rows, make_descriptions, make_pair_rows
 
 from anime_recs import tables
 from anime_recs.lakehouse import table_version, write_table
@@ -20,8 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def inputs(spark, tmp_path_factory):
-    """Delta ``anime`` + ``training_pairs`` (read-only for these tests): the generated titles,
-    one title without a description, and a train pair that uses it (must be dropped)."""
+    """Delta ``anime``, ``training_pairs`` and ``copromoted_pairs`` (read-only for these tests):
+    the generated titles, one title without a description, and a train pair that uses it (must
+    be dropped)."""
     lake = str(tmp_path_factory.mktemp("finetune_lake"))
     texts = make_descriptions()
     rows = [(i, f"title {i}", text, True) for i, text in texts.items()]
@@ -40,6 +41,15 @@ def inputs(spark, tmp_path_factory):
         tables.ANIME: write_table(anime, lake, tables.ANIME, tables.ANIME_SCHEMA),
         tables.TRAINING_PAIRS: write_table(
             pairs, lake, tables.TRAINING_PAIRS, tables.TRAINING_PAIRS_SCHEMA
+        ),
+        tables.COPROMOTED_PAIRS: write_table(
+            spark.createDataFrame(
+                make_copromoted_rows() + [(0, 999, 0.5, 5, "train")],
+                tables.COPROMOTED_PAIRS_SCHEMA,
+            ),
+            lake,
+            tables.COPROMOTED_PAIRS,
+            tables.COPROMOTED_PAIRS_SCHEMA,
         ),
     }
     return lake, versions
@@ -93,9 +103,13 @@ def test_job_trains_tracks_registers_then_skips_an_unchanged_rerun(
     assert run.info.status == "FINISHED"
     assert params["data.training_pairs.version"] == str(versions[tables.TRAINING_PAIRS])
     assert params["data.anime.version"] == str(versions[tables.ANIME])
+    assert params["data.copromoted_pairs.version"] == str(versions[tables.COPROMOTED_PAIRS])
+    assert params["finetune.recipe"] == "contrastive"
+    assert params["loss"] == "MultipleNegativesRankingLoss"
     assert params["data.train_pairs"] == "96"
-    assert params["data.train_available"] == "288"  # the pair with title 999 was dropped
-    assert params["data.val_pairs"] == "24"
+    assert params["data.train_available"] == "144"  # the pair with title 999 was dropped
+    # validation: every pair of the 12 held-out titles, graded (the same for both recipes)
+    assert params["data.val_pairs"] == "66" and params["data.val_titles"] == "12"
     assert params["finetune.learning_rate"] == "0.003"
     assert tags["device"] == "cpu" and tags[FINGERPRINT_TAG] == params["fingerprint"]
     for name in ("val_spearman_before", "val_spearman_after", "train_s", "wall_s"):
@@ -121,6 +135,19 @@ def test_job_trains_tracks_registers_then_skips_an_unchanged_rerun(
     assert job.main(argv + ["--set", "finetune.force=true"]) == 0
     _, runs, registered = runs_and_versions(tmp_path)
     assert registered == [1, 2] and len(runs) == 2
+
+
+def test_case_study_recipe_trains_on_training_pairs_with_cosine_loss(
+    inputs, tiny_model_dir, tmp_path
+):
+    lake, _ = inputs
+    argv = job_args(lake, tmp_path, tiny_model_dir, "finetune.recipe=case_study")
+    assert load_job("finetune").main(argv) == 0
+    _, runs, registered = runs_and_versions(tmp_path)
+    params = runs[0].data.params
+    assert registered == [1] and params["loss"] == "CosineSimilarityLoss"
+    assert params["data.train_available"] == "288"  # training_pairs' train rows, 999 dropped
+    assert params["data.val_pairs"] == "66"
 
 
 def test_job_resumes_an_interrupted_run_in_the_same_mlflow_run(
@@ -155,6 +182,9 @@ def test_job_resumes_an_interrupted_run_in_the_same_mlflow_run(
 def test_job_without_inputs_fails_with_a_clear_message(tmp_path, tiny_model_dir):
     empty_lake = tmp_path / "empty_lake"
     empty_lake.mkdir()
-    expected = r"\['training_pairs', 'anime'\] not found under .*: run their stage first"
+    expected = (
+        r"\['training_pairs', 'copromoted_pairs', 'anime'\] not found under .*: "
+        "run their stage first"
+    )
     with pytest.raises(FileNotFoundError, match=expected):
         load_job("finetune").main(job_args(str(empty_lake), tmp_path, tiny_model_dir))

@@ -53,6 +53,21 @@ def make_pair_rows(seed: int = 0) -> list[tuple[int, int, float, float, str]]:
     return sorted(rows)
 
 
+def make_copromoted_rows() -> list[tuple[int, int, float, int, str]]:
+    """(anime_a, anime_b, jaccard, intersection, split) like ``copromoted_pairs``: train = the
+    same-group pairs (the co-promoted partners), val = every val pair with a graded Jaccard."""
+    rows = []
+    for a, b, jaccard, label, split in make_pair_rows():
+        if split == "train" and label == 1.0:
+            rows.append((a, b, jaccard, 5, split))
+    val = list(VAL_TITLES)
+    for i, a in enumerate(val):
+        for b in val[i + 1 :]:
+            same = a % len(GROUP_WORDS) == b % len(GROUP_WORDS)
+            rows.append((a, b, 0.4 if same else 0.05, 5 if same else 1, "val"))
+    return rows
+
+
 def pair_set(split: str) -> PairSet:
     texts = make_descriptions()
     rows = [r for r in make_pair_rows() if r[4] == split]

@@ -16,24 +16,14 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from anime_recs.evaluation.metrics import PROMOTER_MIN_RATING, points, position_weights
-from anime_recs.tables import TEST, TRAIN
+from anime_recs.tables import COLD_START_EVALUATION_SCHEMA, TEST, TRAIN, require_columns
 
-COLD_START_COLUMNS = [
-    "recommender",
-    "n",
-    "cold_hits",
-    "cold_promoted_hits",
-    "users_with_cold_test",
-    "nps_cold",
-    "precision_cold",
-]
+COLD_START_COLUMNS = COLD_START_EVALUATION_SCHEMA.fieldNames()
 
 
 def cold_titles(ratings: DataFrame) -> DataFrame:
     """Titles with at least one ``test`` rating and no ``train`` rating: ``anime_id`` int."""
-    missing = [c for c in ("anime_id", "split") if c not in ratings.columns]
-    if missing:
-        raise ValueError(f"ratings: missing columns {missing}")
+    require_columns(ratings.columns, ("anime_id", "split"), "ratings")
     return (
         ratings.groupBy("anime_id")
         .agg(
@@ -42,6 +32,17 @@ def cold_titles(ratings: DataFrame) -> DataFrame:
         )
         .where((F.col("in_test") == 1) & (F.col("in_train") == 0))
         .select(F.col("anime_id").cast("int"))
+    )
+
+
+def cold_test_users(ratings: DataFrame, cold: DataFrame) -> DataFrame:
+    """Users with at least one ``test`` rating of a cold title: ``user_id`` int."""
+    require_columns(ratings.columns, ("user_id", "anime_id", "split"), "ratings")
+    return (
+        ratings.where(F.col("split") == TEST)
+        .join(cold, "anime_id", "left_semi")
+        .select(F.col("user_id").cast("int"))
+        .distinct()
     )
 
 
@@ -91,3 +92,28 @@ def cold_start_metrics(
             }
         )
     return pd.DataFrame(rows, columns=COLD_START_COLUMNS[1:])
+
+
+def cold_start_table(
+    flat: pd.DataFrame,
+    n_max: int,
+    recommenders: list[str],
+    cold: list[int],
+    cold_users: list[int],
+) -> pd.DataFrame:
+    """``cold_start_evaluation`` rows (recommender x N) from the evaluation's flat lists
+    (:func:`anime_recs.evaluation.evaluate.flat_lists` collected to pandas)."""
+    cold_sorted = np.asarray(sorted(cold), dtype=np.int64)
+    users = np.asarray(sorted(cold_users), dtype=np.int64)
+    frames = []
+    for name in recommenders:
+        rows = flat[flat["recommender"] == name]
+        anime = rows[[f"a{i}" for i in range(n_max)]].to_numpy()
+        ratings = rows[[f"t{i}" for i in range(n_max)]].to_numpy()
+        has_cold = np.isin(rows["user_id"].to_numpy(), users)
+        table = cold_start_metrics(anime, ratings, cold_sorted, has_cold, n_max)
+        table.insert(0, "recommender", name)
+        frames.append(table)
+    if not frames:
+        return pd.DataFrame(columns=COLD_START_COLUMNS)
+    return pd.concat(frames, ignore_index=True)[COLD_START_COLUMNS]

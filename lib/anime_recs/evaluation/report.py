@@ -12,6 +12,7 @@ log = logging.getLogger(__name__)
 NPS_CHART = "nps_by_n.png"
 UNIQUE_CHART = "unique_anime.png"
 REPORT = "evaluation.md"
+COLD_START_CSV = "cold_start_evaluation.csv"
 TABLE_CSV = "evaluation.csv"
 
 
@@ -68,8 +69,14 @@ def plot_unique(evaluation: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def markdown_report(evaluation: pd.DataFrame, params: dict, charts: list[str]) -> str:
-    """A short markdown report: parameters, the evaluation table, links to the charts."""
+def markdown_report(
+    evaluation: pd.DataFrame,
+    params: dict,
+    charts: list[str],
+    cold_start: pd.DataFrame | None = None,
+) -> str:
+    """A short markdown report: parameters, the evaluation table, the cold-start table, links
+    to the charts."""
     table = evaluation.sort_values(["recommender", "n"])
     lines = ["# Recommendation evaluation", "", "## Parameters", ""]
     lines += [f"- {key}: {value}" for key, value in sorted(params.items())]
@@ -83,6 +90,9 @@ def markdown_report(evaluation: pd.DataFrame, params: dict, charts: list[str]) -
             f"({top['nps']:.4f}, 95% CI {top['nps_ci_low']:.4f} to {top['nps_ci_high']:.4f}).",
         ]
     lines += ["", "## Evaluation table", "", _markdown_table(table), ""]
+    if cold_start is not None and not cold_start.empty:
+        cold = cold_start.sort_values(["recommender", "n"])
+        lines += ["## Cold-start titles (no train rating)", "", _markdown_table(cold), ""]
     lines += ["## Charts", ""] + [f"![{c}]({c})" for c in charts] + [""]
     return "\n".join(lines)
 
@@ -99,8 +109,13 @@ def _markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body])
 
 
-def write_report(evaluation: pd.DataFrame, folder: str | Path, params: dict) -> list[Path]:
-    """Write both charts, the markdown report and the table as CSV into ``folder``."""
+def write_report(
+    evaluation: pd.DataFrame,
+    folder: str | Path,
+    params: dict,
+    cold_start: pd.DataFrame | None = None,
+) -> list[Path]:
+    """Write both charts, the markdown report and the table(s) as CSV into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     charts = [
@@ -108,8 +123,12 @@ def write_report(evaluation: pd.DataFrame, folder: str | Path, params: dict) -> 
         plot_unique(evaluation, folder / UNIQUE_CHART),
     ]
     report = folder / REPORT
-    report.write_text(markdown_report(evaluation, params, [c.name for c in charts]))
+    report.write_text(markdown_report(evaluation, params, [c.name for c in charts], cold_start))
     table = folder / TABLE_CSV
     evaluation.to_csv(table, index=False)
+    files = [*charts, report, table]
+    if cold_start is not None:
+        files.append(folder / COLD_START_CSV)
+        cold_start.to_csv(files[-1], index=False)
     log.info("report written to %s", folder)
-    return [*charts, report, table]
+    return files

@@ -109,15 +109,15 @@ def cosine_neighbors(
             )
         )
     if not parts:
-        return _empty_neighbors()
-    return _typed(pd.concat(parts, ignore_index=True))
+        return empty_neighbors()
+    return neighbor_frame(pd.concat(parts, ignore_index=True))
 
 
-def _empty_neighbors() -> pd.DataFrame:
-    return _typed(pd.DataFrame({c: [] for c in NEIGHBOR_COLUMNS}))
+def empty_neighbors() -> pd.DataFrame:
+    return neighbor_frame(pd.DataFrame({c: [] for c in NEIGHBOR_COLUMNS}))
 
 
-def _typed(pdf: pd.DataFrame) -> pd.DataFrame:
+def neighbor_frame(pdf: pd.DataFrame) -> pd.DataFrame:
     return pdf.astype(
         {"anime_id": "int32", "neighbor_id": "int32", "rank": "int32", "similarity": "float64"}
     )[NEIGHBOR_COLUMNS]
@@ -207,11 +207,11 @@ def jaccard_neighbors(pairs: DataFrame, k: int, buffer_rows: int = 2_000_000) ->
     )
     pdf = partial.toPandas()
     if pdf.empty:
-        return _empty_neighbors()
+        return empty_neighbors()
     keys, nbrs, sims, rank = topk_by_key(
         pdf["anime_id"].to_numpy(), pdf["neighbor_id"].to_numpy(), pdf["similarity"].to_numpy(), k
     )
-    return _typed(
+    return neighbor_frame(
         pd.DataFrame({"anime_id": keys, "neighbor_id": nbrs, "rank": rank, "similarity": sims})
     )
 

@@ -7,7 +7,10 @@ user_id, rank, anime_id, score) and ``evaluation`` (one row per recommender and 
 plus charts and a markdown report in ``paths.reports``, all logged to one MLflow run.
 
 Recommenders: every embedder in ``anime_embeddings`` (cosine neighbours), ``jaccard_cf``
-(promoter Jaccard neighbours) and ``popularity``; ``recommend.recommenders`` picks a subset.
+(promoter Jaccard neighbours), ``hybrid`` (both fused, :mod:`anime_recs.recommend.hybrid`, when
+the embedder ``recommend.hybrid.content`` has vectors) and ``popularity``;
+``recommend.recommenders`` picks a subset. ``cold_start_evaluation`` scores the lists on the
+titles that have test ratings but no train rating (:mod:`anime_recs.evaluation.cold_start`).
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ from pyspark.sql import SparkSession
 from anime_recs import tables
 from anime_recs.config import AppConfig
 from anime_recs.errors import JobError
+from anime_recs.evaluation.cold_start import cold_start_table, cold_test_users, cold_titles
 from anime_recs.evaluation.evaluate import evaluation_table, flat_lists
 from anime_recs.evaluation.report import write_report
 from anime_recs.lakehouse import read_table, table_exists, table_version, write_table
+from anime_recs.recommend.hybrid import hybrid_neighbors
 from anime_recs.recommend.neighbors import (
     cosine_neighbors,
     embedding_matrix,
@@ -37,7 +42,7 @@ from anime_recs.recommend.scoring import (
     score_users,
 )
 from anime_recs.steps import step
-from anime_recs.tables import BUILTIN_RECOMMENDERS, JACCARD_CF, POPULARITY
+from anime_recs.tables import BUILTIN_RECOMMENDERS, HYBRID, JACCARD_CF, POPULARITY
 from anime_recs.tracking import configure_mlflow
 
 log = logging.getLogger(__name__)
@@ -45,11 +50,22 @@ log = logging.getLogger(__name__)
 INPUTS = (tables.RATINGS, tables.ANIME_EMBEDDINGS, tables.ANIME_PAIR_JACCARD)
 
 
-def choose_recommenders(configured: list[str], embedders: list[str]) -> list[str]:
-    """The recommenders of this run: the configured ones, or every embedder + the baselines."""
+def choose_recommenders(
+    configured: list[str], embedders: list[str], hybrid_content: str | None
+) -> list[str]:
+    """The recommenders of this run: the configured ones, or every embedder, ``jaccard_cf``,
+    ``hybrid`` (when its content embedder has vectors) and ``popularity``."""
     if not configured:
-        return sorted(embedders) + list(BUILTIN_RECOMMENDERS)
-    missing = [r for r in configured if r not in BUILTIN_RECOMMENDERS and r not in embedders]
+        hybrid = [HYBRID] if hybrid_content in embedders else []
+        return sorted(embedders) + [JACCARD_CF] + hybrid + [POPULARITY]
+    if HYBRID in configured and hybrid_content not in embedders:
+        raise JobError(
+            f"recommender {HYBRID} needs vectors of recommend.hybrid.content "
+            f"({hybrid_content!r}) in table {tables.ANIME_EMBEDDINGS}"
+        )
+    missing = [
+        r for r in configured if r not in (*BUILTIN_RECOMMENDERS, HYBRID) and r not in embedders
+    ]
     if missing:
         raise JobError(f"recommenders {missing} have no vectors in table {tables.ANIME_EMBEDDINGS}")
     return list(configured)
@@ -69,26 +85,47 @@ def run(spark: SparkSession, config: AppConfig) -> None:
         embedders = sorted(r[0] for r in embeddings.select("embedder").distinct().collect())
     else:
         log.warning("table %s not found: no embedding recommenders", tables.ANIME_EMBEDDINGS)
-    recommenders = choose_recommenders(rc.recommenders, embedders)
+    recommenders = choose_recommenders(rc.recommenders, embedders, rc.hybrid.content)
     log.info("recommenders %s", recommenders)
     timings: dict[str, float] = {}
 
-    # 1. neighbours (driver-side numpy; K = k, the only k of this run)
+    # 1. neighbours (driver-side numpy; K = k, the only k of this run; the hybrid fuses
+    # deeper lists of its two sources)
     with step("neighbours") as facts:
+        hy = rc.hybrid
+        depth = max(rc.k, hy.depth) if HYBRID in recommenders else rc.k
+        deep: dict[str, pd.DataFrame] = {}
+
+        def neighbours_of(name: str) -> pd.DataFrame:
+            if name not in deep:
+                if name == JACCARD_CF:
+                    pairs = read_table(spark, lake, tables.ANIME_PAIR_JACCARD)
+                    deep[name] = jaccard_neighbors(pairs, depth)
+                else:
+                    vectors = (
+                        embeddings.filter(embeddings.embedder == name)
+                        .select("anime_id", "embedding")
+                        .toPandas()
+                    )
+                    deep[name] = cosine_neighbors(*embedding_matrix(vectors), depth)
+            return deep[name]
+
         frames = []
         for name in recommenders:
             if name == POPULARITY:
                 continue
-            if name == JACCARD_CF:
-                pairs = read_table(spark, lake, tables.ANIME_PAIR_JACCARD)
-                nb = jaccard_neighbors(pairs, rc.k)
-            else:
-                vectors = (
-                    embeddings.filter(embeddings.embedder == name)
-                    .select("anime_id", "embedding")
-                    .toPandas()
+            if name == HYBRID:
+                nb = hybrid_neighbors(
+                    neighbours_of(JACCARD_CF),
+                    neighbours_of(hy.content),
+                    rc.k,
+                    hy.fusion,
+                    hy.weight_cf,
+                    hy.rrf_k,
                 )
-                nb = cosine_neighbors(*embedding_matrix(vectors), rc.k)
+            else:
+                full = neighbours_of(name)
+                nb = full[full["rank"] <= rc.k]
             facts[name] = len(nb)
             frames.append(nb.assign(recommender=name))
         neighbors_pdf = pd.concat(frames, ignore_index=True) if frames else None
@@ -142,6 +179,20 @@ def run(spark: SparkSession, config: AppConfig) -> None:
         facts["users_total"] = int(evaluation["users_total"].max()) if len(evaluation) else 0
     timings["evaluation_s"] = facts["wall_s"]
 
+    with step("cold-start evaluation") as facts:
+        cold = cold_titles(ratings)
+        cold_ids = sorted(r[0] for r in cold.collect())
+        cold_users = sorted(r[0] for r in cold_test_users(ratings, cold).collect())
+        cold_eval = cold_start_table(flat, rc.n_max, recommenders, cold_ids, cold_users)
+        facts["version"] = write_table(
+            spark.createDataFrame(cold_eval, schema=tables.COLD_START_EVALUATION_SCHEMA),
+            lake,
+            tables.COLD_START_EVALUATION,
+            tables.COLD_START_EVALUATION_SCHEMA,
+        )
+        facts.update(cold_titles=len(cold_ids), users_with_cold_test=len(cold_users))
+    timings["cold_start_s"] = facts["wall_s"]
+
     with step("report and mlflow") as facts:
         params = {
             "k": rc.k,
@@ -153,7 +204,7 @@ def run(spark: SparkSession, config: AppConfig) -> None:
             "seed": rc.seed,
             **{f"input_version.{t}": v for t, v in versions.items()},
         }
-        files = write_report(evaluation, config.paths.reports, params)
+        files = write_report(evaluation, config.paths.reports, params, cold_eval)
         timings["total_s"] = round(time.perf_counter() - started, 3)
         facts["run_id"] = log_to_mlflow(config, params, evaluation, files, timings)
     log.info("recommend done in %.1fs %s", time.perf_counter() - started, timings)

@@ -22,7 +22,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from anime_recs.similarity.labels import title_split
-from anime_recs.tables import TRAIN, VAL
+from anime_recs.tables import COPROMOTED_PAIRS_SCHEMA, TRAIN, VAL, require_columns
 
 PAIR_COLUMNS = ("anime_a", "anime_b", "promoters_a", "promoters_b", "intersection", "jaccard")
 
@@ -38,9 +38,7 @@ def copromoted_pairs(
 ) -> DataFrame:
     """Graded pairs ``(anime_a, anime_b, jaccard, intersection, split)``; see the module
     docstring for the rules."""
-    missing = [c for c in PAIR_COLUMNS if c not in pairs.columns]
-    if missing:
-        raise ValueError(f"anime_pair_jaccard: missing columns {missing}")
+    require_columns(pairs.columns, PAIR_COLUMNS, "anime_pair_jaccard")
     titles = title_split(anime, val_fraction, seed)
     a = F.broadcast(titles.select(F.col("anime_id").alias("anime_a"), F.col("split")))
     b = F.broadcast(titles.select(F.col("anime_id").alias("anime_b"), F.col("split").alias("sb")))
@@ -74,9 +72,5 @@ def copromoted_pairs(
     kept_train = train.join(top, ["anime_a", "anime_b"], "left_semi")
     val = guarded.where(F.col("split") == VAL)
     return kept_train.unionByName(val).select(
-        F.col("anime_a").cast("int"),
-        F.col("anime_b").cast("int"),
-        F.col("jaccard").cast("double"),
-        F.col("intersection").cast("int"),
-        F.col("split"),
+        *[F.col(f.name).cast(f.dataType) for f in COPROMOTED_PAIRS_SCHEMA.fields]
     )

@@ -1,9 +1,11 @@
-"""The jaccard stage: exact promoter Jaccard over all title pairs (``anime_pair_jaccard``) and
-the labelled fine-tuning pairs (``training_pairs``), both overwritten.
+"""The jaccard stage: exact promoter Jaccard over all title pairs (``anime_pair_jaccard``), the
+case study's labelled fine-tuning pairs (``training_pairs``) and the graded co-promoted pairs of
+the contrastive recipe (``copromoted_pairs``), all overwritten.
 
 The pair counts are a blocked sparse ``A^T A`` of the user x title promoter matrix
 (:mod:`anime_recs.similarity.jaccard`); labels, support guards, negative sampling and the
-leak-free title-group split are :mod:`anime_recs.similarity.labels`.
+leak-free title-group split are :mod:`anime_recs.similarity.labels`; the co-promoted pairs
+:mod:`anime_recs.similarity.copromoted`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pyspark.sql import SparkSession
 from anime_recs import tables
 from anime_recs.config import AppConfig
 from anime_recs.lakehouse import read_table, table_version, write_table
+from anime_recs.similarity.copromoted import copromoted_pairs
 from anime_recs.similarity.jaccard import pair_jaccard
 from anime_recs.similarity.labels import training_pairs
 from anime_recs.similarity.promoters import promoters
@@ -93,3 +96,22 @@ def run(spark: SparkSession, config: AppConfig) -> None:
         facts["version"],
         facts["rows"],
     )
+
+    with step(f"compute and write {tables.COPROMOTED_PAIRS}") as facts:
+        cp = cfg.copromoted
+        graded = copromoted_pairs(
+            written,
+            anime,
+            top_partners=cp.top_partners,
+            min_promoters=cp.min_promoters,
+            min_intersection=cp.min_intersection,
+            val_fraction=cfg.val_fraction,
+            seed=cfg.seed,
+        )
+        facts["version"] = write_table(
+            graded, lake, tables.COPROMOTED_PAIRS, tables.COPROMOTED_PAIRS_SCHEMA
+        )
+        out = read_table(spark, lake, tables.COPROMOTED_PAIRS)
+        facts.update(
+            {r["split"]: r["count"] for r in out.groupBy("split").count().collect()}
+        )

@@ -1,9 +1,13 @@
 """The finetune stage: the bi-encoder fine-tuned on promoter-Jaccard pairs on the driver,
 tracked in MLflow and registered; resumable and skipped when its inputs did not change.
 
-Reads ``training_pairs`` and ``anime`` (descriptions), collects the pairs with both
-descriptions to the driver and fine-tunes ``finetune.base_model`` there (CUDA when the driver
-sees a GPU, else CPU) with ``CosineSimilarityLoss`` (:mod:`anime_recs.training.finetune`).
+Reads the examples of the recipe ``finetune.recipe`` (:mod:`anime_recs.training.recipes`:
+``copromoted_pairs`` with ``MultipleNegativesRankingLoss``, or the case study's
+``training_pairs`` with ``CosineSimilarityLoss``), the validation pairs (the ``val`` rows of
+``copromoted_pairs``: every guarded pair of two held-out titles, labelled with its graded
+Jaccard, the same for both recipes) and ``anime`` (descriptions); collects them to the driver and
+fine-tunes ``finetune.base_model`` there (CUDA when the driver sees a GPU, else CPU;
+:mod:`anime_recs.training.finetune`).
 Writes no Delta table: one MLflow run (params: the fine-tune config, the inputs' Delta
 versions, pair counts, device; metrics: validation Spearman before/after/per epoch, the loss
 curve, wall time, pairs per second), the model (sentence-transformers flavour), a new version
@@ -24,7 +28,8 @@ import os
 import time
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from anime_recs import tables
 from anime_recs.config import AppConfig
@@ -40,7 +45,8 @@ from anime_recs.training.finetune import (
     read_checkpoint_state,
     train,
 )
-from anime_recs.training.pairs import collect_pair_sets, limit_pairs, pair_texts
+from anime_recs.training.pairs import PairSet, collect_pair_sets, limit_pairs, pair_texts
+from anime_recs.training.recipes import RECIPES
 from anime_recs.training.registry import (
     FINGERPRINT_TAG,
     STAGE_TAG,
@@ -52,7 +58,31 @@ from anime_recs.training.registry import (
 
 log = logging.getLogger(__name__)
 
-INPUTS = (tables.TRAINING_PAIRS, tables.ANIME)
+INPUTS = (tables.TRAINING_PAIRS, tables.COPROMOTED_PAIRS, tables.ANIME)
+
+
+def graded(pairs: DataFrame) -> DataFrame:
+    """``copromoted_pairs`` as labelled pairs: the label is the pair's Jaccard."""
+    return pairs.withColumn("label", F.col("jaccard"))
+
+
+def read_examples(
+    spark: SparkSession, lake: str, recipe: str, versions: dict[str, int | None]
+) -> tuple[PairSet, PairSet]:
+    """The recipe's train pairs and the graded validation pairs, with both descriptions."""
+    anime = read_table(spark, lake, tables.ANIME, versions[tables.ANIME])
+    copromoted = graded(
+        read_table(spark, lake, tables.COPROMOTED_PAIRS, versions[tables.COPROMOTED_PAIRS])
+    )
+    table = RECIPES[recipe].pairs_table
+    examples = (
+        copromoted
+        if table == tables.COPROMOTED_PAIRS
+        else read_table(spark, lake, table, versions[table])
+    )
+    train_pairs = collect_pair_sets(pair_texts(examples, anime))[tables.TRAIN]
+    val_pairs = collect_pair_sets(pair_texts(copromoted, anime))[tables.VAL]
+    return train_pairs, val_pairs
 
 
 def run(spark: SparkSession, config: AppConfig) -> None:
@@ -89,20 +119,21 @@ def run(spark: SparkSession, config: AppConfig) -> None:
         )
         return
 
+    recipe = RECIPES[ft.recipe]
     with step("read inputs") as facts:
-        pairs_df = read_table(spark, lake, tables.TRAINING_PAIRS, versions[tables.TRAINING_PAIRS])
-        anime_df = read_table(spark, lake, tables.ANIME, versions[tables.ANIME])
-        splits = collect_pair_sets(pair_texts(pairs_df, anime_df))
-        train_pairs = limit_pairs(splits[tables.TRAIN], ft.max_train_pairs, ft.seed)
-        val_pairs = splits[tables.VAL]
+        available, val_pairs = read_examples(spark, lake, ft.recipe, versions)
+        train_pairs = limit_pairs(available, ft.max_train_pairs, ft.seed)
         facts.update(
             inputs=versions,
+            recipe=ft.recipe,
             train_pairs=len(train_pairs),
-            train_available=len(splits[tables.TRAIN]),
+            train_available=len(available),
             val_pairs=len(val_pairs),
         )
     if len(train_pairs) == 0:
-        raise JobError("training_pairs has no train pair with two descriptions: nothing to learn")
+        raise JobError(
+            f"{recipe.pairs_table} has no train pair with two descriptions: nothing to learn"
+        )
     if len(val_pairs) == 0:
         log.warning("no val pairs: validation Spearman will not be computed")
 
@@ -124,6 +155,7 @@ def run(spark: SparkSession, config: AppConfig) -> None:
         seed=ft.seed,
         logging_steps=ft.logging_steps,
         checkpoint_steps=ft.checkpoint_steps,
+        loss=recipe.loss,
     )
     tags = {FINGERPRINT_TAG: fingerprint, STAGE_TAG: "finetune"}
     with mlflow.start_run(
@@ -145,9 +177,10 @@ def run(spark: SparkSession, config: AppConfig) -> None:
                     **{f"data.{name}.version": v for name, v in versions.items()},
                     "data.train_pairs": len(train_pairs),
                     "data.train_positives": train_pairs.positives(),
-                    "data.train_available": len(splits[tables.TRAIN]),
+                    "data.train_available": len(available),
                     "data.val_pairs": len(val_pairs),
-                    "data.val_positives": val_pairs.positives(),
+                    "data.val_titles": len(set(val_pairs.texts_a) | set(val_pairs.texts_b)),
+                    "loss": recipe.loss,
                     "fingerprint": fingerprint,
                 }
             )
