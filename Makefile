@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST := $(BIN)/python -m pytest --durations=15
 
-.PHONY: venv run test test-slow test-cluster bench lint wheel clean
+.PHONY: venv run test test-slow test-cluster bench quality lint wheel clean
 
 # uv installs from its cache (hard links), so a fresh clone re-creates .venv in seconds once
 # torch has been downloaded; the stamp keeps `make test` from reinstalling when nothing changed.
@@ -34,6 +34,10 @@ test-cluster: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all $(BENCH_ARGS)
+
+# the whole pipeline on each real rating set of ../shared/data (not a test: tens of CPU-minutes)
+quality: $(STAMP)
+	$(BIN)/python -m tools.quality --shared ../shared/data --out build/quality $(QUALITY_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check lib jobs tests benchmarks tools

@@ -56,7 +56,7 @@ def get_spark(
         # Delta rebuilds a table's file list from its log with this many shuffle partitions on
         # first access (default 50, sized for huge logs); our logs hold at most a few hundred
         # files; with 1 the first scan of a table takes 10.2 s instead of 14.2 s
-        # (tests/benchmarks/bench_jaccard_write.py --cold-scan, README)
+        # (benchmarks/bench_jaccard_write.py --cold-scan, README)
         "spark.databricks.delta.snapshotPartitions": "1",
     }
     if not running_under_spark_submit():

@@ -1,0 +1,181 @@
+"""Recommendation quality on real MyAnimeList ratings: the whole pipeline per real rating set.
+
+For each real rating file in ``--shared`` (the 2016 random-user sample and the 2020 head
+sample, see ``../shared/data/README.md``), with the complete 2020 ``anime.csv`` and
+``anime_with_synopsis.csv``:
+
+1. a raw folder of symbolic links (the third-party files are never copied) under ``--out``;
+2. ``jobs/pipeline.py`` with the default config (``conf/local.yaml``), every output (lake,
+   reports, checkpoints, MLflow store) under ``--out/<set>``;
+3. the case-study fine-tuning recipe side by side: the finetune, embed_finetuned and recommend
+   stages again with ``finetune.recipe=case_study``, registered as its own model and embedded
+   as the embedder ``finetuned_case_study``, so ``evaluation`` holds both encoders;
+4. ``--out/<set>/quality.md``: NPS@1/5/10 with 95% CIs, precision/recall/nDCG@10, cold-start
+   hits and both recipes' validation Spearman, printed as well.
+
+Usage (``make quality``)::
+
+    python -m tools.quality --shared ../shared/data --out build/quality [--sets mal2016_sample]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ANIME_FILES = ("mal2020/anime.csv", "mal2020/anime_with_synopsis.csv")
+REAL_SETS = {
+    "mal2016_sample": "mal2016_sample/rating_complete.csv",
+    "mal2020_head": "mal2020/rating_complete_head_fullusers.csv",
+}
+CASE_STUDY_EMBEDDER = "finetuned_case_study"
+CASE_STUDY_MODEL = "anime_encoder_case_study"
+
+
+def link_raw(shared: Path, ratings: str, raw: Path) -> None:
+    """``raw`` holds links named as the pipeline expects them, to the shared files."""
+    raw.mkdir(parents=True, exist_ok=True)
+    targets = {Path(f).name: shared / f for f in ANIME_FILES}
+    targets["rating_complete.csv"] = shared / ratings
+    for name, target in targets.items():
+        if not target.is_file():
+            raise SystemExit(f"error: {target} not found (is ../shared/data there?)")
+        link = raw / name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(target.resolve())
+
+
+def paths_overrides(root: Path) -> list[str]:
+    return [
+        f"paths.raw={root / 'raw'}",
+        f"paths.lake={root / 'lake'}",
+        f"paths.reports={root / 'reports'}",
+        f"paths.checkpoints={root / 'checkpoints'}",
+        f"mlflow.tracking_uri=sqlite:///{root / 'mlruns.db'}",
+        f"mlflow.artifact_location={root / 'mlartifacts'}",
+    ]
+
+
+def case_study_overrides() -> list[str]:
+    embedder = (
+        "{kind: sentence-transformers, "
+        f'model: "models:/{CASE_STUDY_MODEL}/latest", optional: true}}'
+    )
+    return [
+        "finetune.recipe=case_study",
+        f"finetune.registered_model={CASE_STUDY_MODEL}",
+        f"embed.embedders.{CASE_STUDY_EMBEDDER}={embedder}",
+        f"embed.run=[{CASE_STUDY_EMBEDDER}]",
+    ]
+
+
+def run_pipeline(conf: str, overrides: list[str], *stages: str) -> None:
+    argv = [sys.executable, str(REPO / "jobs" / "pipeline.py"), "--conf", conf]
+    for item in overrides:
+        argv += ["--set", item]
+    if stages:
+        argv += ["--only", *stages]
+    print("+", " ".join(argv), flush=True)  # noqa: T201 - a command-line tool
+    subprocess.run(argv, check=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def summary(root: Path, name: str) -> str:
+    """The quality section of one real set, from its lake and MLflow store."""
+    import mlflow
+
+    from anime_recs import tables
+    from anime_recs.lakehouse import read_table
+    from anime_recs.spark import get_spark
+
+    spark = get_spark(app_name="quality-summary", master="local[2]", log_level="ERROR")
+    lake = str(root / "lake")
+    evaluation = read_table(spark, lake, tables.EVALUATION).toPandas()
+    cold = read_table(spark, lake, tables.COLD_START_EVALUATION).toPandas()
+    ratings = read_table(spark, lake, tables.RATINGS)
+    counts = {r["split"]: r["count"] for r in ratings.groupBy("split").count().collect()}
+    users = ratings.select("user_id").distinct().count()
+    lines = [
+        f"### {name}",
+        "",
+        f"{users:,} users, {counts.get('train', 0):,} train and {counts.get('test', 0):,} test "
+        f"ratings; {int(evaluation['users_total'].max()):,} test users.",
+        "",
+        "| recommender | NPS@1 [95% CI] | NPS@5 [95% CI] | NPS@10 [95% CI] | "
+        "precision@1 | precision@5 | precision@10 | recall@10 | nDCG@10 | "
+        "cold hits@10 | cold NPS@10 |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    at10 = evaluation[evaluation["n"] == 10].sort_values("nps", ascending=False)
+    for rec in at10["recommender"]:
+        rows = evaluation[evaluation["recommender"] == rec].set_index("n")
+        c = cold[(cold["recommender"] == rec) & (cold["n"] == 10)].iloc[0]
+
+        def ci(n: int, rows=rows) -> str:
+            return f"{rows.nps[n]:.3f} [{rows.nps_ci_low[n]:.3f}, {rows.nps_ci_high[n]:.3f}]"
+
+        cold_nps = "" if c.cold_hits == 0 else f"{c.nps_cold:.3f}"
+        lines.append(
+            f"| {rec} | {ci(1)} | {ci(5)} | {ci(10)} | {rows.precision[1]:.4f} | "
+            f"{rows.precision[5]:.4f} | {rows.precision[10]:.4f} | {rows.recall[10]:.4f} | "
+            f"{rows.ndcg[10]:.4f} | {int(c.cold_hits)} | {cold_nps} |"
+        )
+    first = cold.iloc[0] if len(cold) else None
+    if first is not None:
+        lines += [
+            "",
+            f"Cold-start titles: {int(first.users_with_cold_test):,} test users rated at least "
+            "one title that has no train rating.",
+        ]
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{root / 'mlruns.db'}")
+    lines += ["", "| fine-tuning recipe | train pairs | val pairs | val Spearman before -> after |"]
+    lines += ["|---|---:|---:|---|"]
+    for experiment in client.search_experiments():
+        for run in client.search_runs([experiment.experiment_id]):
+            params, metrics = run.data.params, run.data.metrics
+            if "finetune.recipe" not in params:
+                continue
+            lines.append(
+                f"| {params['finetune.recipe']} | {params.get('data.train_pairs')} | "
+                f"{params.get('data.val_pairs')} | "
+                f"{metrics.get('val_spearman_before', float('nan')):.4f} -> "
+                f"{metrics.get('val_spearman_after', float('nan')):.4f} |"
+            )
+    spark.stop()
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--shared", default=str(REPO.parent / "shared" / "data"))
+    parser.add_argument("--out", default=str(REPO / "build" / "quality"))
+    parser.add_argument("--conf", default=str(REPO / "conf" / "local.yaml"))
+    parser.add_argument("--sets", nargs="+", choices=sorted(REAL_SETS), default=list(REAL_SETS))
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--summary-only", action="store_true", help="only rewrite quality.md")
+    args = parser.parse_args(argv)
+    for name in args.sets:
+        root = Path(args.out).resolve() / name
+        overrides = paths_overrides(root) + args.overrides
+        if not args.summary_only:
+            link_raw(Path(args.shared), REAL_SETS[name], root / "raw")
+            run_pipeline(args.conf, overrides)
+            run_pipeline(
+                args.conf,
+                overrides + case_study_overrides(),
+                "finetune",
+                "embed_finetuned",
+                "recommend",
+            )
+        text = summary(root, name)
+        (root / "quality.md").write_text(text)
+        print(text, flush=True)  # noqa: T201 - a command-line tool
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
