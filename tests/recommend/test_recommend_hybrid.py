@@ -40,7 +40,8 @@ def test_minmax_by_key():
 
 def test_hybrid_rrf_neighbors_by_hand():
     got = hybrid_neighbors(CF, CONTENT, k=2, fusion="rrf", weight_cf=0.5, rrf_k=1)
-    expected = frame([(1, 3, 1, 2 * (0.5 / 3 + 0.5 / 2)), (1, 2, 2, 0.5), (9, 1, 1, 0.5)])
+    # title 1: 3 -> 2 (0.5/3 + 0.5/2); 4 has no collaborative data: 2 (1/3); 2 -> 2 (0.5/2)
+    expected = frame([(1, 3, 1, 2 * (0.5 / 3 + 0.5 / 2)), (1, 4, 2, 2 / 3), (9, 1, 1, 0.5)])
     pd.testing.assert_frame_equal(
         got.reset_index(drop=True), expected.astype(got.dtypes.to_dict()), check_exact=False
     )
@@ -53,6 +54,23 @@ def test_hybrid_score_fusion_ties_go_to_the_smaller_id():
         [2, 0.5],
         [3, 0.5],
     ]
+
+
+def test_cf_weight_drops_for_candidates_without_collaborative_data():
+    np.testing.assert_allclose(
+        score_similarity(np.array([0.0, 0.0]), np.array([0.75, 0.75]), 0.9, np.array([1, 0])),
+        [0.1 * 0.75, 0.75],
+    )
+
+
+def test_a_cold_candidate_competes_on_its_content_similarity():
+    cf = frame([(1, 2, 1, 0.5), (1, 3, 2, 0.4), (6, 4, 1, 0.3)])
+    content = frame([(1, 3, 1, 0.9), (1, 5, 2, 0.85), (1, 4, 3, 0.7)])
+    got = hybrid_neighbors(cf, content, k=4, fusion="score", weight_cf=0.9)
+    # title 1: cf norm 2 -> 1, 3 -> 0; content norm 3 -> 1, 5 -> 0.75, 4 -> 0; 5 is cold
+    rows = got[got.anime_id == 1]
+    assert rows.neighbor_id.tolist() == [2, 5, 3, 4]
+    assert rows.similarity.tolist() == pytest.approx([0.9, 0.75, 0.1, 0.0])
 
 
 def test_a_title_without_collaborative_neighbours_keeps_its_content_ones():

@@ -12,36 +12,54 @@ import pandas as pd
 FUSIONS = ("rrf", "score")
 
 
+def cf_weight(weight_cf: float, cf_known: np.ndarray) -> np.ndarray:
+    """The collaborative weight per candidate: ``w`` when the candidate title has collaborative
+    data (it has promoter-Jaccard neighbours), else 0, so a cold-start title is judged by its
+    content similarity alone instead of losing the weight of a signal it cannot have."""
+    return np.where(np.asarray(cf_known, dtype=bool), weight_cf, 0.0)
+
+
 def rrf_similarity(
-    rank_cf: np.ndarray, rank_content: np.ndarray, weight_cf: float, rrf_k: int
+    rank_cf: np.ndarray,
+    rank_content: np.ndarray,
+    weight_cf: float,
+    rrf_k: int,
+    cf_known: np.ndarray | None = None,
 ) -> np.ndarray:
     """Weighted reciprocal-rank fusion, scaled to (0, 1]::
 
-        s = (rrf_k + 1) x ( w / (rrf_k + rank_cf) + (1 - w) / (rrf_k + rank_content) )
+        s = (rrf_k + 1) x ( w_c / (rrf_k + rank_cf) + (1 - w_c) / (rrf_k + rank_content) )
 
-    with 1-based ranks in each source's list and a missing rank (0) contributing nothing; a
-    candidate first in both lists gets 1.
+    with 1-based ranks in each source's list, a missing rank (0) contributing nothing, and
+    ``w_c`` = :func:`cf_weight` (``w`` unless the candidate has no collaborative data; all
+    known when ``cf_known`` is None); a candidate first in both lists gets 1.
     """
     rank_cf = np.asarray(rank_cf, dtype=np.float64)
     rank_content = np.asarray(rank_content, dtype=np.float64)
-    cf = np.where(rank_cf > 0, weight_cf / (rrf_k + rank_cf), 0.0)
-    content = np.where(rank_content > 0, (1.0 - weight_cf) / (rrf_k + rank_content), 0.0)
+    w = cf_weight(weight_cf, np.ones(rank_cf.shape, bool) if cf_known is None else cf_known)
+    cf = np.where(rank_cf > 0, w / (rrf_k + rank_cf), 0.0)
+    content = np.where(rank_content > 0, (1.0 - w) / (rrf_k + rank_content), 0.0)
     return (rrf_k + 1) * (cf + content)
 
 
 def score_similarity(
-    sim_cf: np.ndarray, sim_content: np.ndarray, weight_cf: float
+    sim_cf: np.ndarray,
+    sim_content: np.ndarray,
+    weight_cf: float,
+    cf_known: np.ndarray | None = None,
 ) -> np.ndarray:
     """Weighted sum of per-title min-max normalised similarities::
 
-        s = w x cf_norm + (1 - w) x content_norm
+        s = w_c x cf_norm + (1 - w_c) x content_norm
 
     where each input is already normalised to [0, 1] within the title's list
-    (:func:`minmax_by_key`) and a candidate missing from a list has 0 there (NaN in, 0 used).
+    (:func:`minmax_by_key`), a candidate missing from a list has 0 there (NaN in, 0 used), and
+    ``w_c`` = :func:`cf_weight` (all known when ``cf_known`` is None).
     """
     cf = np.nan_to_num(np.asarray(sim_cf, dtype=np.float64), nan=0.0)
     content = np.nan_to_num(np.asarray(sim_content, dtype=np.float64), nan=0.0)
-    return weight_cf * cf + (1.0 - weight_cf) * content
+    w = cf_weight(weight_cf, np.ones(cf.shape, bool) if cf_known is None else cf_known)
+    return w * cf + (1.0 - w) * content
 
 
 def minmax_by_key(keys: np.ndarray, values: np.ndarray) -> np.ndarray:

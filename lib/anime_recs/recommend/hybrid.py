@@ -8,7 +8,8 @@ fused similarity (ties by smaller ``anime_id``) become the hybrid's neighbour li
 
 A title without collaborative neighbours (a cold-start title nobody promoted in train) keeps
 its content neighbours, and a cold-start title can enter another title's hybrid list through
-the content side: collaborative filtering alone can reach neither.
+the content side, judged by its content similarity alone (:func:`~anime_recs.recommend.fusion.
+cf_weight`): collaborative filtering alone can reach neither.
 """
 
 from __future__ import annotations
@@ -57,12 +58,16 @@ def hybrid_neighbors(
     if merged.empty:
         return empty_neighbors()
     keys = merged["anime_id"].to_numpy(dtype=np.int64)
+    # candidates with collaborative data: titles in a promoter-Jaccard neighbour list
+    with_cf = np.union1d(cf["anime_id"].to_numpy(), cf["neighbor_id"].to_numpy())
+    cf_known = np.isin(merged["neighbor_id"].to_numpy(), with_cf)
     if fusion == "rrf":
         fused = rrf_similarity(
             merged["rank_cf"].fillna(0).to_numpy(),
             merged["rank_content"].fillna(0).to_numpy(),
             weight_cf,
             rrf_k,
+            cf_known,
         )
     else:
         cf_norm = np.full(len(merged), np.nan)
@@ -73,7 +78,7 @@ def hybrid_neighbors(
         content_norm[has_content] = minmax_by_key(
             keys[has_content], merged["sim_content"].to_numpy()[has_content]
         )
-        fused = score_similarity(cf_norm, content_norm, weight_cf)
+        fused = score_similarity(cf_norm, content_norm, weight_cf, cf_known)
     # rounded like cosine similarities, so equal fused scores tie exactly (smaller id wins)
     fused = np.round(fused, 12)
     out_keys, nbrs, sims, rank = topk_by_key(
