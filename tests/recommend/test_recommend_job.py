@@ -18,6 +18,7 @@ from anime_recs.lakehouse import read_table, write_table
 
 REPO = Path(__file__).resolve().parents[2]
 K, N_MAX, BONUS, SAMPLES, SEED = 3, 10, 0.05, 200, 11
+HYBRID_CONTENT, HYBRID_WEIGHT, HYBRID_DEPTH = "emb_a", 0.9, 20
 SCHEMAS = {
     tables.RATINGS: tables.RATINGS_SCHEMA,
     tables.ANIME_EMBEDDINGS: tables.ANIME_EMBEDDINGS_SCHEMA,
@@ -34,6 +35,12 @@ def run_job(lake: str, tmp: Path) -> None:
         "spark.shuffle_partitions": 2,
         "recommend.bootstrap_samples": SAMPLES,
         "recommend.seed": SEED,
+        # the synthetic lake's embedder becomes the hybrid's content side
+        f"embed.embedders.{HYBRID_CONTENT}": "{kind: sentence-transformers, model: unused}",
+        "recommend.hybrid.content": HYBRID_CONTENT,
+        "recommend.hybrid.fusion": "score",
+        "recommend.hybrid.weight_cf": HYBRID_WEIGHT,
+        "recommend.hybrid.depth": HYBRID_DEPTH,
     }
     argv = ["--conf", str(REPO / "conf" / "local.yaml")]
     for key, value in sets.items():
@@ -46,7 +53,7 @@ def run_job(lake: str, tmp: Path) -> None:
 # ------------------------------------------------------------------------------------------
 
 
-def expected_neighbors(t: dict[str, pd.DataFrame]) -> dict[str, dict[int, list]]:
+def expected_neighbors(t: dict[str, pd.DataFrame], k: int = K) -> dict[str, dict[int, list]]:
     out: dict[str, dict[int, list]] = {}
     emb = t[tables.ANIME_EMBEDDINGS]
     for name, rows in emb.groupby("embedder"):
@@ -61,15 +68,40 @@ def expected_neighbors(t: dict[str, pd.DataFrame]) -> dict[str, dict[int, list]]
                 for b, vb in vec.items()
                 if b != a
             ]
-            out[name][a] = [(b, s) for s, b in sorted(sims, key=lambda x: (-x[0], x[1]))[:K]]
+            out[name][a] = [(b, s) for s, b in sorted(sims, key=lambda x: (-x[0], x[1]))[:k]]
     partners = defaultdict(list)
     for r in t[tables.ANIME_PAIR_JACCARD].itertuples():
         partners[r.anime_a].append((r.jaccard, r.anime_b))
         partners[r.anime_b].append((r.jaccard, r.anime_a))
     out["jaccard_cf"] = {
-        a: [(b, s) for s, b in sorted(p, key=lambda x: (-x[0], x[1]))[:K]]
+        a: [(b, s) for s, b in sorted(p, key=lambda x: (-x[0], x[1]))[:k]]
         for a, p in partners.items()
     }
+    return out
+
+
+def expected_hybrid(t: dict[str, pd.DataFrame]) -> dict[int, list]:
+    """Score fusion written out: per title, min-max normalise each source's top-depth list,
+    weight the collaborative side by w unless the candidate is in no Jaccard list, keep K."""
+    deep = expected_neighbors(t, HYBRID_DEPTH)
+    cf, content = deep["jaccard_cf"], deep[HYBRID_CONTENT]
+    with_cf = set(cf) | {b for rows in cf.values() for b, _ in rows}
+
+    def norm(rows: list) -> dict[int, float]:
+        if not rows:
+            return {}
+        values = [s for _, s in rows]
+        low, high = min(values), max(values)
+        return {b: (s - low) / (high - low) if high > low else 1.0 for b, s in rows}
+
+    out = {}
+    for a in sorted(set(cf) | set(content)):
+        c, m = norm(cf.get(a, [])), norm(content.get(a, []))
+        fused = {}
+        for b in set(c) | set(m):
+            w = HYBRID_WEIGHT if b in with_cf else 0.0
+            fused[b] = round(w * c.get(b, 0.0) + (1 - w) * m.get(b, 0.0), 9)
+        out[a] = [(b, fused[b]) for b in sorted(fused, key=lambda b: (-fused[b], b))[:K]]
     return out
 
 
@@ -166,11 +198,12 @@ def test_recommend_job_matches_independent_computation(spark, lake, synthetic_la
     run_job(lake, tmp_path)
     t = synthetic_lake
     neighbors = expected_neighbors(t)
+    neighbors["hybrid"] = expected_hybrid(t)
     users, lists = expected_lists(t, neighbors)
     assert len(users) > 30
 
     stored = read_table(spark, lake, tables.ANIME_NEIGHBORS).toPandas()
-    assert sorted(stored["recommender"].unique()) == ["emb_a", "emb_b", "jaccard_cf"]
+    assert sorted(stored["recommender"].unique()) == ["emb_a", "emb_b", "hybrid", "jaccard_cf"]
     for name, nb in neighbors.items():
         got = stored[stored["recommender"] == name].sort_values(["anime_id", "rank"])
         want = [(a, b, i + 1) for a in sorted(nb) for i, (b, _) in enumerate(nb[a])]
