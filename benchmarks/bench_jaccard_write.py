@@ -9,8 +9,8 @@ Two comparisons, each within one run on the same lake:
 2. ``--cold-scan``: Delta's first access to a table in a fresh process (file-list rebuild,
    ``spark.databricks.delta.snapshotPartitions``) for each value, one process per run.
 
-    .venv/bin/python -m benchmarks.bench_jaccard_write --lake /work/full2/lake --repeats 2
-    .venv/bin/python -m benchmarks.bench_jaccard_write --lake /work/full2/lake --cold-scan
+    .venv/bin/python -m benchmarks.bench_jaccard_write --lake $FULL/lake --repeats 2
+    .venv/bin/python -m benchmarks.bench_jaccard_write --lake $FULL/lake --cold-scan
 
 Prints a markdown table and writes JSON to ``bench/jaccard-write-<time>.json``.
 """

@@ -55,8 +55,8 @@ def get_spark(
         "spark.sql.ansi.enabled": "false",
         # Delta rebuilds a table's file list from its log with this many shuffle partitions on
         # first access (default 50, sized for huge logs); our logs hold at most a few hundred
-        # files; with 1 the first scan of a table takes 10.2 s instead of 14.2 s
-        # (benchmarks/bench_jaccard_write.py --cold-scan, README)
+        # files, so one partition makes the first scan of a table cheaper (measured with
+        # python -m benchmarks.bench_jaccard_write --cold-scan: docs/results-generated.md)
         "spark.databricks.delta.snapshotPartitions": "1",
     }
     if not running_under_spark_submit():

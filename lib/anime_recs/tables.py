@@ -124,17 +124,16 @@ ANIME_PAIR_JACCARD_SCHEMA = _schema(
 
 #: Delta table properties that are part of a table's contract (``lakehouse.write_table``
 #: sets them before writing). ``anime_pair_jaccard`` (62M rows at full scale, written whole by
-#: each run) is laid out for a cheap write, measured with
-#: ``benchmarks/bench_jaccard_write.py`` (README):
+#: each run) is laid out for a cheap write (measured with
+#: ``python -m benchmarks.bench_jaccard_write``: docs/results-generated.md):
 #: - file statistics (min/max/nulls, for data skipping) on the first two columns only: each
 #:   file holds a contiguous range of ``anime_a`` (one block of titles), so ``anime_a`` and
 #:   ``anime_b`` statistics let a lookup of some titles' pairs skip files, while ``jaccard``
 #:   and the counts span their whole range in every file and could never skip one;
 #: - Parquet v2 pages without dictionaries: integers get DELTA_BINARY_PACKED, which suits the
-#:   sorted ids and small counts (806 MB vs 800 MB with dictionary pages) and skips building
+#:   sorted ids and small counts (about the size of dictionary pages) and skips building
 #:   dictionaries that ``jaccard`` and ``union`` overflow anyway. Delta passes table
 #:   properties to the Parquet writer of every write to the table.
-#: Together: full-scale write 39.2 s -> 31.6 s on 2 cores (medians, ``bench_jaccard_write.py``).
 TABLE_PROPERTIES: dict[str, dict[str, str]] = {
     ANIME_PAIR_JACCARD: {
         "delta.dataSkippingNumIndexedCols": "2",

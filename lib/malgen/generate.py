@@ -155,10 +155,9 @@ class ModelParams:
     # Chosen by measurement at full scale (310k users): real co-promotion is strongest within
     # franchises, and the case-study label rule (train-split Jaccard >= 0.3, both titles >= 20
     # promoters, intersection >= 5) must find about as many pairs as on real MAL (the case
-    # study trains on ~2.3k pairs at 1:1). Pairs passing that rule with 10% of the ratings held
-    # out: sd 2.7 -> 969, 2.85 -> 1,849 (sd 1.2 -> 3 with all ratings); after the description
-    # and leak-free title-split filters about 58% of them remain as positives
-    # (benchmarks/label_yield.py).
+    # study trains on ~2.3k pairs at 1:1); a weaker franchise taste leaves fine-tuning almost
+    # no pairs. The pair counts per value: python -m benchmarks.label_yield
+    # (docs/results-generated.md, "The generator's franchise taste").
     franchise_taste_sd: float = 2.85
     paired_fandom_share: float = 0.6
     rating_affinity: float = 0.8

@@ -16,7 +16,8 @@ CosineSimilarityLoss fine-tuning of the description encoder:
 3. support guards against noise from rarely promoted titles: both titles need at least
    ``min_promoters`` promoters, and a positive needs ``intersection >=
    min_positive_intersection`` (two titles with 2 promoters each that share one have
-   Jaccard 1/3 by chance; see the README for the measurement behind the defaults);
+   Jaccard 1/3 by chance; docs/design.md, "Support guards", gives the measurement behind
+   the defaults);
 4. :func:`label_rule` labels by Jaccard, the middle band is dropped;
 5. negatives are sampled down to ``round(negative_ratio x positives)`` per split,
    deterministically: the negatives with the smallest ``xxhash64(seed, anime_a, anime_b)``
