@@ -200,6 +200,7 @@ class FinetuneConfig(Section):
     base_model: Text
     max_seq_length: Positive
     recipe: Literal[tuple(RECIPES)]
+    content_neighbours: NonNegative  # contrastive: pairs inside the base encoder's k-NN; 0: all
     batch_size: Positive
     epochs: Positive
     learning_rate: PositiveNumber

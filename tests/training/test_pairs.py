@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
-from anime_recs.training.pairs import PairSet, collect_pair_sets, limit_pairs, pair_texts
+from anime_recs.training.pairs import (
+    PairSet,
+    collect_pair_sets,
+    limit_pairs,
+    pair_texts,
+    within_content_neighbourhood,
+)
 
 ANIME_DDL = "anime_id int, description string, has_description boolean"
 PAIRS_DDL = "anime_a int, anime_b int, jaccard double, label double, split string"
@@ -90,3 +97,18 @@ def test_limit_pairs_is_a_seeded_subset_in_original_order():
 def test_pair_set_rejects_ragged_lists():
     with pytest.raises(ValueError, match="equal length"):
         PairSet(["a"], ["b", "c"], [1.0])
+
+
+def test_within_content_neighbourhood_keeps_pairs_of_nearby_titles():
+    # titles on a circle: 1 (0 deg), 2 (10 deg), 3 (90 deg), 4 (180 deg), 5 (100 deg)
+    angles = {1: 0, 2: 10, 3: 90, 4: 180, 5: 100}
+    ids = np.array(sorted(angles))
+    vectors = np.array(
+        [[np.cos(np.radians(angles[a])), np.sin(np.radians(angles[a]))] for a in ids]
+    )
+    pairs = PairSet(["a"] * 4, ["b"] * 4, [1.0] * 4, [(1, 2), (1, 3), (3, 5), (1, 4)])
+    # k = 1: nearest of 1 is 2, of 2 is 1, of 3 is 5, of 5 is 3, of 4 is 5
+    assert within_content_neighbourhood(pairs, ids, vectors, 1).ids == [(1, 2), (3, 5)]
+    # k = 2: 1 -> {2, 3}; 3 -> {5, 2}: (1, 3) now kept; 4 -> {5, 3}, 1 never near 4
+    assert within_content_neighbourhood(pairs, ids, vectors, 2).ids == [(1, 2), (1, 3), (3, 5)]
+    assert within_content_neighbourhood(pairs, ids, vectors, 0).ids == pairs.ids

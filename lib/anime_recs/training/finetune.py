@@ -51,7 +51,6 @@ MetricsCallback = Callable[[dict[str, float], int], None]
 LOSSES = ("CosineSimilarityLoss", "MultipleNegativesRankingLoss")
 
 
-
 @dataclass(frozen=True)
 class TrainSettings:
     """What the loop needs (explicit values; the job builds this from ``FinetuneConfig``)."""

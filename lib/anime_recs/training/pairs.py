@@ -109,3 +109,43 @@ def limit_pairs(pairs: PairSet, max_pairs: int, seed: int) -> PairSet:
     rng = np.random.default_rng(seed)
     keep = np.sort(rng.choice(len(pairs), size=max_pairs, replace=False))
     return pairs.subset(keep)
+
+
+def content_neighbourhoods(
+    titles: np.ndarray, anime_ids: np.ndarray, vectors: np.ndarray, k: int, block: int = 1024
+) -> dict[int, set[int]]:
+    """For each of ``titles``, the ``k`` other titles of ``anime_ids`` whose ``vectors`` have
+    the highest cosine similarity with its own (ties at the k-th value all kept)."""
+    anime_ids = np.asarray(anime_ids, dtype=np.int64)
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    position = {int(a): i for i, a in enumerate(anime_ids)}
+    rows = np.array([position[int(t)] for t in titles if int(t) in position], dtype=np.int64)
+    kk = min(k, anime_ids.size - 1)
+    out: dict[int, set[int]] = {}
+    if kk <= 0:
+        return out
+    for start in range(0, rows.size, block):
+        part = rows[start : start + block]
+        sims = unit[part] @ unit.T
+        sims[np.arange(part.size), part] = -np.inf  # never a title's own neighbour
+        kth = -np.partition(-sims, kk - 1, axis=1)[:, kk - 1]
+        for i, row in enumerate(part):
+            out[int(anime_ids[row])] = set(anime_ids[sims[i] >= kth[i]].tolist())
+    return out
+
+
+def within_content_neighbourhood(
+    pairs: PairSet, anime_ids: np.ndarray, vectors: np.ndarray, k: int
+) -> PairSet:
+    """The pairs ``(a, b)`` with ``b`` among the ``k`` nearest titles of ``a`` by the cosine of
+    ``vectors`` (a base encoder's embeddings), or ``a`` among ``b``'s; pairs of a title without
+    a vector are dropped. Fine-tuning on them re-ranks each title's content neighbourhood by
+    co-promotion instead of pulling unrelated popular titles together. ``k = 0``: all pairs."""
+    if k <= 0 or len(pairs) == 0:
+        return pairs
+    titles = np.unique(np.asarray(pairs.ids, dtype=np.int64).ravel())
+    near = content_neighbourhoods(titles, anime_ids, vectors, k)
+    keep = [i for i, (a, b) in enumerate(pairs.ids) if b in near.get(a, ()) or a in near.get(b, ())]
+    return pairs.subset(keep)

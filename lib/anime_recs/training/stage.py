@@ -28,6 +28,7 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -45,7 +46,13 @@ from anime_recs.training.finetune import (
     read_checkpoint_state,
     train,
 )
-from anime_recs.training.pairs import PairSet, collect_pair_sets, limit_pairs, pair_texts
+from anime_recs.training.pairs import (
+    PairSet,
+    collect_pair_sets,
+    limit_pairs,
+    pair_texts,
+    within_content_neighbourhood,
+)
 from anime_recs.training.recipes import RECIPES
 from anime_recs.training.registry import (
     FINGERPRINT_TAG,
@@ -64,6 +71,21 @@ INPUTS = (tables.TRAINING_PAIRS, tables.COPROMOTED_PAIRS, tables.ANIME)
 def graded(pairs: DataFrame) -> DataFrame:
     """``copromoted_pairs`` as labelled pairs: the label is the pair's Jaccard."""
     return pairs.withColumn("label", F.col("jaccard"))
+
+
+def neighbourhood_pairs(model, pairs: PairSet, k: int) -> PairSet:
+    """The pairs inside the base encoder's content neighbourhoods (``k`` nearest among the
+    pairs' titles; :func:`~anime_recs.training.pairs.within_content_neighbourhood`)."""
+    if k <= 0 or len(pairs) == 0:
+        return pairs
+    texts = {}
+    for (a, b), text_a, text_b in zip(pairs.ids, pairs.texts_a, pairs.texts_b, strict=True):
+        texts[a], texts[b] = text_a, text_b
+    ids = sorted(texts)
+    vectors = model.encode(
+        [texts[i] for i in ids], batch_size=64, normalize_embeddings=True, show_progress_bar=False
+    )
+    return within_content_neighbourhood(pairs, np.asarray(ids), vectors, k)
 
 
 def read_examples(
@@ -120,12 +142,20 @@ def run(spark: SparkSession, config: AppConfig) -> None:
         return
 
     recipe = RECIPES[ft.recipe]
+    device = pick_device()
+    with step("load base model") as facts:
+        model = load_sentence_transformer(ft.base_model, ft.max_seq_length, device)
+        facts.update(model=ft.base_model, device=device, max_seq_length=model.max_seq_length)
     with step("read inputs") as facts:
         available, val_pairs = read_examples(spark, lake, ft.recipe, versions)
+        candidates = len(available)
+        if recipe.pairs_table == tables.COPROMOTED_PAIRS:
+            available = neighbourhood_pairs(model, available, ft.content_neighbours)
         train_pairs = limit_pairs(available, ft.max_train_pairs, ft.seed)
         facts.update(
             inputs=versions,
             recipe=ft.recipe,
+            candidates=candidates,
             train_pairs=len(train_pairs),
             train_available=len(available),
             val_pairs=len(val_pairs),
@@ -141,11 +171,6 @@ def run(spark: SparkSession, config: AppConfig) -> None:
     state = read_checkpoint_state(checkpoint_dir)
     previous_run = state.meta.get("mlflow_run_id") if state else None
     resume_run = previous_run if run_is_resumable(client, previous_run, experiment_id) else None
-    device = pick_device()
-
-    with step("load base model") as facts:
-        model = load_sentence_transformer(ft.base_model, ft.max_seq_length, device)
-        facts.update(model=ft.base_model, device=device, max_seq_length=model.max_seq_length)
 
     settings = TrainSettings(
         batch_size=ft.batch_size,
