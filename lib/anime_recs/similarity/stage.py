@@ -112,6 +112,4 @@ def run(spark: SparkSession, config: AppConfig) -> None:
             graded, lake, tables.COPROMOTED_PAIRS, tables.COPROMOTED_PAIRS_SCHEMA
         )
         out = read_table(spark, lake, tables.COPROMOTED_PAIRS)
-        facts.update(
-            {r["split"]: r["count"] for r in out.groupBy("split").count().collect()}
-        )
+        facts.update({r["split"]: r["count"] for r in out.groupBy("split").count().collect()})
