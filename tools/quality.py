@@ -51,11 +51,18 @@ def link_raw(shared: Path, ratings: str, raw: Path, titles: str) -> None:
             raise SystemExit(f"error: {target} not found (is ../shared/data there?)")
     for name, target in targets.items():
         out = raw / name
-        if out.is_symlink() or out.exists():
-            out.unlink()
         if titles == "rated" and name != "rating_complete.csv":
-            keep_rated_titles(target, out, rated_titles(targets["rating_complete.csv"]))
+            fresh = raw / f".{name}.tmp"
+            keep_rated_titles(target, fresh, rated_titles(targets["rating_complete.csv"]))
+            if out.is_file() and not out.is_symlink() and out.read_bytes() == fresh.read_bytes():
+                fresh.unlink()  # unchanged: keep the file (and its mtime, a pipeline input)
+            else:
+                out.unlink(missing_ok=True)
+                fresh.rename(out)
         else:
+            if out.is_symlink() and out.resolve() == target.resolve():
+                continue
+            out.unlink(missing_ok=True)
             out.symlink_to(target.resolve())
 
 
