@@ -3,7 +3,8 @@
 Stages, in order: ingest -> jaccard -> embed_base -> finetune -> embed_finetuned -> recommend.
 Each stage is its own job (``jobs/<job>.py``) called in this process with the same ``--conf``
 and ``--set`` overrides, so the Spark session is shared. Every stage's run is recorded in the
-Delta table ``pipeline_runs`` with a fingerprint of its config and input versions; a rerun
+Delta table ``pipeline_runs`` with a fingerprint of its config and input versions (a failed
+run also with the step it failed in and the one-line reason, in ``outputs``); a rerun
 skips the stages whose fingerprint did not change (``--force`` runs them anyway), so after a
 failure it resumes from the failed stage.
 
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-from anime_recs import runlog, tables
+from anime_recs import faults, runlog, tables
 from anime_recs.cli import JobError, job_parser, run_main, session, start_job
 from anime_recs.config import AppConfig
 from anime_recs.lakehouse import read_table, table_exists, table_version
@@ -255,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
             code = load_job(stage.job).main(argv_stage)
             if code:
                 raise JobError(f"stage {stage.name} exited with status {code}")
-        except BaseException:
+        except BaseException as exc:
+            failure = faults.failure_record(exc)
             runlog.record(
                 spark,
                 lake,
@@ -264,11 +266,16 @@ def main(argv: list[str] | None = None) -> int:
                 fp,
                 runlog.FAILED,
                 inputs,
-                {},
+                failure,
                 started,
                 time.perf_counter() - start,
             )
-            log.error("stage %s failed; rerun the pipeline to resume from it", stage.name)
+            log.error(
+                "stage %s failed in step %s: %s; rerun the pipeline to resume from it",
+                stage.name,
+                failure["failed_step"],
+                failure["error"],
+            )
             raise
         wall = time.perf_counter() - start
         outputs = {t: table_version(spark, lake, t) for t in stage.outputs}

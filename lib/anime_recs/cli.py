@@ -12,7 +12,10 @@ Fail-fast problems (bad config, missing input file or column) raise :class:`JobE
 ``ConfigError``/``FileNotFoundError``); :func:`run_main` turns them into one line on stderr
 and exit status 2, instead of a traceback. So does a Delta write conflict (another run of the
 same stage committed to the table first; Delta's optimistic concurrency rejects the loser's
-commit, the table stays at the winner's version), see :func:`delta_conflict`.
+commit, the table stays at the winner's version), see :func:`delta_conflict`, and so does
+damaged or full storage (a missing or corrupt data file, an unreadable ``_delta_log`` commit, a
+table breaking its schema contract, no space left on the device), see ``anime_recs.faults``;
+the full trace then goes to the log at DEBUG only.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from anime_recs import faults
 from anime_recs.config import DEFAULT_CONF, AppConfig, ConfigError, load_config, masked
 
 log = logging.getLogger("anime_recs")
@@ -104,13 +108,23 @@ def session(config: AppConfig, app_suffix: str = ""):
 
 @contextmanager
 def step(name: str) -> Iterator[dict]:
-    """Log the wall time of a step; the yielded dict collects facts logged at the end."""
+    """Log the wall time of a step; the yielded dict collects facts logged at the end.
+
+    A step whose body raises is logged as ``failed`` with its duration and the one-line
+    reason (``faults.one_line``), and the error remembers the step (``faults.failed_step``).
+    """
     facts: dict = {}
     start = time.perf_counter()
     log.info("step %s: start", name)
     try:
         yield facts
-    finally:
+    except BaseException as exc:
+        elapsed = time.perf_counter() - start
+        facts["wall_s"] = round(elapsed, 3)
+        faults.mark_step(exc, name)
+        log.error("step %s: failed after %.1fs: %s", name, elapsed, faults.one_line(exc))
+        raise
+    else:
         elapsed = time.perf_counter() - start
         facts["wall_s"] = round(elapsed, 3)
         log.info(
@@ -147,9 +161,10 @@ def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | N
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201 - the one-line contract
         sys.exit(2)
     except Exception as exc:
-        conflict = delta_conflict(exc)
-        if conflict is None:
+        line = delta_conflict(exc) or faults.diagnose(exc)
+        if line is None:
             raise
-        print(f"error: {conflict}", file=sys.stderr)  # noqa: T201 - the one-line contract
+        log.debug("the full trace of: %s", line, exc_info=exc)
+        print(f"error: {line}", file=sys.stderr)  # noqa: T201 - the one-line contract
         sys.exit(2)
     sys.exit(code or 0)
