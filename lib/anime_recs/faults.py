@@ -207,30 +207,35 @@ def contract_difference(contract: StructType, actual: StructType) -> str | None:
     return "; ".join(parts)
 
 
-def check_contract(name: str, path: str, schema: StructType) -> None:
-    """Raise :class:`StorageFault` when table ``name`` (at ``path``) breaks its contract."""
+def contract_fault(name: str, path: str, schema: StructType) -> str | None:
+    """The line for table ``name`` (at ``path``) breaking its contract, else None."""
     contract = SCHEMAS.get(name)
-    if contract is None:
-        return
-    difference = contract_difference(contract, schema)
+    difference = contract_difference(contract, schema) if contract is not None else None
     if difference is None:
-        return
+        return None
     table_dir = _local_dir(path)
     version = _latest(table_dir)
     target = (
         restorable_version(table_dir, name, version) if table_dir and version is not None else None
     )
-    raise StorageFault(
+    return (
         f"table {name}{_at(version)} does not match its contract in tables.py: {difference}; "
         + remedy(name, path, target)
     )
+
+
+def check_contract(name: str, path: str, schema: StructType) -> None:
+    """Raise :class:`StorageFault` when table ``name`` (at ``path``) breaks its contract."""
+    line = contract_fault(name, path, schema)
+    if line is not None:
+        raise StorageFault(line)
 
 
 # --------------------------------------------------------------------------------------------
 # Diagnosis of an error
 # --------------------------------------------------------------------------------------------
 
-_DATA_FILE = re.compile(r"((?:file:|[a-z][a-z0-9+.-]*://)[^\s'\"]+?\.parquet)(?![\w.-])")
+_DATA_FILE = re.compile(r"((?:file:|[a-z][a-z0-9+.-]*://)[^\s'\"]+?\.parquet)(?![\w-]|\.\w)")
 _LOG_FILE = re.compile(r"((?:file:|[a-z][a-z0-9+.-]*://)[^\s'\"]+?/_delta_log/(\d{20})\.json)")
 _MISSING = ("FILE_NOT_EXIST", "FileNotFoundException", "DELTA_FILE_NOT_FOUND", "does not exist")
 _CORRUPT = {
@@ -343,7 +348,7 @@ def diagnose_data_file(uri: str, what: str) -> str:
     """The line for data file ``uri`` of a table that ``what`` (e.g. ``is missing``)."""
     table_uri = _table_root(uri)
     name = table_uri.rstrip("/").rsplit("/", 1)[-1]
-    relative = uri[len(table_uri) :].lstrip("/")
+    relative = local_path(uri)[len(local_path(table_uri)) :].lstrip("/")
     table_dir = _local_dir(table_uri)
     version = _latest(table_dir)
     target = (
@@ -396,11 +401,12 @@ def _no_space(text: str, tagged: tuple[str, str] | None, exc: BaseException) -> 
 
 
 def _table_root(uri: str) -> str:
-    """The table folder of a data file: the nearest ancestor holding a ``_delta_log`` (local),
+    """The table folder of a data file (or the folder itself): the nearest one holding a
+    ``_delta_log`` (local),
     else the parent above any ``column=value`` partition folders."""
     local = _local_dir(uri)
     if local is not None:
-        for parent in local.parents:
+        for parent in (local, *local.parents):
             if (parent / DELTA_LOG).is_dir():
                 return str(parent)
     parts = uri.split("/")[:-1]

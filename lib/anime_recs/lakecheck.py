@@ -105,10 +105,9 @@ def check_table(spark: SparkSession, lake: str, name: str, quick: bool = False) 
         return result
     result.facts["files"] = len(files)
 
-    contract = SCHEMAS.get(name)
-    difference = faults.contract_difference(contract, df.schema) if contract else None
+    difference = faults.contract_fault(name, path, df.schema)
     if difference:
-        result.findings.append(f"schema differs from the contract in tables.py: {difference}")
+        result.findings.append(difference)
 
     missing = [f for f in files if not _exists(spark, f)]
     if missing:
