@@ -95,7 +95,7 @@ def session(config: AppConfig, app_suffix: str = ""):
     from anime_recs.spark import get_spark
 
     sc = config.spark
-    return get_spark(
+    spark = get_spark(
         app_name=f"{sc.app_name}{'-' + app_suffix if app_suffix else ''}",
         master=sc.master,
         shuffle_partitions=sc.shuffle_partitions,
@@ -104,6 +104,8 @@ def session(config: AppConfig, app_suffix: str = ""):
         arrow_batch_size=sc.arrow_batch_size,
         extra_conf=sc.extra,
     )
+    faults.quiet_local_task_failures(spark, sc.log_level)
+    return spark
 
 
 @contextmanager
