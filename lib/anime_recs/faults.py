@@ -475,7 +475,8 @@ def _chain(exc: BaseException) -> list[BaseException]:
     link: BaseException | None = exc
     while link is not None and link not in out:
         out.append(link)
-        link = link.__cause__ or link.__context__
+        suppressed = link.__suppress_context__ and link.__cause__ is None  # raise ... from None
+        link = link.__cause__ or (None if suppressed else link.__context__)
     return out
 
 
