@@ -237,12 +237,14 @@ def check_contract(name: str, path: str, schema: StructType) -> None:
 
 #: In local mode the executor runs in the driver's process, and these Spark loggers print a
 #: failed task's whole Java trace on its stderr (the executor's ERROR, the scheduler's "Lost
-#: task" WARN); a local task is not retried, so the same trace reaches the job's error, which
-#: ``cli.run_main`` logs at DEBUG. On a cluster they stay (executor logs are elsewhere and a
-#: "Lost task" there may be retried).
+#: task" WARN, the writers' "Aborting job"); a local task is not retried, so the same trace
+#: reaches the job's error, which ``cli.run_main`` logs at DEBUG. On a cluster they stay
+#: (executor logs are elsewhere and a "Lost task" there may be retried).
 LOCAL_TASK_FAILURE_LOGGERS = {
     "org.apache.spark.executor.Executor": "FATAL",
     "org.apache.spark.scheduler.TaskSetManager": "ERROR",
+    "org.apache.spark.sql.delta.files.DeltaFileFormatWriter": "FATAL",
+    "org.apache.spark.sql.execution.datasources.FileFormatWriter": "FATAL",
 }
 
 

@@ -73,6 +73,7 @@ def call(job: str, argv: list[str], capsys) -> tuple[int, str, str]:
 def fails_with_one_line(lake: Path, capsys, caplog, step: str = JACCARD_STEP) -> str:
     """Run jaccard on the damaged lake: exit 2, one ``error:`` line, no traceback."""
     caplog.set_level(logging.INFO, logger="anime_recs")
+    caplog.clear()
     code, _, err = call("jaccard", job_args(lake), capsys)
     assert code == 2, err
     lines = err.rstrip("\n").splitlines()
