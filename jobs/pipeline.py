@@ -258,18 +258,21 @@ def main(argv: list[str] | None = None) -> int:
                 raise JobError(f"stage {stage.name} exited with status {code}")
         except BaseException as exc:
             failure = faults.failure_record(exc)
-            runlog.record(
-                spark,
-                lake,
-                run_id,
-                stage.name,
-                fp,
-                runlog.FAILED,
-                inputs,
-                failure,
-                started,
-                time.perf_counter() - start,
-            )
+            try:
+                runlog.record(
+                    spark,
+                    lake,
+                    run_id,
+                    stage.name,
+                    fp,
+                    runlog.FAILED,
+                    inputs,
+                    failure,
+                    started,
+                    time.perf_counter() - start,
+                )
+            except Exception as record_error:  # noqa: BLE001 - e.g. the same full disk
+                log.warning("could not record the failure: %s", faults.one_line(record_error))
             log.error(
                 "stage %s failed in step %s: %s; rerun the pipeline to resume from it",
                 stage.name,
