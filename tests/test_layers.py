@@ -18,8 +18,8 @@ LIB = Path(__file__).resolve().parents[1] / "lib" / "anime_recs"
 # lowest first; a name is a module (``config``) or a subpackage (``data``) of anime_recs
 LAYERS: list[set[str]] = [
     {"errors", "hashing", "paths", "tables"},  # foundations: import no anime_recs module
-    {"config", "spark", "lakehouse"},
-    {"runlog", "tracking", "models", "steps", "submit"},  # core: knows no stage
+    {"config", "spark", "faults", "lakehouse"},
+    {"runlog", "tracking", "models", "steps", "submit", "lakecheck"},  # core: knows no stage
     {"data"},  # stage packages, in pipeline order
     {"similarity"},
     {"embeddings"},

@@ -96,3 +96,17 @@ def test_moving_the_alias_changes_the_embed_finetuned_fingerprint(registry, tmp_
     assert fingerprint(pinned) == before[1]
     registry.set_registered_model_alias("enc", "champion", "1")
     assert fingerprint(alias) == before[0]
+
+
+def test_the_rerun_a_diagnosis_proposes_is_the_stage_that_writes_the_table():
+    for stage in stages.STAGES:
+        for table in stage.outputs:
+            job = tables.WRITTEN_BY[table]
+            assert job in (stage.name, stage.name.split("_")[0]), (table, stage.name)
+            assert (Path(__file__).resolve().parents[1] / "jobs" / f"{job}.py").is_file()
+
+
+def test_every_table_has_a_contract():
+    names = {v for k, v in vars(tables).items() if k.isupper() and isinstance(v, str)}
+    written = {t for stage in stages.STAGES for t in stage.outputs} | {tables.PIPELINE_RUNS}
+    assert written <= set(tables.SCHEMAS) <= names

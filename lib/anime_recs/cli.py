@@ -12,7 +12,10 @@ Fail-fast problems (bad config, missing input file or column) raise :class:`JobE
 ``ConfigError``/``FileNotFoundError``); :func:`run_main` turns them into one line on stderr
 and exit status 2, instead of a traceback. So does a Delta write conflict (another run of the
 same stage committed to the table first; Delta's optimistic concurrency rejects the loser's
-commit, the table stays at the winner's version), see :func:`delta_conflict`.
+commit, the table stays at the winner's version), see :func:`delta_conflict`, and so does
+damaged or full storage (a missing or corrupt data file, an unreadable ``_delta_log`` commit, a
+table breaking its schema contract, no space left on the device), see ``anime_recs.faults``;
+the full trace then goes to the log at DEBUG only.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import re
 import sys
 from collections.abc import Callable
 
+from anime_recs import faults
 from anime_recs.config import DEFAULT_CONF, AppConfig, ConfigError, load_config, masked
 from anime_recs.errors import JobError
 from anime_recs.steps import step
@@ -89,7 +93,7 @@ def session(config: AppConfig, app_suffix: str = ""):
     from anime_recs.spark import get_spark
 
     sc = config.spark
-    return get_spark(
+    spark = get_spark(
         app_name=f"{sc.app_name}{'-' + app_suffix if app_suffix else ''}",
         master=sc.master,
         shuffle_partitions=sc.shuffle_partitions,
@@ -98,6 +102,8 @@ def session(config: AppConfig, app_suffix: str = ""):
         arrow_batch_size=sc.arrow_batch_size,
         extra_conf=sc.extra,
     )
+    faults.quiet_local_task_failures(spark, sc.log_level)
+    return spark
 
 
 _DELTA_CONFLICT = re.compile(
@@ -126,9 +132,10 @@ def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | N
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201 - the one-line contract
         sys.exit(2)
     except Exception as exc:
-        conflict = delta_conflict(exc)
-        if conflict is None:
+        line = delta_conflict(exc) or faults.diagnose(exc)
+        if line is None:
             raise
-        print(f"error: {conflict}", file=sys.stderr)  # noqa: T201 - the one-line contract
+        log.debug("the full trace of: %s", line, exc_info=exc)
+        print(f"error: {line}", file=sys.stderr)  # noqa: T201 - the one-line contract
         sys.exit(2)
     sys.exit(code or 0)

@@ -16,8 +16,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from anime_recs.faults import check_contract, touching
 from anime_recs.paths import join
-from anime_recs.tables import TABLE_PROPERTIES, require_columns
+from anime_recs.tables import TABLE_PROPERTIES, WRITTEN_BY, require_columns
 
 log = logging.getLogger(__name__)
 
@@ -32,22 +33,30 @@ def table_exists(spark: SparkSession, lake: str, name: str) -> bool:
 
 
 def read_table(spark: SparkSession, lake: str, name: str, version: int | None = None) -> DataFrame:
-    """Read a Delta table (optionally an older version); fails with a clear one-line message."""
+    """Read a Delta table (optionally an older version); fails with a clear one-line message,
+    also when the table's columns differ from its contract (``faults.check_contract``)."""
     path = table_path(lake, name)
     if not table_exists(spark, lake, name):
-        raise FileNotFoundError(f"Delta table {name!r} not found at {path}: run its stage first")
+        job = f" (jobs/{WRITTEN_BY[name]}.py)" if name in WRITTEN_BY else ""
+        raise FileNotFoundError(
+            f"Delta table {name!r} not found at {path}: run its stage first{job}"
+        )
     reader = spark.read.format("delta")
     if version is not None:
         reader = reader.option("versionAsOf", version)
-    return reader.load(path)
+    with touching(name, path):
+        df = reader.load(path)
+    check_contract(name, path, df.schema)
+    return df
 
 
 def table_version(spark: SparkSession, lake: str, name: str) -> int | None:
     """Latest Delta version of a table, or None when it does not exist."""
     if not table_exists(spark, lake, name):
         return None
-    history = DeltaTable.forPath(spark, table_path(lake, name)).history(1)
-    return int(history.select("version").first()[0])
+    with touching(name, table_path(lake, name)):
+        history = DeltaTable.forPath(spark, table_path(lake, name)).history(1)
+        return int(history.select("version").first()[0])
 
 
 def table_digest(spark: SparkSession, lake: str, name: str, version: int | None = None) -> str:
@@ -114,16 +123,17 @@ def write_table(
         raise ValueError(f"unsupported write mode {mode!r}")
     path = table_path(lake, name)
     writer = conform(df, schema).write.format("delta").mode(mode)
-    properties = TABLE_PROPERTIES.get(name)
-    if properties:
-        ensure_properties(df.sparkSession, lake, name, schema, properties)
     if replace_where is not None:
         writer = writer.option("replaceWhere", replace_where)
     elif mode == "overwrite":
         writer = writer.option("overwriteSchema", "true")
     if partition_by:
         writer = writer.partitionBy(*partition_by)
-    writer.save(path)
+    with touching(name, path):
+        properties = TABLE_PROPERTIES.get(name)
+        if properties:
+            ensure_properties(df.sparkSession, lake, name, schema, properties)
+        writer.save(path)
     version = table_version(df.sparkSession, lake, name)
     log.info(
         "wrote %s (%s%s) -> version %s",

@@ -3,7 +3,8 @@
 Every stage's run is recorded in the Delta table ``pipeline_runs`` with a fingerprint of the
 config sections it reads and the versions of its inputs (:mod:`anime_recs.stages`); a rerun
 skips a stage whose fingerprint did not change and whose outputs exist (``force`` runs it
-anyway), so after a failure the pipeline resumes from the failed stage.
+anyway), so after a failure the pipeline resumes from the failed stage. A failed run is recorded
+with the step it failed in and the one-line reason (in ``outputs``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from anime_recs import runlog, tables
+from anime_recs import faults, runlog, tables
 from anime_recs.config import AppConfig
 from anime_recs.errors import JobError
 from anime_recs.lakehouse import read_table, table_exists, table_version
@@ -113,11 +114,20 @@ def run_pipeline(
         start = time.perf_counter()
         try:
             stage.run(spark, config)
-        except BaseException:
+        except BaseException as exc:
             wall = time.perf_counter() - start
-            record = (run_id, stage.name, fp, runlog.FAILED, inputs, {}, started, wall)
-            runlog.record(spark, lake, *record)
-            log.error("stage %s failed; rerun the pipeline to resume from it", stage.name)
+            failure = faults.failure_record(exc)  # the failed step and the one-line reason
+            record = (run_id, stage.name, fp, runlog.FAILED, inputs, failure, started, wall)
+            try:
+                runlog.record(spark, lake, *record)
+            except Exception as record_error:  # noqa: BLE001 - e.g. the same full disk
+                log.warning("could not record the failure: %s", faults.one_line(record_error))
+            log.error(
+                "stage %s failed in step %s: %s; rerun the pipeline to resume from it",
+                stage.name,
+                failure["failed_step"],
+                failure["error"],
+            )
             raise
         wall = time.perf_counter() - start
         outputs = {t: table_version(spark, lake, t) for t in stage.outputs}

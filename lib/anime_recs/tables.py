@@ -238,8 +238,55 @@ PIPELINE_RUNS_SCHEMA = _schema(
     ("fingerprint", StringType(), False),
     ("status", StringType(), False),
     ("inputs", StringType(), True),  # JSON: {table: delta version}
-    ("outputs", StringType(), True),  # JSON: {table: delta version}
+    # JSON: {table: delta version}; a failed run: {"failed_step": step, "error": one line}
+    ("outputs", StringType(), True),
     ("started_at", TimestampType(), False),
     ("finished_at", TimestampType(), True),
     ("wall_s", DoubleType(), True),
 )
+
+#: Every table's contract, by name: ``lakehouse.read_table`` refuses a stored table whose
+#: columns (names, order, types) differ from it, and ``jobs/check.py`` reports it.
+SCHEMAS: dict[str, StructType] = {
+    ANIME: ANIME_SCHEMA,
+    RATINGS: RATINGS_SCHEMA,
+    REJECTED_ROWS: REJECTED_ROWS_SCHEMA,
+    ANIME_PAIR_JACCARD: ANIME_PAIR_JACCARD_SCHEMA,
+    TRAINING_PAIRS: TRAINING_PAIRS_SCHEMA,
+    COPROMOTED_PAIRS: COPROMOTED_PAIRS_SCHEMA,
+    ANIME_EMBEDDINGS: ANIME_EMBEDDINGS_SCHEMA,
+    EMBEDDING_CACHE: EMBEDDING_CACHE_SCHEMA,
+    ANIME_NEIGHBORS: ANIME_NEIGHBORS_SCHEMA,
+    RECOMMENDATIONS: RECOMMENDATIONS_SCHEMA,
+    EVALUATION: EVALUATION_SCHEMA,
+    USER_SCORES: USER_SCORES_SCHEMA,
+    COLD_START_EVALUATION: COLD_START_EVALUATION_SCHEMA,
+    PIPELINE_RUNS: PIPELINE_RUNS_SCHEMA,
+}
+
+#: The key of each table that has one: no two rows share these columns' values
+#: (``jobs/check.py`` verifies it on a full check).
+TABLE_KEYS: dict[str, tuple[str, ...]] = {
+    RATINGS: ("user_id", "anime_id"),
+    ANIME: ("anime_id",),
+    ANIME_EMBEDDINGS: ("embedder", "anime_id"),
+    EMBEDDING_CACHE: ("model", "text_hash"),
+    USER_SCORES: ("recommender", "user_id"),
+}
+
+#: The job (``jobs/<job>.py``) that writes each table: the rerun a damage diagnosis proposes.
+WRITTEN_BY: dict[str, str] = {
+    ANIME: "ingest",
+    RATINGS: "ingest",
+    REJECTED_ROWS: "ingest",
+    ANIME_PAIR_JACCARD: "jaccard",
+    TRAINING_PAIRS: "jaccard",
+    COPROMOTED_PAIRS: "jaccard",
+    ANIME_EMBEDDINGS: "embed",
+    EMBEDDING_CACHE: "embed",
+    ANIME_NEIGHBORS: "recommend",
+    RECOMMENDATIONS: "recommend",
+    EVALUATION: "recommend",
+    USER_SCORES: "recommend",
+    COLD_START_EVALUATION: "recommend",
+}

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import os
 import re
@@ -231,6 +232,14 @@ def test_failed_stage_is_recorded_and_the_rerun_resumes_from_it(spark, runs):
         assert f"stage {stage}: unchanged since run {failed}" in runs.logs["resumed"]
     fingerprints = {(r["run_id"], r["stage"]): r["fingerprint"] for r in records}
     assert fingerprints[resumed, "embed_base"] == fingerprints[failed, "embed_base"]
+    # the failed record names the step it failed in and the one-line reason (issue 18)
+    failed_record = next(r for r in records if r["status"] == runlog.FAILED)
+    assert json.loads(failed_record["outputs"]) == {
+        "failed_step": "embed openai_small",
+        "error": f"JobError: {runs.failure}",
+    }
+    assert "step embed openai_small: failed after " in runs.logs["failed"]
+    assert "step embed openai_small: done" not in runs.logs["failed"]
 
 
 def test_unchanged_rerun_skips_every_stage_and_registers_no_model_version(runs):
