@@ -63,7 +63,7 @@ def test_replace_where_keeps_other_rows(spark, lake):
 
 def test_write_conforms_and_rejects_missing_columns(spark, lake):
     df = spark.createDataFrame([(1, 2)], "user_id long, anime_id long")
-    with pytest.raises(ValueError, match=r"columns \['rating', 'split'\] missing"):
+    with pytest.raises(ValueError, match=r"cannot write: missing columns \['rating', 'split'\]"):
         write_table(df, lake, "ratings", RATINGS_SCHEMA)
 
 
