@@ -280,10 +280,19 @@ def _desc(name: str, synopsis: str) -> str:
     ).replace("Synopsis: \n", "Synopsis: ")
 
 
+def _meta(name: str) -> str:
+    """The metadata-only description of a title absent from the synopsis file (by hand)."""
+    return (
+        f"{name} is a TV Show.\n"
+        "It was produced by Prod A and it is from Studio X Studio.\nIts source is Manga.\n"
+        "It premiered in Spring 2000.\nIts genres are Action, Comedy"
+    )
+
+
 A, S = ANIME_FILE, SYNOPSIS_FILE
 ALPHA = (1, "Alpha", 7.5, 12, 100, "Alpha story.", _desc("Alpha", "Alpha story."))
 BETA = (2, "Beta", 7.5, 12, 100, "Beta story.", _desc("Beta", "Beta story."))
-GAMMA = (3, "Gamma", 7.5, 12, 100, None, None)
+GAMMA = (3, "Gamma", 7.5, 12, 100, None, _meta("Gamma"))
 TRUNCATED = anime_line("4", "Delta", "7.5,Action,Unknown")
 SEMICOLONS = "4;Delta;" + ANIME_TAIL.replace(",", ";")
 BAD_QUOTES = anime_line("4", '"Delta"x')
@@ -339,7 +348,20 @@ ANIME_CASES = [
                 anime_line("3", "Gamma"),
             )
         },
-        [ALPHA, (4, 'Delta, the "Movie"\nPart 2', 7.5, 12, 100, None, None), BETA, GAMMA],
+        [
+            ALPHA,
+            (
+                4,
+                'Delta, the "Movie"\nPart 2',
+                7.5,
+                12,
+                100,
+                None,
+                _meta('Delta, the "Movie"\nPart 2'),
+            ),
+            BETA,
+            GAMMA,
+        ],
         [],
         id="quoted_commas_quotes_and_newline_accepted",
     ),
@@ -394,7 +416,7 @@ ANIME_CASES = [
                 anime_line("6", "F", ANIME_TAIL.replace("7.5", "nan", 1)),
             )
         },
-        [ALPHA, BETA, (3, "Gamma", 7.5, None, 28, None, None)],
+        [ALPHA, BETA, (3, "Gamma", 7.5, None, 28, None, _meta("Gamma"))],
         [
             (A, anime_line("4", ""), "missing_name"),
             (A, anime_line("5", "E", ANIME_TAIL.replace(",12,", ",12.5,", 1)), "invalid_value"),

@@ -170,6 +170,7 @@ EXPECTED_ANIME = [
         "It was produced by Bandai and it is from Sunrise Studio.\nIts source is Manga.\n"
         "It premiered in Spring 2000.\nIts genres are Action, Sci-Fi",
         True,
+        "synopsis",
     ),
     (
         2,
@@ -197,6 +198,7 @@ EXPECTED_ANIME = [
         "It was produced by Prod A and it is from Studio X Studio.\nIts source is Manga.\n"
         "It premiered in Unknown.\nIts genres are Action, Comedy",
         True,
+        "synopsis",
     ),
     (
         3,
@@ -220,8 +222,11 @@ EXPECTED_ANIME = [
         3000,
         40,
         None,
-        None,  # absent from anime_with_synopsis.csv
-        False,
+        # absent from anime_with_synopsis.csv: the metadata-only description
+        "Gamma is a OVA.\nIt was produced by Prod A and it is from Studio X Studio.\n"
+        "Its source is Manga.\nIt premiered in Spring 2000.\nIts genres are Drama",
+        True,
+        "metadata",
     ),
 ]
 
@@ -234,7 +239,7 @@ EXPECTED_REJECTED = [
 
 def _expected_ratings(spark):
     df = spark.createDataFrame(EXPECTED_RATINGS, "user_id INT, anime_id INT, rating INT")
-    return df.transform(assign_split, 0.1, 42)
+    return df.transform(assign_split, 0.1, 42, 0.1)  # conf/base.yaml's holdouts
 
 
 def assert_small_tables(spark, lake: str) -> None:
@@ -437,10 +442,10 @@ def test_ingest_reads_a_uri_through_spark(spark, tmp_path):
             SYNOPSIS_FILE: (2, 2),
             RATINGS_FILE: (6, 4),
         }
-        assert sorted(r.description is not None for r in result.anime.collect()) == [
-            False,
-            True,
-            True,
+        assert sorted(r.description_source for r in result.anime.collect()) == [
+            "metadata",
+            "synopsis",
+            "synopsis",
         ]
     finally:
         result.unpersist()

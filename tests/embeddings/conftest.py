@@ -26,6 +26,7 @@ def anime_row(anime_id: int, description: str | None, has_description: bool) -> 
         name=f"Title {anime_id}",
         description=description,
         has_description=has_description,
+        description_source="synopsis",
     )
     return row
 

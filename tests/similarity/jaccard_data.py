@@ -82,7 +82,12 @@ def anime_rows(anime_ids: Iterable[int], without_description: Iterable[int] = ()
     skip = set(without_description)
     rows = []
     for a in sorted(set(anime_ids)):
-        values = {"anime_id": a, "name": f"title {a}", "has_description": a not in skip}
+        values = {
+            "anime_id": a,
+            "name": f"title {a}",
+            "has_description": a not in skip,
+            "description_source": "synopsis",
+        }
         if a not in skip:
             values["description"] = f"about {a}"
         rows.append(tuple(values.get(f.name) for f in ANIME_SCHEMA.fields))

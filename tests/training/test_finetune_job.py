@@ -30,6 +30,7 @@ def inputs(spark, tmp_path_factory):
     anime = spark.createDataFrame(
         rows, "anime_id int, name string, description string, has_description boolean"
     )
+    anime = anime.withColumn("description_source", F.lit("synopsis"))
     for field in tables.ANIME_SCHEMA.fields:
         if field.name not in anime.columns:
             anime = anime.withColumn(field.name, F.lit(None).cast(field.dataType))
