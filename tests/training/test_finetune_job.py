@@ -68,6 +68,7 @@ def job_args(lake: str, tmp_path: Path, model_dir: str, *extra: str) -> list[str
         "finetune.max_seq_length": 64,
         "finetune.epochs": 1,
         "finetune.learning_rate": 0.003,
+        "finetune.batch_size": 16,
         "finetune.max_train_pairs": 96,  # 6 steps
         "finetune.logging_steps": 2,
         "finetune.checkpoint_steps": 4,
