@@ -21,7 +21,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from anime_recs.similarity.labels import title_split
+from anime_recs.similarity.labels import same_split_pairs, title_split
 from anime_recs.tables import COPROMOTED_PAIRS_SCHEMA, TRAIN, VAL, require_columns
 
 PAIR_COLUMNS = ("anime_a", "anime_b", "promoters_a", "promoters_b", "intersection", "jaccard")
@@ -40,17 +40,9 @@ def copromoted_pairs(
     docstring for the rules."""
     require_columns(pairs.columns, PAIR_COLUMNS, "anime_pair_jaccard")
     titles = title_split(anime, val_fraction, seed)
-    a = F.broadcast(titles.select(F.col("anime_id").alias("anime_a"), F.col("split")))
-    b = F.broadcast(titles.select(F.col("anime_id").alias("anime_b"), F.col("split").alias("sb")))
     guarded = (
-        pairs.where(
-            (F.col("promoters_a") >= min_promoters)
-            & (F.col("promoters_b") >= min_promoters)
-            & (F.col("intersection") >= min_intersection)
-        )
-        .join(a, "anime_a")
-        .join(b, "anime_b")
-        .where(F.col("split") == F.col("sb"))
+        same_split_pairs(pairs, titles, min_promoters)
+        .where(F.col("intersection") >= min_intersection)
         .select("anime_a", "anime_b", "jaccard", "intersection", "split")
     )
     train = guarded.where(F.col("split") == TRAIN)

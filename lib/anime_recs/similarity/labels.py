@@ -67,6 +67,22 @@ def title_split(anime: DataFrame, val_fraction: float, seed: int) -> DataFrame:
     )
 
 
+def same_split_pairs(pairs: DataFrame, titles: DataFrame, min_promoters: int) -> DataFrame:
+    """Pairs whose two titles both have ``min_promoters`` promoters and lie in the same split
+    of ``titles`` (:func:`title_split`); adds ``split``, drops mixed pairs."""
+    a = F.broadcast(titles.select(F.col("anime_id").alias("anime_a"), F.col("split")))
+    b = F.broadcast(titles.select(F.col("anime_id").alias("anime_b"), F.col("split").alias("sb")))
+    return (
+        pairs.where(
+            (F.col("promoters_a") >= min_promoters) & (F.col("promoters_b") >= min_promoters)
+        )
+        .join(a, "anime_a")
+        .join(b, "anime_b")
+        .where(F.col("split") == F.col("sb"))
+        .drop("sb")
+    )
+
+
 def labelled_candidates(
     pairs: DataFrame,
     titles: DataFrame,
@@ -84,15 +100,8 @@ def labelled_candidates(
         {"anime_a", "anime_b", "promoters_a", "promoters_b", "intersection", "jaccard"},
         "anime_pair_jaccard",
     )
-    a = F.broadcast(titles.select(F.col("anime_id").alias("anime_a"), F.col("split")))
-    b = F.broadcast(titles.select(F.col("anime_id").alias("anime_b"), F.col("split").alias("sb")))
     labelled = (
-        pairs.where(
-            (F.col("promoters_a") >= min_promoters) & (F.col("promoters_b") >= min_promoters)
-        )
-        .join(a, "anime_a")
-        .join(b, "anime_b")
-        .where(F.col("split") == F.col("sb"))
+        same_split_pairs(pairs, titles, min_promoters)
         .withColumn("label", label_rule(F.col("jaccard"), positive_threshold, negative_threshold))
         .where(
             (F.col("label") == 0.0)
