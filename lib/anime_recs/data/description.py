@@ -67,15 +67,30 @@ def build_description(
     Values are the raw CSV strings (``Unknown`` stays ``Unknown``); ``None`` becomes ``""``.
     """
     return DESCRIPTION_TEMPLATE.format(
-        name=name or "",
-        type_text="TV Show" if type_ == "TV" else (type_ or ""),
         synopsis=synopsis or "",
-        producers=producers or "",
-        studios=studios or "",
-        source=source or "",
-        premiered=premiered or "",
-        genres=genres or "",
+        **_metadata_values(name, type_, producers, studios, source, premiered, genres),
     )
+
+
+def _metadata_values(
+    name: str,
+    type_: str | None,
+    producers: str | None,
+    studios: str | None,
+    source: str | None,
+    premiered: str | None,
+    genres: str | None,
+) -> dict[str, str]:
+    """The template fields from ``anime.csv`` (``None`` -> ``""``, TV -> "TV Show")."""
+    return {
+        "name": name or "",
+        "type_text": "TV Show" if type_ == "TV" else (type_ or ""),
+        "producers": producers or "",
+        "studios": studios or "",
+        "source": source or "",
+        "premiered": premiered or "",
+        "genres": genres or "",
+    }
 
 
 def clean_text(text: str) -> str:
@@ -127,13 +142,7 @@ def describe_metadata(
     """
     return clean_text(
         METADATA_TEMPLATE.format(
-            name=name or "",
-            type_text="TV Show" if type_ == "TV" else (type_ or ""),
-            producers=producers or "",
-            studios=studios or "",
-            source=source or "",
-            premiered=premiered or "",
-            genres=genres or "",
+            **_metadata_values(name, type_, producers, studios, source, premiered, genres)
         )
     )
 
