@@ -22,14 +22,19 @@ def config_with(tmp_path: Path, *sets: str):
 
 def test_stage_order_tables_and_run_functions():
     names = [s.name for s in stages.STAGES]
-    assert names == ["ingest", "jaccard", "embed_base", "finetune", "embed_finetuned", "recommend"]
+    assert names == [
+        "ingest", "jaccard", "embed_base", "finetune", "embed_finetuned", "recommend", "serve"
+    ]  # fmt: skip
     known = {v for k, v in vars(tables).items() if k.isupper() and isinstance(v, str)}
-    written = set()
+    written, maybe_written = set(), set()
     for stage in stages.STAGES:
-        assert set(stage.inputs) <= known and set(stage.outputs) <= known, stage.name
-        # a stage reads only tables an earlier stage writes
+        every = {*stage.inputs, *stage.outputs, *stage.optional_inputs, *stage.optional_outputs}
+        assert every <= known, stage.name
+        # a stage reads only tables an earlier stage writes (optional ones: may write)
         assert set(stage.inputs) <= written, stage.name
+        assert set(stage.optional_inputs) <= written | maybe_written, stage.name
         written |= set(stage.outputs)
+        maybe_written |= set(stage.optional_outputs)
         assert stage.run.__module__.endswith(".stage"), stage.name
     assert stages.by_name("recommend").outputs == (
         tables.ANIME_NEIGHBORS,
@@ -38,6 +43,10 @@ def test_stage_order_tables_and_run_functions():
         tables.EVALUATION,
         tables.COLD_START_EVALUATION,
     )
+    # watch_status: written by ingest only when animelist.csv is present, read when there
+    assert stages.by_name("ingest").optional_outputs == (tables.WATCH_STATUS,)
+    assert stages.by_name("serve").optional_inputs == (tables.WATCH_STATUS,)
+    assert stages.by_name("serve").outputs == (tables.USER_RECOMMENDATIONS,)
 
 
 def test_plan_leaves_out_embed_stages_without_embedders(tmp_path):

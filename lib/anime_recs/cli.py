@@ -30,11 +30,9 @@ from collections.abc import Callable
 from anime_recs import faults
 from anime_recs.config import DEFAULT_CONF, AppConfig, ConfigError, load_config, masked
 from anime_recs.errors import JobError
-from anime_recs.steps import step
+from anime_recs.steps import LOG_FORMAT, step
 
 log = logging.getLogger("anime_recs")
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 __all__ = ["JobError", "job_parser", "run_main", "session", "setup_logging", "start_job", "step"]
 

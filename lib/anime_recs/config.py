@@ -234,6 +234,15 @@ class RecommendConfig(Section):
     hybrid: HybridConfig
 
 
+class ServeConfig(Section):
+    """The ``serve`` stage (``anime_recs.serve``): what a scheduled run publishes."""
+
+    n: Positive  # titles per user in user_recommendations
+    # any recommender with rows in anime_neighbors (an embedder, jaccard_cf, hybrid) or popularity
+    recommender: Annotated[Text, Field(min_length=1)]
+    export: Annotated[Text, Field(min_length=1)] | None  # Parquet + JSON Lines folder; None: none
+
+
 class AppConfig(Section):
     spark: SparkConfig
     paths: PathsConfig
@@ -243,6 +252,7 @@ class AppConfig(Section):
     embed: EmbedConfig
     finetune: FinetuneConfig
     recommend: RecommendConfig
+    serve: ServeConfig
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump()
@@ -265,6 +275,10 @@ def check_consistency(config: AppConfig) -> None:
             raise ConfigError(
                 f"recommend.recommenders: unknown recommender {name!r} (known: {known})"
             )
+    if config.serve.recommender not in known:
+        raise ConfigError(
+            f"serve.recommender: unknown recommender {config.serve.recommender!r} (known: {known})"
+        )
 
 
 # --------------------------------------------------------------------------------------------

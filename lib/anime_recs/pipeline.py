@@ -70,7 +70,8 @@ def config_parts(config: AppConfig, sections: tuple[str, ...]) -> dict[str, Any]
 def stage_inputs(spark: SparkSession, config: AppConfig, stage: Stage) -> dict[str, Any]:
     """The versions of everything the stage reads: Delta tables, then its extra inputs."""
     lake = config.paths.lake
-    inputs: dict[str, Any] = {t: table_version(spark, lake, t) for t in stage.inputs}
+    tables_read = (*stage.inputs, *stage.optional_inputs)  # an absent optional one: None
+    inputs: dict[str, Any] = {t: table_version(spark, lake, t) for t in tables_read}
     if stage.extra_inputs is not None:
         inputs.update(stage.extra_inputs(config))
     return inputs
@@ -130,7 +131,8 @@ def run_pipeline(
             )
             raise
         wall = time.perf_counter() - start
-        outputs = {t: table_version(spark, lake, t) for t in stage.outputs}
+        written = (*stage.outputs, *stage.optional_outputs)
+        outputs = {t: table_version(spark, lake, t) for t in written}
         record = (run_id, stage.name, fp, runlog.SUCCEEDED, inputs, outputs, started, wall)
         runlog.record(spark, lake, *record)
         timings.append((stage.name, "ran", wall))

@@ -10,8 +10,10 @@ docs and ``jobs/pipeline.py --help`` read this module too (:func:`catalogue`).
 Adding a stage = one :class:`Stage` entry in :data:`STAGES` (at its place in the order) and one
 run function next to the code it orchestrates (e.g. ``lib/anime_recs/<package>/stage.py``),
 plus, when it should also run alone, a ``jobs/<name>.py`` of a few lines that calls it. Inputs
-that are not Delta tables (raw files, registered model versions) go in ``extra_inputs``; a
-stage that has nothing to do for some configs says so in ``enabled``.
+that are not Delta tables (raw files, registered model versions) go in ``extra_inputs``; tables
+a stage writes or reads only in some runs (``watch_status``: only when ``animelist.csv`` is
+there) in ``optional_outputs`` / ``optional_inputs`` (their version, None when absent, is part
+of the fingerprint); a stage that has nothing to do for some configs says so in ``enabled``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from anime_recs.config import AppConfig
 from anime_recs.data import stage as ingest_stage
 from anime_recs.embeddings import stage as embed_stage
 from anime_recs.recommend import stage as recommend_stage
+from anime_recs.serve import stage as serve_stage
 from anime_recs.similarity import stage as jaccard_stage
 from anime_recs.training import stage as finetune_stage
 
@@ -45,6 +48,8 @@ class Stage:
     # inputs that are not Delta tables, as {name: version} for the fingerprint
     extra_inputs: Callable[[AppConfig], Mapping[str, Any]] | None = None
     enabled: Callable[[AppConfig], bool] = _always  # False: nothing to do for this config
+    optional_inputs: tuple[str, ...] = ()  # Delta tables read when they exist
+    optional_outputs: tuple[str, ...] = ()  # Delta tables written in some runs only
 
 
 STAGES: tuple[Stage, ...] = (
@@ -55,6 +60,7 @@ STAGES: tuple[Stage, ...] = (
         config_sections=("ingest", "paths.raw"),
         run=ingest_stage.run,
         extra_inputs=ingest_stage.raw_file_versions,
+        optional_outputs=(tables.WATCH_STATUS,),  # when animelist.csv is present
     ),
     Stage(
         name="jaccard",
@@ -100,6 +106,14 @@ STAGES: tuple[Stage, ...] = (
         config_sections=("recommend", "mlflow"),
         run=recommend_stage.run,
     ),
+    Stage(
+        name="serve",
+        inputs=serve_stage.INPUTS,
+        outputs=(tables.USER_RECOMMENDATIONS,),
+        config_sections=serve_stage.CONFIG_SECTIONS,
+        run=serve_stage.run,
+        optional_inputs=serve_stage.OPTIONAL_INPUTS,
+    ),
 )
 
 
@@ -116,11 +130,13 @@ def by_name(name: str) -> Stage:
 
 
 def catalogue() -> str:
-    """One line per stage: name, inputs -> outputs, config sections, run function."""
+    """One line per stage: name, inputs -> outputs ([optional]), config sections, run
+    function."""
     lines = []
     for s in STAGES:
-        inputs = ", ".join(s.inputs) or "raw files"
-        outputs = ", ".join(s.outputs) or "MLflow model"
+        inputs = ", ".join([*s.inputs, *(f"[{t}]" for t in s.optional_inputs)]) or "raw files"
+        outputs = ", ".join([*s.outputs, *(f"[{t}]" for t in s.optional_outputs)])
+        outputs = outputs or "MLflow model"
         where = f"{s.run.__module__}.{s.run.__name__}"
         lines.append(f"{s.name}: {inputs} -> {outputs} [{', '.join(s.config_sections)}] {where}")
     return "\n".join(lines)

@@ -25,6 +25,9 @@ ANIME_FILE = "anime.csv"
 SYNOPSIS_FILE = "anime_with_synopsis.csv"
 RATINGS_FILE = "rating_complete.csv"
 RAW_FILES = (ANIME_FILE, SYNOPSIS_FILE, RATINGS_FILE)
+ANIMELIST_FILE = "animelist.csv"  # optional: titles in a watching status (watch_status)
+STATUS_FILE = "watching_status.csv"  # optional: the watching status codes
+OPTIONAL_RAW_FILES = (ANIMELIST_FILE, STATUS_FILE)
 
 ANIME = "anime"
 RATINGS = "ratings"
@@ -40,6 +43,8 @@ EVALUATION = "evaluation"
 USER_SCORES = "user_scores"
 COLD_START_EVALUATION = "cold_start_evaluation"
 PIPELINE_RUNS = "pipeline_runs"
+WATCH_STATUS = "watch_status"
+USER_RECOMMENDATIONS = "user_recommendations"
 
 TRAIN = "train"
 TEST = "test"
@@ -245,6 +250,30 @@ PIPELINE_RUNS_SCHEMA = _schema(
     ("wall_s", DoubleType(), True),
 )
 
+# animelist.csv, validated: every (user, title) in some watching status (codes in
+# watching_status.csv); rating 0 = not rated
+WATCH_STATUS_SCHEMA = _schema(
+    ("user_id", IntegerType(), False),
+    ("anime_id", IntegerType(), False),
+    ("rating", IntegerType(), False),
+    ("watching_status", IntegerType(), False),
+    ("watched_episodes", IntegerType(), False),
+)
+
+# what a scheduled run serves: per user, serve.n ranked titles of one recommender
+USER_RECOMMENDATIONS_SCHEMA = _schema(
+    ("user_id", IntegerType(), False),
+    ("rank", IntegerType(), False),
+    ("anime_id", IntegerType(), False),
+    ("name", StringType(), False),
+    ("score", DoubleType(), False),
+    ("source", StringType(), False),  # model | popularity_fallback
+    ("because", ArrayType(IntegerType(), True), False),
+    ("recommender", StringType(), False),
+    ("model_version", StringType(), False),
+    ("run_id", StringType(), False),
+)
+
 #: Every table's contract, by name: ``lakehouse.read_table`` refuses a stored table whose
 #: columns (names, order, types) differ from it, and ``jobs/check.py`` reports it.
 SCHEMAS: dict[str, StructType] = {
@@ -261,6 +290,8 @@ SCHEMAS: dict[str, StructType] = {
     EVALUATION: EVALUATION_SCHEMA,
     USER_SCORES: USER_SCORES_SCHEMA,
     COLD_START_EVALUATION: COLD_START_EVALUATION_SCHEMA,
+    WATCH_STATUS: WATCH_STATUS_SCHEMA,
+    USER_RECOMMENDATIONS: USER_RECOMMENDATIONS_SCHEMA,
     PIPELINE_RUNS: PIPELINE_RUNS_SCHEMA,
 }
 
@@ -272,6 +303,8 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     ANIME_EMBEDDINGS: ("embedder", "anime_id"),
     EMBEDDING_CACHE: ("model", "text_hash"),
     USER_SCORES: ("recommender", "user_id"),
+    WATCH_STATUS: ("user_id", "anime_id"),
+    USER_RECOMMENDATIONS: ("user_id", "rank"),
 }
 
 #: The job (``jobs/<job>.py``) that writes each table: the rerun a damage diagnosis proposes.
@@ -289,4 +322,6 @@ WRITTEN_BY: dict[str, str] = {
     EVALUATION: "recommend",
     USER_SCORES: "recommend",
     COLD_START_EVALUATION: "recommend",
+    WATCH_STATUS: "ingest",
+    USER_RECOMMENDATIONS: "serve",
 }

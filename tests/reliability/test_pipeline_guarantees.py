@@ -53,7 +53,7 @@ REPO = Path(__file__).resolve().parents[2]
 CONF = str(REPO / "conf" / "local.yaml")
 KEY = "sk-test-SECRET-0123456789abcdef"
 MODEL_NAME = "anime_encoder"
-STAGES = ["ingest", "jaccard", "embed_base", "finetune", "embed_finetuned", "recommend"]
+STAGES = ["ingest", "jaccard", "embed_base", "finetune", "embed_finetuned", "recommend", "serve"]
 # tables every stage rewrites on a forced rerun (embedding_cache is only merged into when a
 # text is missing, rejected_rows is empty on tiny data: Delta records no empty overwrite)
 REWRITTEN = {

@@ -606,16 +606,15 @@ def _rating_reason(t: Column) -> Column:
     )
 
 
-def parse_rating_lines(lines: DataFrame, columns: list[str]) -> DataFrame:
-    """Parse ratings lines with the header ``columns`` (fields found by name).
+def split_fields(lines: DataFrame, n_columns: int) -> DataFrame:
+    """Split CSV data lines (``line, block_start, row_pos``) of a file with ``n_columns``
+    columns into trimmed fields, unquoted when wrapped in double quotes.
 
-    Input ``line, block_start, row_pos``; output ``user_id, anime_id, rating`` (INT, NULL when
-    rejected), ``record`` (the line), ``reason`` (NULL when valid; row-level rules of the module
-    docstring, first failing check wins), ``block_start, row_pos``. Built-in functions only;
-    a well-formed line costs one regular expression per field.
+    Output ``record`` (the line without a stray final ``\\r``), ``block_start, row_pos``,
+    ``_line_reason`` (``empty_line``, ``unparseable``, ``wrong_field_count`` or NULL) and
+    ``_clean`` (the fields).
     """
-    require_columns(lines.columns, ("line", "block_start", "row_pos"), "parse_rating_lines")
-    idx = {c: columns.index(c) for c in REQUIRED_COLUMNS[RATINGS_FILE]}
+    require_columns(lines.columns, ("line", "block_start", "row_pos"), "split_fields")
     quoted = r'^\s*"([^"]*)"\s*$'
 
     line = F.col("line")
@@ -639,10 +638,23 @@ def parse_rating_lines(lines: DataFrame, columns: list[str]) -> DataFrame:
         "row_pos",
         F.when(F.trim("record") == "", F.lit(EMPTY_LINE))
         .when(bad_quoting, F.lit(UNPARSEABLE))
-        .when(F.size(fields) != len(columns), F.lit(WRONG_FIELD_COUNT))
+        .when(F.size(fields) != n_columns, F.lit(WRONG_FIELD_COUNT))
         .alias("_line_reason"),
         clean.alias("_clean"),
     )
+    return step2
+
+
+def parse_rating_lines(lines: DataFrame, columns: list[str]) -> DataFrame:
+    """Parse ratings lines with the header ``columns`` (fields found by name).
+
+    Input ``line, block_start, row_pos``; output ``user_id, anime_id, rating`` (INT, NULL when
+    rejected), ``record`` (the line), ``reason`` (NULL when valid; row-level rules of the module
+    docstring, first failing check wins), ``block_start, row_pos``. Built-in functions only;
+    a well-formed line costs one regular expression per field.
+    """
+    idx = {c: columns.index(c) for c in REQUIRED_COLUMNS[RATINGS_FILE]}
+    step2 = split_fields(lines, len(columns))
     u = F.col("_clean")[idx["user_id"]]
     a = F.col("_clean")[idx["anime_id"]]
     r = F.col("_clean")[idx["rating"]]
@@ -684,16 +696,17 @@ def reject_unknown_anime(df: DataFrame, anime_ids: DataFrame) -> DataFrame:
     return joined.select(*[reason.alias(c) if c == "reason" else F.col(c) for c in df.columns])
 
 
-def reject_duplicates(df: DataFrame) -> DataFrame:
+def reject_duplicates(df: DataFrame, values: tuple[str, ...] = ("rating",)) -> DataFrame:
     """Set ``reason = 'duplicate_key'`` on every valid row but the first, in file order
     ``(block_start, row_pos)``, of each (user_id, anime_id); drop the order columns and
     the record of accepted rows.
 
     One shuffle: a window partitioned by the key of valid rows; rejected rows get their own
     unique partition key (``row_pos``) so they do not pile up in one NULL-key partition.
-    Output ``user_id, anime_id, rating, record, reason``.
+    Output ``user_id, anime_id, <values>, record, reason`` (``values``: the value columns
+    kept, NULL on rejected rows).
     """
-    needed = ("user_id", "anime_id", "rating", "record", "reason", "block_start", "row_pos")
+    needed = ("user_id", "anime_id", *values, "record", "reason", "block_start", "row_pos")
     require_columns(df.columns, needed, "reject_duplicates")
     valid = F.col("reason").isNull()
     window = Window.partitionBy(
@@ -707,7 +720,7 @@ def reject_duplicates(df: DataFrame) -> DataFrame:
     return ranked.select(
         F.when(ok, F.col("user_id")).alias("user_id"),
         F.when(ok, F.col("anime_id")).alias("anime_id"),
-        F.when(ok, F.col("rating")).alias("rating"),
+        *[F.when(ok, F.col(v)).alias(v) for v in values],
         F.when(~ok, F.col("record")).alias("record"),
         reason.alias("reason"),
     )

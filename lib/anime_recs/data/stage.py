@@ -1,5 +1,7 @@
 """The ingest stage: the three MAL files into the Delta tables ``anime``, ``ratings`` and
-``rejected_rows`` (validation rules and reason codes: :mod:`anime_recs.data.ingest`)."""
+``rejected_rows`` (validation rules and reason codes: :mod:`anime_recs.data.ingest`), and the
+optional ``animelist.csv``, when present, into ``watch_status``
+(:mod:`anime_recs.data.watch_status`)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from anime_recs.data.ingest import (
     ingest,
     log_counts,
 )
-from anime_recs.lakehouse import write_table
+from anime_recs.data.watch_status import animelist_present, ingest_watch_status
+from anime_recs.lakehouse import table_exists, write_table
 from anime_recs.paths import is_uri
 from anime_recs.runlog import file_versions
 from anime_recs.steps import step
@@ -36,32 +39,50 @@ def check_local_inputs(config: AppConfig) -> None:
 
 
 def raw_file_versions(config: AppConfig) -> dict[str, str]:
-    """The raw files as inputs of the stage's fingerprint (size and mtime; URIs by path)."""
-    return file_versions(config.paths.raw, list(tables.RAW_FILES))
+    """The raw files, the optional ones too, as inputs of the stage's fingerprint (size and
+    mtime, ``missing`` for an absent one; URIs by path)."""
+    return file_versions(config.paths.raw, [*tables.RAW_FILES, *tables.OPTIONAL_RAW_FILES])
 
 
 def run(spark: SparkSession, config: AppConfig) -> None:
-    """Read and validate the raw files, then overwrite the three tables (none when a file's
-    rejected fraction exceeds ``ingest.max_rejected_fraction``)."""
+    """Read and validate the raw files, then overwrite the tables (none when a file's rejected
+    fraction exceeds ``ingest.max_rejected_fraction``). ``watch_status`` is written only when
+    ``animelist.csv`` is present; without it an existing ``watch_status`` is left as it is."""
     raw, lake, cfg = config.paths.raw, config.paths.lake, config.ingest
+    watch = None
     with step("read and validate") as facts:
         result = ingest(spark, raw, cfg.test_fraction, cfg.split_seed, cfg.cold_title_fraction)
+        if animelist_present(raw, spark):
+            watch = ingest_watch_status(spark, raw, result.anime.select("anime_id"))
+            result.counts[tables.ANIMELIST_FILE] = watch.counts
+        elif table_exists(spark, lake, tables.WATCH_STATUS):
+            log.warning(
+                "no %s in %s: table %s left as it is",
+                tables.ANIMELIST_FILE,
+                raw,
+                tables.WATCH_STATUS,
+            )
         for name, counts in result.counts.items():
             facts[name] = f"{counts.accepted}/{counts.total}"
     try:
         log_counts(result.counts)
         check_rejections(result.counts, cfg.max_rejected_fraction)
 
-        outputs = (
+        rejected = result.rejected
+        outputs = [
             (tables.ANIME, result.anime, tables.ANIME_SCHEMA),
             (tables.RATINGS, result.ratings, tables.RATINGS_SCHEMA),
-            (tables.REJECTED_ROWS, result.rejected, tables.REJECTED_ROWS_SCHEMA),
-        )
+        ]
         rows = {
             tables.ANIME: result.counts[ANIME_FILE].accepted,
             tables.RATINGS: result.counts[RATINGS_FILE].accepted,
             tables.REJECTED_ROWS: sum(c.rejected_total for c in result.counts.values()),
         }
+        if watch is not None:
+            outputs.append((tables.WATCH_STATUS, watch.rows, tables.WATCH_STATUS_SCHEMA))
+            rows[tables.WATCH_STATUS] = watch.counts.accepted
+            rejected = rejected.unionByName(watch.rejected)
+        outputs.append((tables.REJECTED_ROWS, rejected, tables.REJECTED_ROWS_SCHEMA))
         for name, df, schema in outputs:
             with step(f"write {name}") as facts:
                 facts["rows"] = rows[name]
@@ -71,3 +92,5 @@ def run(spark: SparkSession, config: AppConfig) -> None:
             log.info("output table %s: version %s, %s rows", name, facts["version"], rows[name])
     finally:
         result.unpersist()
+        if watch is not None:
+            watch.unpersist()

@@ -1,4 +1,5 @@
-"""The popularity baseline: the most-promoted train titles the user has not rated in train."""
+"""The popularity baseline: the most-promoted train titles the user has not rated in train
+(the serving stage uses the same list over all splits)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,17 @@ from anime_recs.tables import TRAIN, require_columns
 PROMOTER_MIN_RATING = 9
 
 
-def promoter_counts(ratings: DataFrame) -> DataFrame:
-    """Per title rated in ``train``: ``promoters`` = number of train ratings >= 9.
+def promoter_counts(ratings: DataFrame, split: str | None = TRAIN) -> DataFrame:
+    """Per title rated in ``split`` (None: in any split): ``promoters`` = its ratings >= 9.
 
-    Titles rated in train but promoted by nobody keep ``promoters`` = 0 (they close the list).
+    Titles rated but promoted by nobody keep ``promoters`` = 0 (they close the list).
     Output: ``anime_id`` int, ``promoters`` long.
     """
-    require_columns(ratings.columns, ("anime_id", "rating", "split"), "ratings")
+    needed = ("anime_id", "rating") + (("split",) if split is not None else ())
+    require_columns(ratings.columns, needed, "ratings")
+    rows = ratings if split is None else ratings.filter(F.col("split") == split)
     return (
-        ratings.filter(F.col("split") == TRAIN)
-        .groupBy("anime_id")
+        rows.groupBy("anime_id")
         .agg(F.sum((F.col("rating") >= PROMOTER_MIN_RATING).cast("long")).alias("promoters"))
         .select(F.col("anime_id").cast("int"), F.col("promoters").cast("long"))
     )

@@ -230,35 +230,41 @@ def _lists_batch(
     )
 
 
+def user_chunks(batches: Iterator[pa.RecordBatch], chunk_rows: int) -> Iterator[pa.Table]:
+    """Cut a stream of Arrow batches sorted by ``user_id`` into tables of whole users.
+
+    Each table holds about ``chunk_rows`` rows (more when one user has more) and never splits
+    a user's rows between two tables.
+    """
+    buffered: list[pa.RecordBatch] = []
+    size = 0
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        buffered.append(batch)
+        size += batch.num_rows
+        if size < chunk_rows:
+            continue
+        table = pa.Table.from_batches(buffered).combine_chunks()
+        users = table.column("user_id").to_numpy()
+        cut = int(np.searchsorted(users, users[-1], side="left"))
+        if cut == 0:  # one user so far: keep reading
+            continue
+        yield table.slice(0, cut)
+        rest = table.slice(cut)
+        buffered, size = rest.to_batches(), rest.num_rows
+    if size:
+        yield pa.Table.from_batches(buffered).combine_chunks()
+
+
 def _score_partition(model_ref, k, n_max, aggregation, frequency_bonus, chunk_rows):
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         model = model_ref.value if hasattr(model_ref, "value") else model_ref
-        buffered: list[pa.RecordBatch] = []
-        size = 0
-
-        def process(table: pa.Table) -> list[pa.RecordBatch]:
+        for table in user_chunks(batches, chunk_rows):
             cols = [table.column(c).to_numpy() for c in ("user_id", "anime_id", "rating")]
             is_test = table.column("is_test").to_numpy(zero_copy_only=False).astype(bool)
             out = score_chunk(*cols, is_test, model, k, n_max, aggregation, frequency_bonus)
-            return [b for b in out.to_batches() if b.num_rows]
-
-        for batch in batches:
-            if batch.num_rows == 0:
-                continue
-            buffered.append(batch)
-            size += batch.num_rows
-            if size < chunk_rows:
-                continue
-            table = pa.Table.from_batches(buffered).combine_chunks()
-            users = table.column("user_id").to_numpy()
-            cut = int(np.searchsorted(users, users[-1], side="left"))
-            if cut == 0:  # one user so far: keep reading
-                continue
-            yield from process(table.slice(0, cut))
-            rest = table.slice(cut)
-            buffered, size = rest.to_batches(), rest.num_rows
-        if size:
-            yield from process(pa.Table.from_batches(buffered).combine_chunks())
+            yield from (b for b in out.to_batches() if b.num_rows)
 
     return run
 

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from anime_recs.progress import eta_s
 from anime_recs.training.pairs import PairSet
 
 log = logging.getLogger(__name__)
@@ -368,13 +369,18 @@ def train(
                     {"train_loss": mean_loss, "learning_rate": scheduler.get_last_lr()[0]},
                     state.global_step,
                 )
+                session_steps = state.global_step - (state.resumed_from_step or 0)
+                left = eta_s(
+                    session_steps, total - (state.resumed_from_step or 0), state.session_train_s
+                )
                 log.info(
-                    "epoch %s step %s/%s loss %.5f (%.1f pairs/s)",
+                    "epoch %s step %s/%s loss %.5f (%.1f pairs/s, ETA %s)",
                     epoch + 1,
                     state.global_step,
                     total,
                     mean_loss,
                     state.pairs_per_s,
+                    "?" if left is None else f"{left:.0f}s",
                 )
                 window = []
             stop = stop_after_steps is not None and state.global_step >= stop_after_steps

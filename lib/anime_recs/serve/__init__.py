@@ -1,0 +1,1 @@
+"""Serving: the lists a scheduled run publishes (``user_recommendations``), exports, lookup."""

@@ -1,0 +1,246 @@
+"""The serve stage: ``user_recommendations`` for every user with a rating, in one Spark pass.
+
+The ratings (all splits) and, when the table exists, ``watch_status`` are unioned,
+repartitioned by ``user_id`` and sorted within partitions; a ``mapInArrow`` function cuts each
+partition into chunks of whole users (:func:`~anime_recs.recommend.scoring.user_chunks`) and
+serves every chunk in numpy (:func:`~anime_recs.serve.lists.serve_chunk`) with the
+:class:`~anime_recs.serve.lists.ServeModel` broadcast once. Each task logs its progress.
+
+``run_id`` is a fingerprint of the serving settings and the input tables' contents
+(:func:`~anime_recs.lakehouse.table_digest`, not their Delta versions: a forced upstream rerun
+rewrites the same contents under new versions), so a rerun with the same inputs writes exactly
+the same rows (the overwrite still makes a new Delta version; the old ones stay readable by
+time travel).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from anime_recs import runlog, tables
+from anime_recs.errors import JobError
+from anime_recs.lakehouse import read_table, table_digest, table_exists, write_table
+from anime_recs.progress import Progress, worker_logging
+from anime_recs.recommend.popularity import promoter_counts
+from anime_recs.recommend.scoring import user_chunks
+from anime_recs.serve.lists import SERVED_DDL, ServeModel, build_serve_model, serve_chunk
+from anime_recs.tables import POPULARITY
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServeResult:
+    version: int
+    rows: int
+    users: int
+    run_id: str
+    model_version: str
+
+
+def seen_rows(ratings: DataFrame, watched: DataFrame | None) -> DataFrame:
+    """``user_id, anime_id, rating, is_rated``: every rating (any split) plus, when given,
+    every watching-status entry (``is_rated`` false, rating 0: seen, never a seed)."""
+    rows = ratings.select(
+        F.col("user_id").cast("int"),
+        F.col("anime_id").cast("int"),
+        F.col("rating").cast("int"),
+        F.lit(True).alias("is_rated"),
+    )
+    if watched is not None:
+        rows = rows.unionByName(
+            watched.select(
+                F.col("user_id").cast("int"),
+                F.col("anime_id").cast("int"),
+                F.lit(0).cast("int").alias("rating"),
+                F.lit(False).alias("is_rated"),
+            )
+        )
+    return rows
+
+
+def _serve_partition(model_ref, n, k, aggregation, frequency_bonus, chunk_rows, rows_per_task):
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from pyspark import TaskContext
+
+        worker_logging()
+        model: ServeModel = model_ref.value if hasattr(model_ref, "value") else model_ref
+        ctx = TaskContext.get()
+        task = ctx.partitionId() if ctx is not None else 0
+        progress = Progress(f"serve task {task}", rows_per_task, unit="rows", logger=log)
+        for table in user_chunks(batches, chunk_rows):
+            cols = [table.column(c).to_numpy() for c in ("user_id", "anime_id", "rating")]
+            is_rated = table.column("is_rated").to_numpy(zero_copy_only=False).astype(bool)
+            out = serve_chunk(*cols, is_rated, model, n, k, aggregation, frequency_bonus)
+            progress.update(table.num_rows)
+            yield from (b for b in out.to_batches() if b.num_rows)
+        progress.done()
+
+    return run
+
+
+def serve_users(
+    spark: SparkSession,
+    rows: DataFrame,
+    model: ServeModel,
+    n: int,
+    k: int,
+    aggregation: str = "weighted",
+    frequency_bonus: float = 0.05,
+    partitions: int | None = None,
+    chunk_rows: int = 200_000,
+    total_rows: int | None = None,
+) -> DataFrame:
+    """Served rows (:data:`~anime_recs.serve.lists.SERVED_DDL`) from :func:`seen_rows`.
+
+    ``total_rows`` (when known) gives each task's progress an ETA (rows / partitions).
+    """
+    partitions = partitions or int(spark.conf.get("spark.sql.shuffle.partitions"))
+    model_ref = spark.sparkContext.broadcast(model)
+    per_task = total_rows // partitions if total_rows else None
+    return (
+        rows.repartition(partitions, "user_id")
+        .sortWithinPartitions("user_id")
+        .mapInArrow(
+            _serve_partition(model_ref, n, k, aggregation, frequency_bonus, chunk_rows, per_task),
+            SERVED_DDL,
+        )
+    )
+
+
+def lake_recommenders(spark: SparkSession, lake: str) -> list[str]:
+    """Recommenders that can be served from the lake: those with rows in ``anime_neighbors``,
+    plus ``popularity``."""
+    names = []
+    if table_exists(spark, lake, tables.ANIME_NEIGHBORS):
+        neighbors = read_table(spark, lake, tables.ANIME_NEIGHBORS)
+        names = sorted(r[0] for r in neighbors.select("recommender").distinct().collect())
+    return [*names, POPULARITY]
+
+
+def check_recommender(name: str, known: list[str]) -> None:
+    """:class:`JobError` naming ``name`` when it is not one of ``known``."""
+    if name not in known:
+        raise JobError(f"unknown recommender {name!r}: the lake has {known}")
+
+
+def model_version_label(
+    spark: SparkSession, lake: str, recommender: str, digests: dict[str, str | None]
+) -> str:
+    """What produced the recommender's lists: ``<model>@<model_version>`` of an embedder in
+    ``anime_embeddings``; else its input table and a fingerprint of that table's contents
+    (``ratings:<fp>`` for popularity, ``anime_neighbors:<fp>`` for any other recommender)."""
+    if recommender == POPULARITY:
+        ratings = {tables.RATINGS: digests[tables.RATINGS]}
+        return f"{tables.RATINGS}:{runlog.fingerprint(recommender, {}, ratings)[:12]}"
+    if table_exists(spark, lake, tables.ANIME_EMBEDDINGS):
+        rows = (
+            read_table(spark, lake, tables.ANIME_EMBEDDINGS)
+            .filter(F.col("embedder") == recommender)
+            .select("model", "model_version")
+            .distinct()
+            .orderBy("model", "model_version")
+            .collect()
+        )
+        if rows:
+            return ",".join(
+                f"{r.model}@{r.model_version}" if r.model_version else r.model for r in rows
+            )
+    neighbors = {tables.ANIME_NEIGHBORS: digests[tables.ANIME_NEIGHBORS]}
+    return f"{tables.ANIME_NEIGHBORS}:{runlog.fingerprint(recommender, {}, neighbors)[:12]}"
+
+
+def load_serve_model(
+    spark: SparkSession, lake: str, recommender: str, k: int, ratings: DataFrame
+) -> ServeModel:
+    """Titles and names from ``anime``, the recommender's neighbours from
+    ``anime_neighbors`` (rank <= k), promoter counts over all ``ratings``."""
+    anime = read_table(spark, lake, tables.ANIME).select("anime_id", "name").toPandas()
+    neighbors = None
+    if recommender != POPULARITY:
+        neighbors = (
+            read_table(spark, lake, tables.ANIME_NEIGHBORS)
+            .filter((F.col("recommender") == recommender) & (F.col("rank") <= k))
+            .select("anime_id", "neighbor_id", "rank", "similarity")
+            .toPandas()
+        )
+    promoters = promoter_counts(ratings, split=None).toPandas()
+    return build_serve_model(anime, neighbors, promoters, k)
+
+
+def serve_inputs(spark: SparkSession, lake: str) -> dict[str, str | None]:
+    """Content digests of the tables serving reads (None: table absent)."""
+    names = (tables.RATINGS, tables.ANIME, tables.ANIME_NEIGHBORS, tables.WATCH_STATUS)
+    return {
+        t: table_digest(spark, lake, t) if table_exists(spark, lake, t) else None for t in names
+    }
+
+
+def run_serve(
+    spark: SparkSession,
+    lake: str,
+    recommender: str,
+    n: int,
+    k: int,
+    aggregation: str = "weighted",
+    frequency_bonus: float = 0.05,
+    partitions: int | None = None,
+) -> ServeResult:
+    """Write ``user_recommendations`` (overwrite) for every user with a rating."""
+    check_recommender(recommender, lake_recommenders(spark, lake))
+    digests = serve_inputs(spark, lake)
+    log.info("serve: recommender %s, n %d, k %d, input digests %s", recommender, n, k, digests)
+    settings = {
+        "recommender": recommender,
+        "n": n,
+        "k": k,
+        "aggregation": aggregation,
+        "frequency_bonus": frequency_bonus,
+    }
+    run_id = runlog.fingerprint("serve", settings, digests)
+    model_version = model_version_label(spark, lake, recommender, digests)
+    ratings = read_table(spark, lake, tables.RATINGS)
+    watched = None
+    if digests[tables.WATCH_STATUS] is not None:
+        watched = read_table(spark, lake, tables.WATCH_STATUS)
+    else:
+        log.info("serve: no %s table: excluding rated titles only", tables.WATCH_STATUS)
+    model = load_serve_model(spark, lake, recommender, k, ratings)
+    total = ratings.count() + (watched.count() if watched is not None else 0)
+    served = serve_users(
+        spark,
+        seen_rows(ratings, watched),
+        model,
+        n,
+        k,
+        aggregation,
+        frequency_bonus,
+        partitions,
+        total_rows=total,
+    ).select(
+        "*",
+        F.lit(recommender).alias("recommender"),
+        F.lit(model_version).alias("model_version"),
+        F.lit(run_id).alias("run_id"),
+    )
+    version = write_table(
+        served, lake, tables.USER_RECOMMENDATIONS, tables.USER_RECOMMENDATIONS_SCHEMA
+    )
+    written = read_table(spark, lake, tables.USER_RECOMMENDATIONS, version=version)
+    rows, users = written.agg(F.count("*"), F.countDistinct("user_id")).first()
+    log.info(
+        "serve: %s version %s: %d rows for %d users (run_id %s, model %s)",
+        tables.USER_RECOMMENDATIONS,
+        version,
+        rows,
+        users,
+        run_id,
+        model_version,
+    )
+    return ServeResult(version, int(rows), int(users), run_id, model_version)

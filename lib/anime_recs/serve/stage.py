@@ -1,0 +1,42 @@
+"""The serve stage: ``user_recommendations`` for every user with a rating, and the exports.
+
+Reads ``ratings`` (all splits), ``anime`` (names), ``anime_neighbors`` (the top-k neighbours of
+``serve.recommender``) and, when present, ``watch_status``; overwrites ``user_recommendations``
+(:mod:`anime_recs.serve.run`, rules in :mod:`anime_recs.serve.lists`). With ``serve.export``
+set, the written version is also exported as Parquet + JSON Lines, published atomically
+(:mod:`anime_recs.serve.export`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pyspark.sql import SparkSession
+
+from anime_recs import tables
+from anime_recs.config import AppConfig
+from anime_recs.lakehouse import read_table
+from anime_recs.serve.export import export_recommendations
+from anime_recs.serve.run import run_serve
+from anime_recs.steps import step
+
+log = logging.getLogger(__name__)
+
+INPUTS = (tables.RATINGS, tables.ANIME, tables.ANIME_NEIGHBORS)
+OPTIONAL_INPUTS = (tables.WATCH_STATUS,)  # excluded titles too, when ingest wrote it
+# besides ``serve``: the candidate settings the lists are built with
+CONFIG_SECTIONS = ("serve", "recommend.k", "recommend.aggregation", "recommend.frequency_bonus")
+
+
+def run(spark: SparkSession, config: AppConfig) -> None:
+    """Serve every user with ``serve.recommender``; export when ``serve.export`` is set."""
+    sc, rc, lake = config.serve, config.recommend, config.paths.lake
+    with step("serve") as facts:
+        result = run_serve(
+            spark, lake, sc.recommender, sc.n, rc.k, rc.aggregation, rc.frequency_bonus
+        )
+        facts.update(version=result.version, rows=result.rows, users=result.users)
+    if sc.export:
+        with step("export") as facts:
+            written = read_table(spark, lake, tables.USER_RECOMMENDATIONS, result.version)
+            facts["path"] = export_recommendations(written, sc.export)

@@ -1,0 +1,104 @@
+"""Exports are published atomically: a killed export leaves the previous one intact."""
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from anime_recs.serve.export import export_recommendations, recover
+
+HELPER = Path(__file__).with_name("slow_export.py")
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def previous_export(spark, target: Path) -> dict[str, str]:
+    df = spark.createDataFrame(
+        [(1, 1, 5, "old", 0.5, "model", [2], "jaccard_cf", "v", "r")],
+        "user_id int, rank int, anime_id int, name string, score double, source string, "
+        "because array<int>, recommender string, model_version string, run_id string",
+    )
+    export_recommendations(df, target)
+    return snapshot(target)
+
+
+@pytest.mark.slow
+def test_killed_export_leaves_the_previous_export_intact(spark, tmp_path):
+    target = tmp_path / "exports" / "latest"
+    before = previous_export(spark, target)
+    assert any(k.startswith("jsonl/part-") for k in before)
+    assert any(k.startswith("parquet/recommender=jaccard_cf/") for k in before)
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [sys.executable, str(HELPER), str(target), "400", "0.05"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout.readline().strip() == b"exporting"
+        # kill once the new export has started writing its temporary folder
+        deadline = time.time() + 240
+        tmp_glob = ".latest.tmp-*"
+        while time.time() < deadline and proc.poll() is None:
+            if any(p.is_dir() for p in target.parent.glob(f"{tmp_glob}/parquet")):
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, "export finished before it could be killed"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+    assert list(target.parent.glob(tmp_glob))  # the killed export was under way
+    assert snapshot(target) == before  # readers still see the whole previous export
+
+    # the next export cleans up what the killed one left and publishes the new rows
+    export_recommendations(
+        spark.read.parquet(str(target / "parquet")).select(
+            "user_id",
+            "rank",
+            "anime_id",
+            "name",
+            "score",
+            "source",
+            "because",
+            "recommender",
+            "model_version",
+            "run_id",
+        ),  # fmt: skip
+        target,
+    )
+    assert not list(target.parent.glob(".latest.*"))
+    lines = [
+        line for part in sorted((target / "jsonl").glob("part-*.json"))
+        for line in part.read_text().splitlines()
+    ]  # fmt: skip
+    assert lines == [
+        '{"user_id":1,"items":[{"anime_id":5,"name":"old","score":0.5,"because":[2]}]}'
+    ]
+
+
+def test_an_export_killed_between_the_renames_is_restored(tmp_path):
+    target = tmp_path / "latest"
+    aside = tmp_path / ".latest.old-0123"
+    (aside / "jsonl").mkdir(parents=True)
+    (aside / "jsonl" / "part-0.json").write_text('{"user_id": 1, "items": []}\n')
+    (tmp_path / ".latest.tmp-4567").mkdir()
+    recover(target)
+    assert (target / "jsonl" / "part-0.json").read_text() == '{"user_id": 1, "items": []}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest"]
