@@ -75,6 +75,19 @@ def test_overlays_hold_only_differences_from_what_they_extend(path, monkeypatch)
     assert not restated, f"{path} restates values of its base: {restated}"
 
 
+@pytest.mark.parametrize(
+    ("path", "engine"),
+    [("local.yaml", ("torch", "none")), ("cluster.yaml", ("onnx", "int8"))]
+    + [("cluster-gpu.yaml", ("torch", "none"))],
+)
+def test_cpu_clusters_embed_with_int8_onnx_and_gpus_with_torch(path, engine, monkeypatch):
+    monkeypatch.setenv("DATA_BUCKET", "bucket")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow:5000")
+    embedders = load_config(CONF / path).embed.embedders
+    for name in ("base_minilm_128", "finetuned_minilm"):
+        assert (embedders[name].backend, embedders[name].quantize) == engine, (path, name)
+
+
 def test_embedders_are_typed_by_kind():
     config = load_config(LOCAL)
     embedders = config.embed.embedders

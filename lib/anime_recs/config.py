@@ -39,6 +39,7 @@ from pydantic import (
     ValidationError,
 )
 
+from anime_recs.embeddings.engine import BACKENDS, QUANTIZATIONS
 from anime_recs.recommend.candidates import AGGREGATIONS
 from anime_recs.recommend.fusion import FUSIONS
 from anime_recs.tables import BUILTIN_RECOMMENDERS, HYBRID
@@ -158,6 +159,8 @@ class SentenceTransformersEmbedderConfig(Section):
     model: Text
     max_seq_length: Positive
     batch_size: Positive
+    backend: Literal[BACKENDS]  # inference engine; onnx runs on CPU (ONNX Runtime)
+    quantize: Literal[QUANTIZATIONS]  # int8: dynamic int8 weights, onnx only
     optional: bool  # skip (with a warning) when the model cannot be resolved
 
 
@@ -266,6 +269,13 @@ def check_consistency(config: AppConfig) -> None:
     for name in config.embed.run:
         if name not in config.embed.embedders:
             raise ConfigError(f"embed.run: unknown embedder {name!r}")
+    for name, embedder in config.embed.embedders.items():
+        quantize = getattr(embedder, "quantize", "none")
+        if quantize != "none" and embedder.backend != "onnx":
+            raise ConfigError(
+                f"embed.embedders.{name}.quantize: {quantize} needs backend onnx, "
+                f"got {embedder.backend!r}"
+            )
     hybrid = config.recommend.hybrid.content
     if hybrid is not None and hybrid not in config.embed.embedders:
         raise ConfigError(f"recommend.hybrid.content: unknown embedder {hybrid!r}")

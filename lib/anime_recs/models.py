@@ -129,7 +129,9 @@ def pinned_model_uri(client: Any, uri: str) -> str:
     raise ValueError(f"not an MLflow model URI: {uri!r}")
 
 
-def _cache_root() -> Path:
+def model_cache_root() -> Path:
+    """Where downloaded models and ONNX exports are cached: ``$ANIME_RECS_MODEL_CACHE``, else a
+    folder in the temp dir."""
     return Path(os.environ.get(CACHE_ENV) or Path(tempfile.gettempdir()) / "anime_recs_models")
 
 
@@ -170,7 +172,7 @@ def download_encoder(uri: str, dst: str | None = None) -> str:
         local = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=dst)
         return str(_sentence_transformer_folder(Path(local)))
     store = hashlib.sha256(_absolute_uri(mlflow.get_registry_uri()).encode()).hexdigest()[:8]
-    target = _cache_root() / store / key
+    target = model_cache_root() / store / key
     if not (target / ".complete").is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=target.parent))

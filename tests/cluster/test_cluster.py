@@ -46,6 +46,10 @@ def small_settings(root: Path) -> list[str]:
         "finetune.max_train_pairs": 64,
         "finetune.max_seq_length": 64,
         "embed.embedders.finetuned_minilm.max_seq_length": 64,
+        # the base encoder on the CPU-cluster engine: the driver exports it once and ships the
+        # export to the executors (SparkContext.addArchive)
+        "embed.embedders.base_minilm_128.backend": "onnx",
+        "embed.embedders.base_minilm_128.quantize": "int8",
         "recommend.bootstrap_samples": 50,
     }
     return set_args(sets)
@@ -176,6 +180,14 @@ def test_pipeline_tables_match_the_raw_data_and_a_local_jaccard(pipeline_run, sp
     )
     assert per_embedder.get("base_minilm_128") == titled, per_embedder
     assert per_embedder.get("finetuned_minilm") == titled, per_embedder
+    versions = dict(
+        read_table(spark, lake, tables.ANIME_EMBEDDINGS)
+        .groupBy("embedder")
+        .agg(F.max("model_version"))
+        .collect()
+    )
+    assert versions["base_minilm_128"].endswith("-seq128-onnx-int8"), versions
+    assert versions["finetuned_minilm"].endswith("-seq64"), versions  # torch
 
     # recommendations only for test users, ranks 1..n without gaps per list
     recs = read_table(spark, lake, tables.RECOMMENDATIONS)

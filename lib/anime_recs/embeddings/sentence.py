@@ -17,7 +17,9 @@ How the work is laid out
   assigned to the task, when GPU scheduling is on), else ``cpu``.
 - CPU threads: every concurrent task runs its own Python worker with its own model, so torch's
   intra-op pool is set to :func:`worker_threads` (cores // concurrent tasks) to avoid
-  oversubscription (2 workers x 2 threads on 2 cores is measurably slower than 2 x 1).
+  oversubscription (2 workers x 2 threads on 2 cores is measurably slower than 2 x 1); an
+  ``onnx`` embedder gets the same count as ONNX Runtime's intra-op threads
+  (:mod:`anime_recs.embeddings.engine`).
 
 GPU sharing (conf/cluster-gpu.yaml)
 -----------------------------------
@@ -49,8 +51,10 @@ from anime_recs.tables import require_columns
 
 log = logging.getLogger(__name__)
 
-# per Python worker process: (spec, max_seq_length, device) -> SentenceTransformer
-_MODELS: dict[tuple[str, int, str], Any] = {}
+# per Python worker process: (spec, max_seq_length, device, backend, quantize) -> model
+_MODELS: dict[tuple[str, int, str, str, str], Any] = {}
+# a spec naming an archive shipped with SparkContext.addArchive (an ONNX export on a cluster)
+SPARK_FILES_PREFIX = "sparkfiles:"
 
 
 def worker_threads(cores: int, concurrent_tasks: int) -> int:
@@ -88,14 +92,34 @@ def pick_device() -> str:
     return "cuda"
 
 
-def get_model(spec: str, max_seq_length: int, device: str) -> Any:
-    """The SentenceTransformer for ``spec``, loaded at most once per process."""
-    key = (spec, max_seq_length, device)
+def get_model(
+    spec: str,
+    max_seq_length: int,
+    device: str,
+    backend: str = "torch",
+    quantize: str = "none",
+    num_threads: int | None = None,
+) -> Any:
+    """The model for ``spec`` on its engine (:mod:`~anime_recs.embeddings.engine`), loaded at
+    most once per process. An onnx ``spec`` is an export folder, or ``sparkfiles:<name>`` for
+    one the driver shipped with ``SparkContext.addArchive`` (unpacked by Spark under that
+    name)."""
+    key = (spec, max_seq_length, device, backend, quantize)
     model = _MODELS.get(key)
     if model is None:
-        from anime_recs.models import load_sentence_transformer
+        if backend == "torch":
+            from anime_recs.models import load_sentence_transformer
 
-        model = load_sentence_transformer(spec, max_seq_length=max_seq_length, device=device)
+            model = load_sentence_transformer(spec, max_seq_length=max_seq_length, device=device)
+        else:
+            from anime_recs.embeddings.engine import load_onnx_model
+
+            folder = spec
+            if spec.startswith(SPARK_FILES_PREFIX):
+                from pyspark import SparkFiles
+
+                folder = SparkFiles.get(spec[len(SPARK_FILES_PREFIX) :])
+            model = load_onnx_model(folder, quantize, max_seq_length, num_threads)
         model.eval()
         _MODELS[key] = model
     return model
@@ -107,19 +131,36 @@ def make_encode_fn(
     batch_size: int,
     num_threads: int | None = None,
     device: str | None = None,
+    encoded: Any = None,
+    partition_sizes: dict[int, int] | None = None,
+    backend: str = "torch",
+    quantize: str = "none",
 ) -> Callable[[Iterator[pd.Series]], Iterator[pd.Series]]:
     """The pandas UDF body: batches of texts -> batches of unit-norm float32 vectors.
 
     Only plain values are captured, so the closure ships cheaply; the model is resolved and
-    loaded inside the worker (``device=None``: :func:`pick_device`).
+    loaded inside the worker (``device=None``: :func:`pick_device`; onnx runs on CPU) on the
+    engine ``backend``/``quantize`` (:func:`get_model`). ``encoded`` (a Spark
+    accumulator) counts the texts handed to the encoder. Each task logs its progress
+    (:class:`~anime_recs.progress.Progress`; ``partition_sizes`` = texts per partition id
+    gives it an ETA).
     """
 
     def encode_batches(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
         import torch
+        from pyspark import TaskContext
 
+        from anime_recs.progress import Progress, worker_logging
+
+        worker_logging()
         if num_threads:
             torch.set_num_threads(num_threads)
-        model = get_model(spec, max_seq_length, device or pick_device())
+        on = "cpu" if backend != "torch" else device or pick_device()
+        model = get_model(spec, max_seq_length, on, backend, quantize, num_threads)
+        ctx = TaskContext.get()
+        task = ctx.partitionId() if ctx is not None else 0
+        total = (partition_sizes or {}).get(task)
+        progress = Progress(f"embed task {task}", total, unit="texts", logger=log)
         for texts in batches:
             if len(texts) == 0:
                 yield pd.Series([], dtype=object)
@@ -131,7 +172,12 @@ def make_encode_fn(
                 convert_to_numpy=True,
                 show_progress_bar=False,
             ).astype(np.float32, copy=False)
+            if encoded is not None:
+                encoded.add(len(texts))
+            progress.update(len(texts))
             yield pd.Series(list(vectors))
+        if progress.done_count:
+            progress.done()
 
     return encode_batches
 
@@ -143,21 +189,60 @@ def embed_texts(
     batch_size: int,
     partitions: int,
     num_threads: int | None = None,
+    encoded: Any = None,
+    backend: str = "torch",
+    quantize: str = "none",
 ) -> DataFrame:
     """(anime_id, text, text_hash) -> (anime_id, text_hash, embedding ARRAY<FLOAT>).
 
     ``partitions`` tasks, texts sorted by length (longest first) inside each partition.
+    Counts the texts per partition first (one small job) so each task's progress has an ETA;
+    ``encoded``, ``backend``, ``quantize``: see :func:`make_encode_fn`.
     """
     require_columns(texts.columns, ("anime_id", "text", "text_hash"), "embed_texts")
+    spread = texts.repartition(partitions, "anime_id")
+    sizes = {int(r[0]): int(r[1]) for r in spread.groupBy(F.spark_partition_id()).count().collect()}
     encode = F.pandas_udf(
-        make_encode_fn(spec, max_seq_length, batch_size, num_threads),
+        make_encode_fn(
+            spec, max_seq_length, batch_size, num_threads, None, encoded, sizes, backend, quantize
+        ),
         ArrayType(FloatType(), containsNull=False),
     )
-    return (
-        texts.repartition(partitions, "anime_id")
-        .sortWithinPartitions(F.length("text").desc(), "anime_id")
-        .select("anime_id", "text_hash", encode("text").alias("embedding"))
+    return spread.sortWithinPartitions(F.length("text").desc(), "anime_id").select(
+        "anime_id", "text_hash", encode("text").alias("embedding")
     )
+
+
+def encoder_version(fingerprint: str | None, max_seq_length: int, engine: str = "") -> str | None:
+    """The version of what an embedder computes: ``<model fingerprint>-seq<max_seq_length>``
+    followed by the ``engine`` tag (:func:`~anime_recs.embeddings.engine.engine_tag`): the same
+    weights with another window or engine give other vectors; None for an unversioned model (a
+    hub id: never reused)."""
+    return f"{fingerprint}-seq{max_seq_length}{engine}" if fingerprint else None
+
+
+def split_reusable(
+    texts: DataFrame, existing: DataFrame | None, embedder: str, version: str | None
+) -> tuple[DataFrame | None, DataFrame]:
+    """``(reused, todo)``: the texts whose ``(version, text_hash)`` already has a vector among
+    ``embedder``'s rows of ``existing`` (``anime_embeddings``), as ``anime_id, text_hash,
+    embedding``; and the other texts (``anime_id, text, text_hash``), to be encoded.
+
+    Nothing is reused without a version or existing rows: a changed model version (new
+    weights, another ``max_seq_length``) re-embeds everything.
+    """
+    if existing is None or version is None:
+        return None, texts
+    known = (
+        existing.filter((F.col("embedder") == embedder) & (F.col("model_version") == version))
+        .select("text_hash", "embedding")
+        .dropDuplicates(["text_hash"])
+    )
+    reused = texts.join(known, "text_hash", "inner").select("anime_id", "text_hash", "embedding")
+    todo = texts.join(known.select("text_hash"), "text_hash", "left_anti").select(
+        "anime_id", "text", "text_hash"
+    )
+    return reused, todo
 
 
 def with_identity(

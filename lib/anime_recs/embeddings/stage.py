@@ -5,16 +5,20 @@ Reads ``anime``; writes ``anime_embeddings`` (each embedder's rows rewritten wit
 ``embedding_cache`` (merged as batches complete, so a rerun only pays for missing texts).
 
 ``sentence-transformers`` embedders run inside Spark in an iterator pandas UDF
-(:mod:`anime_recs.embeddings.sentence`), ``openai`` ones on the driver with a bounded thread
-pool (:mod:`anime_recs.embeddings.openai_embedder`). ``optional`` embedders whose model cannot
-be resolved (fine-tuned model not registered yet, no ``OPENAI_API_KEY``) are skipped with a
-warning. The pipeline runs the embedders in two stages: those of base models before the
-fine-tune, those of registered (MLflow) models after it.
+(:mod:`anime_recs.embeddings.sentence`) for the titles whose (encoder version, ``text_hash``)
+has no vector of that embedder yet (the others are reused, so a scheduled rerun after a few new
+titles embeds only those; a new model version or ``max_seq_length`` re-embeds all); each
+embedder's step logs how many were reused and computed. ``openai`` ones run on the driver
+with a bounded thread pool (:mod:`anime_recs.embeddings.openai_embedder`). ``optional``
+embedders whose model cannot be resolved (fine-tuned model not registered yet, no
+``OPENAI_API_KEY``) are skipped with a warning. The pipeline runs the embedders in two stages:
+those of base models before the fine-tune, those of registered (MLflow) models after it.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -26,6 +30,7 @@ from anime_recs.embeddings.cache import (
     missing_texts,
     vectors_from_cache,
 )
+from anime_recs.embeddings.engine import engine_tag, export_archive, exported_folder
 from anime_recs.embeddings.openai_embedder import (
     API_KEY_ENV,
     EmbeddingRequestError,
@@ -36,16 +41,24 @@ from anime_recs.embeddings.openai_embedder import (
     make_client,
 )
 from anime_recs.embeddings.sentence import (
+    SPARK_FILES_PREFIX,
     embed_texts,
+    encoder_version,
     local_cores,
     model_fingerprint,
+    split_reusable,
     with_identity,
     worker_threads,
 )
 from anime_recs.embeddings.text import titles_to_embed
 from anime_recs.errors import JobError
-from anime_recs.lakehouse import read_table, table_version, write_table
-from anime_recs.models import is_mlflow_uri, pinned_model_uri, resolve_model_path
+from anime_recs.lakehouse import read_table, table_exists, table_version, write_table
+from anime_recs.models import (
+    is_mlflow_uri,
+    model_cache_root,
+    pinned_model_uri,
+    resolve_model_path,
+)
 from anime_recs.steps import step
 from anime_recs.tracking import keep_logging, set_mlflow_uris
 
@@ -82,13 +95,20 @@ def embed_sentence_transformer(
     name: str,
     cfg: SentenceTransformersEmbedderConfig,
     texts: DataFrame,
+    counts: dict,
 ) -> DataFrame:
     """anime_embeddings rows for one sentence-transformers embedder (a lazy DataFrame).
+
+    Titles whose (encoder version, ``text_hash``) already has a vector of this embedder are
+    reused (:func:`~anime_recs.embeddings.sentence.split_reusable`); ``counts`` gets
+    ``reused``, an accumulator ``encoded`` (texts the encoder computed) and ``cached`` (the
+    frames to unpersist once written).
 
     Thread policy: in local mode the tasks share this machine's cores, so each Python worker
     gets its share (:func:`worker_threads`); on a cluster each task owns ``spark.task.cpus``.
     """
     path = _resolve_model(config, cfg.model, cfg.optional)
+    fingerprint = model_fingerprint(path)
     master = spark.sparkContext.master
     cores = local_cores(master)
     partitions = config.embed.partitions or spark.sparkContext.defaultParallelism
@@ -99,19 +119,80 @@ def embed_sentence_transformer(
     else:  # cluster: each task owns spark.task.cpus cores; executors resolve the spec
         threads = int(spark.sparkContext.getConf().get("spark.task.cpus", "1"))
         worker_spec = cfg.model
+    if cfg.backend == "onnx":
+        worker_spec = _onnx_worker_spec(spark, name, path, fingerprint, cfg.quantize, cores)
+    engine = engine_tag(cfg.backend, cfg.quantize)
+    version = encoder_version(fingerprint, cfg.max_seq_length, engine)
+    lake = config.paths.lake
+    existing = None
+    if table_exists(spark, lake, tables.ANIME_EMBEDDINGS):
+        existing = read_table(spark, lake, tables.ANIME_EMBEDDINGS)
+    reused, todo = split_reusable(texts, existing, name, version)
+    # both are read again by the write after this table's replaceWhere: materialise them now
+    todo = todo.cache()
+    counts["cached"] = [todo]
+    if reused is not None:
+        reused = reused.cache()
+        counts["cached"].append(reused)
+    counts["reused"] = reused.count() if reused is not None else 0
+    to_compute = todo.count()
     log.info(
-        "embedder %s: model %s, %d partitions, %d torch threads per worker, max_seq_length %d",
+        "embedder %s: model %s (version %s, %s %s), %d partitions, %d threads per worker, "
+        "max_seq_length %d: %d titles reused, %d to compute",
         name,
         cfg.model,
+        version,
+        cfg.backend,
+        cfg.quantize,
         partitions,
         threads,
         cfg.max_seq_length,
+        counts["reused"],
+        to_compute,
     )
-    vectors = embed_texts(
-        texts, worker_spec, cfg.max_seq_length, cfg.batch_size, partitions, num_threads=threads
-    )
-    version = model_fingerprint(path)
+    encoded = spark.sparkContext.accumulator(0)
+    counts["encoded"] = encoded
+    vectors = None
+    if to_compute or reused is None:
+        vectors = embed_texts(
+            todo,
+            worker_spec,
+            cfg.max_seq_length,
+            cfg.batch_size,
+            partitions,
+            num_threads=threads,
+            encoded=encoded,
+            backend=cfg.backend,
+            quantize=cfg.quantize,
+        )
+    if reused is not None:
+        vectors = reused if vectors is None else vectors.unionByName(reused)
     return with_identity(vectors, name, cfg.model, version)
+
+
+def _onnx_worker_spec(
+    spark: SparkSession,
+    name: str,
+    path: str,
+    fingerprint: str | None,
+    quantize: str,
+    local_cores: int | None,
+) -> str:
+    """The ONNX export the workers load: made once per model content on the driver
+    (:func:`~anime_recs.embeddings.engine.exported_folder`); in local mode its folder, on a
+    cluster shipped to the executors as an archive with ``SparkContext.addArchive`` (named by
+    the export, so a new model version is a new archive)."""
+    if fingerprint is None:
+        raise JobError(f"embedder {name}: backend onnx needs a local or registered model folder")
+    with keep_logging():
+        folder = exported_folder(path, fingerprint, quantize, model_cache_root())
+    if local_cores is not None:
+        return folder
+    archive = export_archive(folder, quantize)
+    shipped = {Path(f).name for f in spark.sparkContext.listArchives}
+    if Path(archive).name not in shipped:
+        spark.sparkContext.addArchive(archive)
+    return SPARK_FILES_PREFIX + Path(archive).name
 
 
 def embed_openai(
@@ -216,11 +297,12 @@ def run(spark: SparkSession, config: AppConfig, names: list[str]) -> None:
         for name in names:
             cfg = config.embed.embedders[name]
             with step(f"embed {name}") as facts:
+                counts: dict = {}
                 try:
                     if isinstance(cfg, OpenAIEmbedderConfig):
                         rows = embed_openai(spark, config, name, cfg, texts)
                     else:
-                        rows = embed_sentence_transformer(spark, config, name, cfg, texts)
+                        rows = embed_sentence_transformer(spark, config, name, cfg, texts, counts)
                 except EmbedderSkipped as why:
                     log.warning("embedder %s skipped: %s", name, why)
                     skipped.append(name)
@@ -239,6 +321,10 @@ def run(spark: SparkSession, config: AppConfig, names: list[str]) -> None:
                     .count()
                 )
                 facts.update(table=tables.ANIME_EMBEDDINGS, version=version, rows=written)
+                if "encoded" in counts:  # sentence-transformers: what was reused, computed
+                    facts.update(reused=counts["reused"], computed=counts["encoded"].value)
+                for frame in counts.get("cached", []):
+                    frame.unpersist()
                 done.append(name)
     finally:
         spark.conf.set(ARROW_BATCH_CONF, previous_batch)
