@@ -2,20 +2,14 @@
 version, and a rerun completes correctly. Delta commits are atomic: data files written by the
 killed process are never referenced by the log."""
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 from pyspark.testing import assertDataFrameEqual
+from tests.slow_write import kill_mid_write
 
 from anime_recs.lakehouse import read_table, table_path, table_version, write_table
 from anime_recs.tables import RATINGS, RATINGS_SCHEMA
-
-WRITER = Path(__file__).with_name("slow_writer.py")
 
 
 @pytest.mark.slow
@@ -25,26 +19,8 @@ def test_killed_writer_leaves_previous_version_readable(spark, lake):
     folder = Path(table_path(lake, RATINGS))
     files_v0 = set(folder.glob("*.parquet"))
 
-    proc = subprocess.Popen(
-        [sys.executable, str(WRITER), lake, "400", "0.05"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        assert proc.stdout.readline().strip() == b"writing"
-        # kill as soon as the write has produced data files that no commit references yet
-        deadline = time.time() + 240
-        while time.time() < deadline and proc.poll() is None:
-            if set(folder.glob("*.parquet")) - files_v0:
-                break
-            time.sleep(0.1)
-        assert proc.poll() is None, "writer finished before it could be killed"
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    # kill as soon as the write has produced data files that no commit references yet
+    kill_mid_write("table", lake, lambda: bool(set(folder.glob("*.parquet")) - files_v0))
 
     # the killed write had started: it left data files that no commit references
     assert set(folder.glob("*.parquet")) - files_v0

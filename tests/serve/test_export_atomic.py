@@ -1,18 +1,12 @@
 """Exports are published atomically: a killed export leaves the previous one intact."""
 
 import hashlib
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+from tests.slow_write import kill_mid_write
 
 from anime_recs.serve.export import export_recommendations, recover
-
-HELPER = Path(__file__).with_name("slow_export.py")
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -40,29 +34,13 @@ def test_killed_export_leaves_the_previous_export_intact(spark, tmp_path):
     assert any(k.startswith("jsonl/part-") for k in before)
     assert any(k.startswith("parquet/recommender=jaccard_cf/") for k in before)
 
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen(
-        [sys.executable, str(HELPER), str(target), "400", "0.05"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        env=env,
+    tmp_glob = ".latest.tmp-*"
+    # kill once the new export has started writing its temporary folder
+    kill_mid_write(
+        "export",
+        target,
+        lambda: any(p.is_dir() for p in target.parent.glob(f"{tmp_glob}/parquet")),
     )
-    try:
-        assert proc.stdout.readline().strip() == b"exporting"
-        # kill once the new export has started writing its temporary folder
-        deadline = time.time() + 240
-        tmp_glob = ".latest.tmp-*"
-        while time.time() < deadline and proc.poll() is None:
-            if any(p.is_dir() for p in target.parent.glob(f"{tmp_glob}/parquet")):
-                break
-            time.sleep(0.1)
-        assert proc.poll() is None, "export finished before it could be killed"
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
 
     assert list(target.parent.glob(tmp_glob))  # the killed export was under way
     assert snapshot(target) == before  # readers still see the whole previous export
