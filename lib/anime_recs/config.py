@@ -205,6 +205,8 @@ class FinetuneConfig(Section):
     recipe: Literal[tuple(RECIPES)]
     content_neighbours: NonNegative  # contrastive: pairs inside the base encoder's k-NN; 0: all
     batch_size: Positive
+    # texts per forward pass, grouped by token length (less padding, same gradients); 0: batch
+    forward_chunk: NonNegative
     epochs: Positive
     learning_rate: PositiveNumber
     warmup_ratio: Fraction

@@ -12,10 +12,12 @@ from sentence_transformers import SentenceTransformer
 from anime_recs.training.finetune import (
     STATE_FILE,
     TrainSettings,
+    batch_embeddings,
     clear_checkpoints,
     epoch_order,
     evaluate_spearman,
     latest_checkpoint,
+    length_groups,
     linear_warmup_factor,
     read_checkpoint_state,
     steps_per_epoch,
@@ -50,6 +52,60 @@ def test_epoch_order_is_a_seeded_permutation():
     assert sorted(a) == list(range(50))
     assert a == epoch_order(50, seed=3, epoch=0)
     assert a != epoch_order(50, seed=3, epoch=1)
+
+
+def test_length_groups_sort_longest_first_and_cut_in_chunks():
+    lengths = [3, 7, 5, 7, 1]
+    # by length descending, ties by position: 1 (7), 3 (7), 2 (5), 0 (3), 4 (1)
+    assert length_groups(lengths, 2) == [[1, 3], [2, 0], [4]]
+    assert length_groups(lengths, 4) == [[1, 3, 2, 0], [4]]
+    assert length_groups(lengths, 0) == [[0, 1, 2, 3, 4]]  # one pass, the batch's order
+    assert length_groups(lengths, 5) == [[0, 1, 2, 3, 4]]
+    assert length_groups([], 8) == []
+
+
+def _varied_texts(pairs: PairSet, n: int) -> list[str]:
+    """``n`` texts of 1 to 16 words: lengths that differ a lot, as real descriptions do."""
+    words = " ".join(pairs.texts_a).split()
+    return [" ".join(words[i : i + 1 + (7 * i) % 16]) for i in range(n)]
+
+
+@pytest.mark.parametrize("loss_name", ["CosineSimilarityLoss", "MultipleNegativesRankingLoss"])
+def test_length_grouped_forward_gives_the_same_loss_and_gradients_with_less_padding(
+    tiny_model, train_pairs, loss_name
+):
+    from sentence_transformers import losses
+
+    tiny_model.eval()  # no dropout: its random masks would be drawn in another order
+    texts_a, texts_b = _varied_texts(train_pairs, 12), _varied_texts(train_pairs, 13)[1:]
+    labels = torch.tensor([float(i % 2) for i in range(12)])
+    loss_fn = getattr(losses, loss_name)(tiny_model)
+    widths: list[tuple[int, int]] = []
+    hook = tiny_model[0].register_forward_pre_hook(
+        lambda module, args: widths.append(tuple(args[0]["input_ids"].shape))
+    )
+
+    def loss_and_grads(chunk: int):
+        tiny_model.zero_grad(set_to_none=True)
+        widths.clear()
+        embeddings = [batch_embeddings(tiny_model, t, chunk, "cpu") for t in (texts_a, texts_b)]
+        loss = loss_fn.compute_loss_from_embeddings(embeddings, labels)
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in tiny_model.named_parameters() if p.grad is not None}
+        return embeddings, float(loss.detach()), grads, sum(rows * width for rows, width in widths)
+
+    try:
+        emb_one, loss_one, grads_one, tokens_one = loss_and_grads(0)
+        emb_grouped, loss_grouped, grads_grouped, tokens_grouped = loss_and_grads(4)
+    finally:
+        hook.remove()
+    for one, grouped in zip(emb_one, emb_grouped, strict=True):
+        torch.testing.assert_close(grouped, one, atol=1e-5, rtol=0)  # in the texts' order
+    assert loss_grouped == pytest.approx(loss_one, abs=1e-5)
+    assert grads_one.keys() == grads_grouped.keys() and grads_one
+    for name, grad in grads_one.items():
+        torch.testing.assert_close(grads_grouped[name], grad, atol=1e-5, rtol=1e-4)
+    assert tokens_grouped < 0.75 * tokens_one  # token positions computed, padding included
 
 
 def test_evaluate_spearman_is_none_when_undefined(tiny_model):

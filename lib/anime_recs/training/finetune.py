@@ -17,6 +17,13 @@ It does what the trainer would do for this task:
 - the Spearman correlation of cosine vs label on the validation pairs
   (:func:`evaluate_spearman`) before training and after every epoch.
 
+On a CPU most of a step is spent on padding when descriptions of very different lengths share
+a batch (the batch is padded to its longest text). With ``forward_chunk`` the texts of a batch
+are encoded in length-sorted groups, each padded only to its own longest text
+(:func:`batch_embeddings`); the batches and the loss over the whole batch (in-batch negatives
+included) are the same, and so are the gradients but for dropout, whose random masks are drawn
+in another order; only the padding computed is not.
+
 Checkpoints (weights, optimizer, scheduler, RNG state, loss curve) go to
 ``<checkpoint_dir>/checkpoint-<step>/`` every ``checkpoint_steps`` steps and at the end of every
 epoch, written to a temporary folder and renamed, so a killed process leaves either the previous
@@ -67,6 +74,7 @@ class TrainSettings:
     checkpoint_steps: int = 200  # 0: only at the end of each epoch
     eval_batch_size: int = 32
     loss: str = "CosineSimilarityLoss"  # one of LOSSES
+    forward_chunk: int = 0  # texts per forward pass, by length (batch_embeddings); 0: the batch
 
 
 @dataclass
@@ -130,6 +138,18 @@ def steps_per_epoch(n_pairs: int, batch_size: int) -> int:
     return math.ceil(n_pairs / batch_size)
 
 
+def length_groups(lengths: list[int], chunk: int) -> list[list[int]]:
+    """The forward passes of a batch: its positions sorted by token length, longest first (ties
+    by position), cut into groups of ``chunk``; ``chunk`` 0 or at least the batch size: one
+    group in the batch's order. Each group is padded to its first (longest) text only.
+    """
+    positions = list(range(len(lengths)))
+    if chunk <= 0 or chunk >= len(lengths):
+        return [positions] if positions else []
+    ordered = sorted(positions, key=lambda i: (-lengths[i], i))
+    return [ordered[start : start + chunk] for start in range(0, len(ordered), chunk)]
+
+
 # --------------------------------------------------------------------------------------------
 # Pieces
 # --------------------------------------------------------------------------------------------
@@ -166,6 +186,36 @@ def evaluate_spearman(model: Any, pairs: PairSet, batch_size: int = 32) -> float
     b = vectors[[index[t] for t in pairs.texts_b]]
     cosine = np.sum(np.asarray(a, dtype=np.float64) * np.asarray(b, dtype=np.float64), axis=1)
     return float(spearmanr(cosine, pairs.labels).statistic)
+
+
+def batch_embeddings(model: Any, texts: list[str], chunk: int, device: str):
+    """The sentence embeddings of ``texts``, in their order and with gradients: one forward
+    pass per :func:`length_groups` group, cut from the batch's tokenization to the group's
+    longest text. Attention masks and mean pooling ignore padding, so this equals one pass over
+    the whole padded batch (up to float rounding; in training mode dropout draws its masks in
+    another order) and skips the padding's compute.
+    """
+    import torch
+    from sentence_transformers.util import batch_to_device
+
+    features = model.tokenize(texts)
+    if getattr(model.tokenizer, "padding_side", "right") != "right":
+        chunk = 0  # cutting columns assumes the padding is at the end
+    lengths = features["attention_mask"].sum(dim=1).tolist()
+    groups = length_groups(lengths, chunk)
+    if len(groups) == 1:
+        return model(batch_to_device(features, device))["sentence_embedding"]
+    pieces = []
+    for group in groups:
+        rows, width = torch.tensor(group), lengths[group[0]]
+        part = {
+            key: value[rows, :width] if value.dim() == 2 else value[rows]
+            for key, value in features.items()
+        }
+        pieces.append(model(batch_to_device(part, device))["sentence_embedding"])
+    inverse = torch.empty(len(texts), dtype=torch.long)
+    inverse[torch.tensor([i for group in groups for i in group])] = torch.arange(len(texts))
+    return torch.cat(pieces)[inverse.to(pieces[0].device)]
 
 
 def epoch_order(n_pairs: int, seed: int, epoch: int) -> list[int]:
@@ -287,7 +337,6 @@ def train(
     """
     import torch
     from sentence_transformers import losses
-    from sentence_transformers.util import batch_to_device
     from transformers import set_seed
 
     if len(train_pairs) == 0:
@@ -339,14 +388,13 @@ def train(
         for batch in range(state.next_batch, per_epoch):
             index = order[batch * settings.batch_size : (batch + 1) * settings.batch_size]
             started = time.perf_counter()
-            features_a = batch_to_device(
-                model.tokenize([train_pairs.texts_a[i] for i in index]), device
-            )
-            features_b = batch_to_device(
-                model.tokenize([train_pairs.texts_b[i] for i in index]), device
-            )
+            chunk = settings.forward_chunk
+            embeddings = [
+                batch_embeddings(model, [texts[i] for i in index], chunk, device)
+                for texts in (train_pairs.texts_a, train_pairs.texts_b)
+            ]
             labels = torch.tensor([train_pairs.labels[i] for i in index], device=device)
-            loss = loss_fn([features_a, features_b], labels)
+            loss = loss_fn.compute_loss_from_embeddings(embeddings, labels)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
             optimizer.step()

@@ -174,6 +174,7 @@ def run(spark: SparkSession, config: AppConfig) -> None:
 
     settings = TrainSettings(
         batch_size=ft.batch_size,
+        forward_chunk=ft.forward_chunk,
         epochs=ft.epochs,
         learning_rate=ft.learning_rate,
         warmup_ratio=ft.warmup_ratio,
