@@ -119,8 +119,6 @@ def embed_sentence_transformer(
     else:  # cluster: each task owns spark.task.cpus cores; executors resolve the spec
         threads = int(spark.sparkContext.getConf().get("spark.task.cpus", "1"))
         worker_spec = cfg.model
-    if cfg.backend == "onnx":
-        worker_spec = _onnx_worker_spec(spark, name, path, fingerprint, cfg.quantize, cores)
     engine = engine_tag(cfg.backend, cfg.quantize)
     version = encoder_version(fingerprint, cfg.max_seq_length, engine)
     lake = config.paths.lake
@@ -154,6 +152,8 @@ def embed_sentence_transformer(
     counts["encoded"] = encoded
     vectors = None
     if to_compute or reused is None:
+        if cfg.backend == "onnx":  # exported (or found in the cache) only when there is work
+            worker_spec = _onnx_worker_spec(spark, name, path, fingerprint, cfg.quantize, cores)
         vectors = embed_texts(
             todo,
             worker_spec,
