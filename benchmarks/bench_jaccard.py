@@ -57,23 +57,38 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class PeakRss:
-    """Samples the RSS of this process and all its descendants; keeps the maximum."""
+    """Samples the RSS of this process and all its descendants; keeps the maximum of the total
+    and of each role: ``driver`` (this Python process: what the driver collects and builds),
+    ``jvm`` (Spark's JVM; in local mode driver and executor in one), ``workers`` (the Python
+    workers together: the executors' Python side, e.g. each task's copy of a broadcast) and
+    ``worker_max`` (the largest single worker)."""
+
+    ROLES = ("driver", "jvm", "workers", "worker_max")
 
     def __init__(self, interval: float = 0.05) -> None:
         self.interval = interval
         self.peak = 0
+        self.peak_by_role = dict.fromkeys(self.ROLES, 0)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _sample(self) -> int:
         me = psutil.Process()
-        total = 0
+        roles = dict.fromkeys(self.ROLES, 0)
         for proc in [me, *me.children(recursive=True)]:
             try:
-                total += proc.memory_info().rss
+                rss = proc.memory_info().rss
+                role = "driver" if proc.pid == me.pid else "jvm" if "java" in proc.name() else ""
             except psutil.Error:
-                pass
-        return total
+                continue
+            if role:
+                roles[role] += rss
+            else:
+                roles["workers"] += rss
+                roles["worker_max"] = max(roles["worker_max"], rss)
+        for role, rss in roles.items():
+            self.peak_by_role[role] = max(self.peak_by_role[role], rss)
+        return roles["driver"] + roles["jvm"] + roles["workers"]
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -102,6 +117,7 @@ def measured(results: dict, name: str):
     entry["wall_s"] = round(time.perf_counter() - start, 2)
     entry["driver_cpu_s"] = round(time.process_time() - cpu0, 2)
     entry["peak_rss_gib"] = round(rss.peak / 2**30, 2)
+    entry["peak_rss_by_role_gib"] = {k: round(v / 2**30, 2) for k, v in rss.peak_by_role.items()}
     results[name] = entry
     print(f"  {name}: {entry}", flush=True)  # noqa: T201 - a script's progress
 
@@ -452,6 +468,8 @@ def report(results: dict) -> None:
         f"{job['driver_cpu_s']} | {job['peak_rss_gib']} | {results['anime_pair_jaccard_rows']:,} "
         f"| {job['blocks']} blocks |",
     ]
+    roles = job["peak_rss_by_role_gib"]
+    role_note = ", ".join(f"{k} {v}" for k, v in roles.items())
     tp = results["job_training_pairs"]
     n_training = sum(results["training_pairs"].values())
     lines.append(
@@ -479,6 +497,7 @@ def report(results: dict) -> None:
                 f"| {label} | {e['wall_s']} | {e['driver_cpu_s']} | {e['peak_rss_gib']} | "
                 f"{e['rows']:,} | job / this = {ratio:.2f} |"
             )
+    lines += ["", f"job peak RSS by process role (GiB, each its own peak): {role_note}"]
     print("\n".join(lines))
 
 
