@@ -1,6 +1,7 @@
 """Delta is real: writes, overwrites, replaceWhere, time travel, schema conformance."""
 
 import json
+from pathlib import Path
 
 import pytest
 from pyspark.testing import assertDataFrameEqual
@@ -135,3 +136,37 @@ def test_table_properties_are_set_on_create_and_added_to_an_existing_table(spark
     assert write_table(pairs, lake, ANIME_PAIR_JACCARD, ANIME_PAIR_JACCARD_SCHEMA) == 4
     assert DeltaTable.forPath(spark, path).detail().first()["properties"] == expected
     assert write_table(pairs, lake, ANIME_PAIR_JACCARD, ANIME_PAIR_JACCARD_SCHEMA) == 5
+
+
+@pytest.mark.parametrize("leftover", [None, ".00000000000000000000.json.3f2a.tmp"])
+def test_a_creation_killed_before_its_first_commit_does_not_block_the_next_write(
+    spark, lake, leftover
+):
+    """A kill while a table with properties is created can leave ``_delta_log`` without a
+    commit (empty, or holding the commit's temporary file); Delta then refuses to create the
+    table there. The next write removes that log and creates the table."""
+    from delta.tables import DeltaTable
+
+    from anime_recs.tables import ANIME_PAIR_JACCARD, ANIME_PAIR_JACCARD_SCHEMA, TABLE_PROPERTIES
+
+    log_dir = Path(lake) / ANIME_PAIR_JACCARD / "_delta_log"
+    log_dir.mkdir(parents=True)
+    if leftover:
+        (log_dir / leftover).write_text('{"commitInfo"')
+    pairs = spark.createDataFrame([(1, 2, 3, 4, 2, 5, 0.4)], ANIME_PAIR_JACCARD_SCHEMA)
+    assert write_table(pairs, lake, ANIME_PAIR_JACCARD, ANIME_PAIR_JACCARD_SCHEMA) == 1
+    assertDataFrameEqual(read_table(spark, lake, ANIME_PAIR_JACCARD), pairs)
+    path = f"{lake}/{ANIME_PAIR_JACCARD}"
+    expected = TABLE_PROPERTIES[ANIME_PAIR_JACCARD]
+    assert DeltaTable.forPath(spark, path).detail().first()["properties"] == expected
+
+
+def test_a_log_with_a_commit_is_never_removed(spark, lake):
+    from anime_recs.lakehouse import _drop_commitless_log
+
+    log_dir = Path(lake) / "t" / "_delta_log"
+    (log_dir / "_staged_commits").mkdir(parents=True)
+    commit = log_dir / "_staged_commits" / "00000000000000000000.9c1e.json"
+    commit.write_text("{}")
+    _drop_commitless_log(spark, "t", f"{lake}/t")
+    assert commit.is_file()

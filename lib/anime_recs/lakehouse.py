@@ -10,6 +10,7 @@ recommender's neighbours) and leaves the others untouched.
 from __future__ import annotations
 
 import logging
+import re
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -21,6 +22,9 @@ from anime_recs.paths import join
 from anime_recs.tables import TABLE_PROPERTIES, WRITTEN_BY, require_columns
 
 log = logging.getLogger(__name__)
+
+# a commit (``<20 digits>.json``), a checkpoint or a staged commit: any file named by a version
+COMMIT_FILE = re.compile(r"^\d{20}\.")
 
 
 def table_path(lake: str, name: str) -> str:
@@ -84,6 +88,7 @@ def ensure_properties(
     """
     path = table_path(lake, name)
     if not table_exists(spark, lake, name):
+        _drop_commitless_log(spark, name, path)
         builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
         for key, value in properties.items():
             builder = builder.property(key, value)
@@ -96,6 +101,24 @@ def ensure_properties(
         assignments = ", ".join(f"'{k}' = '{v}'" for k, v in sorted(stale.items()))
         spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({assignments})")
         log.info("%s: set table properties %s", name, stale)
+
+
+def _drop_commitless_log(spark: SparkSession, name: str, path: str) -> None:
+    """Remove a ``_delta_log`` that holds no commit: what a table creation killed before its
+    first commit leaves. Delta refuses to create a table over it (``DELTA_TABLE_NOT_FOUND``),
+    and with no commit there is no version to lose. A log with any commit is left alone."""
+    jvm = spark.sparkContext._jvm
+    log_dir = jvm.org.apache.hadoop.fs.Path(f"{path}/_delta_log")
+    fs = log_dir.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(log_dir):
+        return
+    files, names = fs.listFiles(log_dir, True), []
+    while files.hasNext():
+        names.append(files.next().getPath().getName())
+    if any(COMMIT_FILE.match(n) for n in names):
+        return
+    fs.delete(log_dir, True)
+    log.warning("%s: removed a _delta_log without commits (a killed creation): %s", name, names)
 
 
 def conform(df: DataFrame, schema: StructType) -> DataFrame:
