@@ -20,9 +20,14 @@ from anime_recs import tables
 from anime_recs.config import AppConfig
 from anime_recs.errors import JobError
 from anime_recs.lakehouse import read_table, table_exists
-from anime_recs.recommend.popularity import PROMOTER_MIN_RATING, promoter_counts
+from anime_recs.recommend.popularity import PROMOTER_MIN_RATING
 from anime_recs.serve.lists import build_serve_model, serve_chunk
-from anime_recs.serve.run import check_recommender, lake_recommenders
+from anime_recs.serve.run import (
+    check_recommender,
+    lake_recommenders,
+    read_neighbors,
+    read_titles_and_promoters,
+)
 from anime_recs.tables import POPULARITY
 
 
@@ -67,18 +72,10 @@ def lookup_user(
             .select("anime_id")
             .toPandas()
         )
-    anime = read_table(spark, lake, tables.ANIME).select("anime_id", "name").toPandas()
+    anime, promoters = read_titles_and_promoters(spark, lake, ratings)
     names = dict(zip(anime["anime_id"], anime["name"], strict=True))
-    promoters = promoter_counts(ratings, split=None).toPandas()
-    neighbors = pd.DataFrame()
     model_based = [a for a in asked if a != POPULARITY]
-    if model_based:
-        neighbors = (
-            read_table(spark, lake, tables.ANIME_NEIGHBORS)
-            .filter(F.col("recommender").isin(model_based))
-            .filter(F.col("rank") <= k)
-            .toPandas()
-        )
+    neighbors = read_neighbors(spark, lake, model_based, k) if model_based else None
 
     top = mine[mine["rating"] >= PROMOTER_MIN_RATING].sort_values(
         ["rating", "anime_id"], ascending=[False, True]

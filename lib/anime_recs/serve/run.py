@@ -19,6 +19,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import pandas as pd
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -156,21 +157,35 @@ def model_version_label(
     return f"{tables.ANIME_NEIGHBORS}:{runlog.fingerprint(recommender, {}, neighbors)[:12]}"
 
 
+def read_titles_and_promoters(
+    spark: SparkSession, lake: str, ratings: DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What every served list shares: ``anime_id, name`` of ``anime`` and the promoter counts
+    (``anime_id, promoters``) over all ``ratings``, all splits."""
+    anime = read_table(spark, lake, tables.ANIME).select("anime_id", "name").toPandas()
+    return anime, promoter_counts(ratings, split=None).toPandas()
+
+
+def read_neighbors(spark: SparkSession, lake: str, recommenders: list[str], k: int) -> pd.DataFrame:
+    """``recommender, anime_id, neighbor_id, rank, similarity`` of ``anime_neighbors`` for
+    ``recommenders``, rank <= k."""
+    return (
+        read_table(spark, lake, tables.ANIME_NEIGHBORS)
+        .filter(F.col("recommender").isin(recommenders) & (F.col("rank") <= k))
+        .select("recommender", "anime_id", "neighbor_id", "rank", "similarity")
+        .toPandas()
+    )
+
+
 def load_serve_model(
     spark: SparkSession, lake: str, recommender: str, k: int, ratings: DataFrame
 ) -> ServeModel:
-    """Titles and names from ``anime``, the recommender's neighbours from
-    ``anime_neighbors`` (rank <= k), promoter counts over all ``ratings``."""
-    anime = read_table(spark, lake, tables.ANIME).select("anime_id", "name").toPandas()
+    """The :class:`ServeModel` of one recommender: :func:`read_titles_and_promoters` and its
+    :func:`read_neighbors` (none for popularity)."""
+    anime, promoters = read_titles_and_promoters(spark, lake, ratings)
     neighbors = None
     if recommender != POPULARITY:
-        neighbors = (
-            read_table(spark, lake, tables.ANIME_NEIGHBORS)
-            .filter((F.col("recommender") == recommender) & (F.col("rank") <= k))
-            .select("anime_id", "neighbor_id", "rank", "similarity")
-            .toPandas()
-        )
-    promoters = promoter_counts(ratings, split=None).toPandas()
+        neighbors = read_neighbors(spark, lake, [recommender], k)
     return build_serve_model(anime, neighbors, promoters, k)
 
 
