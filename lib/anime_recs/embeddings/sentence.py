@@ -182,6 +182,44 @@ def make_encode_fn(
     return encode_batches
 
 
+def partition_texts(texts: DataFrame, partitions: int) -> DataFrame:
+    """Texts (anime_id, text, text_hash) hash-partitioned by ``anime_id`` into ``partitions``
+    (the embedding tasks)."""
+    require_columns(texts.columns, ("anime_id", "text", "text_hash"), "embed_texts")
+    return texts.repartition(partitions, "anime_id")
+
+
+def partition_sizes(spread: DataFrame) -> dict[int, int]:
+    """Rows per partition id of ``spread`` (one small job): each task's progress total."""
+    return {int(r[0]): int(r[1]) for r in spread.groupBy(F.spark_partition_id()).count().collect()}
+
+
+def encode_partitions(
+    spread: DataFrame,
+    sizes: dict[int, int] | None,
+    spec: str,
+    max_seq_length: int,
+    batch_size: int,
+    num_threads: int | None = None,
+    encoded: Any = None,
+    backend: str = "torch",
+    quantize: str = "none",
+) -> DataFrame:
+    """Partitioned texts (:func:`partition_texts`) -> (anime_id, text_hash, embedding
+    ARRAY<FLOAT>), texts sorted by length (longest first) inside each partition; ``sizes``
+    (:func:`partition_sizes`) gives each task's progress an ETA. ``encoded``, ``backend``,
+    ``quantize``: see :func:`make_encode_fn`."""
+    encode = F.pandas_udf(
+        make_encode_fn(
+            spec, max_seq_length, batch_size, num_threads, None, encoded, sizes, backend, quantize
+        ),
+        ArrayType(FloatType(), containsNull=False),
+    )
+    return spread.sortWithinPartitions(F.length("text").desc(), "anime_id").select(
+        "anime_id", "text_hash", encode("text").alias("embedding")
+    )
+
+
 def embed_texts(
     texts: DataFrame,
     spec: str,
@@ -193,23 +231,20 @@ def embed_texts(
     backend: str = "torch",
     quantize: str = "none",
 ) -> DataFrame:
-    """(anime_id, text, text_hash) -> (anime_id, text_hash, embedding ARRAY<FLOAT>).
-
-    ``partitions`` tasks, texts sorted by length (longest first) inside each partition.
-    Counts the texts per partition first (one small job) so each task's progress has an ETA;
-    ``encoded``, ``backend``, ``quantize``: see :func:`make_encode_fn`.
-    """
-    require_columns(texts.columns, ("anime_id", "text", "text_hash"), "embed_texts")
-    spread = texts.repartition(partitions, "anime_id")
-    sizes = {int(r[0]): int(r[1]) for r in spread.groupBy(F.spark_partition_id()).count().collect()}
-    encode = F.pandas_udf(
-        make_encode_fn(
-            spec, max_seq_length, batch_size, num_threads, None, encoded, sizes, backend, quantize
-        ),
-        ArrayType(FloatType(), containsNull=False),
-    )
-    return spread.sortWithinPartitions(F.length("text").desc(), "anime_id").select(
-        "anime_id", "text_hash", encode("text").alias("embedding")
+    """(anime_id, text, text_hash) -> (anime_id, text_hash, embedding ARRAY<FLOAT>) in
+    ``partitions`` tasks: :func:`partition_texts`, :func:`partition_sizes`,
+    :func:`encode_partitions`."""
+    spread = partition_texts(texts, partitions)
+    return encode_partitions(
+        spread,
+        partition_sizes(spread),
+        spec,
+        max_seq_length,
+        batch_size,
+        num_threads,
+        encoded,
+        backend,
+        quantize,
     )
 
 

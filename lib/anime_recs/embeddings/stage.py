@@ -42,10 +42,12 @@ from anime_recs.embeddings.openai_embedder import (
 )
 from anime_recs.embeddings.sentence import (
     SPARK_FILES_PREFIX,
-    embed_texts,
+    encode_partitions,
     encoder_version,
     local_cores,
     model_fingerprint,
+    partition_sizes,
+    partition_texts,
     split_reusable,
     with_identity,
     worker_threads,
@@ -126,14 +128,16 @@ def embed_sentence_transformer(
     if table_exists(spark, lake, tables.ANIME_EMBEDDINGS):
         existing = read_table(spark, lake, tables.ANIME_EMBEDDINGS)
     reused, todo = split_reusable(texts, existing, name, version)
-    # both are read again by the write after this table's replaceWhere: materialise them now
-    todo = todo.cache()
-    counts["cached"] = [todo]
+    # both are read again by the write after this table's replaceWhere: materialise them now;
+    # the texts to encode are cached already spread over the tasks, so the shuffle runs once
+    spread = partition_texts(todo, partitions).cache()
+    counts["cached"] = [spread]
     if reused is not None:
         reused = reused.cache()
         counts["cached"].append(reused)
     counts["reused"] = reused.count() if reused is not None else 0
-    to_compute = todo.count()
+    sizes = partition_sizes(spread)
+    to_compute = sum(sizes.values())
     log.info(
         "embedder %s: model %s (version %s, %s %s), %d partitions, %d threads per worker, "
         "max_seq_length %d: %d titles reused, %d to compute",
@@ -154,12 +158,12 @@ def embed_sentence_transformer(
     if to_compute or reused is None:
         if cfg.backend == "onnx":  # exported (or found in the cache) only when there is work
             worker_spec = _onnx_worker_spec(spark, name, path, fingerprint, cfg.quantize, cores)
-        vectors = embed_texts(
-            todo,
+        vectors = encode_partitions(
+            spread,
+            sizes,
             worker_spec,
             cfg.max_seq_length,
             cfg.batch_size,
-            partitions,
             num_threads=threads,
             encoded=encoded,
             backend=cfg.backend,
