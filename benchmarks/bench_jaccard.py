@@ -10,8 +10,9 @@ In one run on the same ingested lake (``ratings`` + ``anime`` Delta tables) it m
    of ``--sample-users`` users, extrapolated to all users by the number of co-promoted triples:
    ``time x total_triples / sample_triples``;
 3. **scipy**: single-process ``A.T @ A`` + Jaccard on the same promoter matrix, the local speed
-   limit: count only, and with the kept rows materialised as numpy arrays; plus the job's
-   blocked kernel run in one process without Spark (to show the Spark/Delta overhead);
+   limit: count only, with the kept rows materialised as numpy arrays, and with those rows
+   written as one Parquet file in the table's layout (the job's output, without Delta); plus
+   the job's blocked kernel run in one process without Spark (the Spark/Delta overhead);
 4. peak memory of each phase (RSS of this process + its children: the JVM and Python workers,
    sampled every 50 ms with psutil), and the row counts of both tables.
 
@@ -37,13 +38,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import psutil
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pyspark.sql import functions as F
 
 from anime_recs import tables
 from anime_recs.cli import session, setup_logging
 from anime_recs.config import load_config
 from anime_recs.lakehouse import read_table, table_exists, write_table
-from anime_recs.similarity.jaccard import block_pair_batches, jaccard_from_counts, pair_jaccard
+from anime_recs.similarity.jaccard import (
+    PAIR_ARROW_SCHEMA,
+    block_pair_batches,
+    jaccard_from_counts,
+    pair_jaccard,
+)
 from anime_recs.similarity.labels import training_pairs
 from anime_recs.similarity.promoters import (
     build_promoter_matrix,
@@ -186,8 +194,12 @@ def naive_self_join(promo, min_intersection: int):
     )
 
 
-def scipy_all_pairs(matrix, min_intersection: int, materialise: bool) -> dict:
-    """Single-process ``A.T @ A`` (both triangles, as scipy does it) + upper-triangle Jaccard."""
+def scipy_all_pairs(
+    matrix, min_intersection: int, materialise: bool, parquet_dir: str | None = None
+) -> dict:
+    """Single-process ``A.T @ A`` (both triangles, as scipy does it) + upper-triangle Jaccard;
+    ``parquet_dir``: also write the rows there as one Parquet file in the table's layout
+    (:func:`write_pairs_parquet`)."""
     a = matrix.csr()
     counts = (a.T.tocsr() @ a).tocsr()
     n = counts.shape[0]
@@ -211,7 +223,27 @@ def scipy_all_pairs(matrix, min_intersection: int, materialise: bool) -> dict:
             jac,
         ]
         out["bytes"] = int(sum(x.nbytes for x in arrays))
+        if parquet_dir is not None:
+            out["parquet_mb"] = write_pairs_parquet(arrays, parquet_dir)
     return out
+
+
+def write_pairs_parquet(arrays: list[np.ndarray], folder: str) -> float:
+    """The pair rows as one Parquet file with pyarrow in ``anime_pair_jaccard``'s layout
+    (Parquet v2 pages, no dictionaries, snappy as Spark's default, statistics on the first
+    two columns only); its size in MB. The single-process counterpart of the job's write."""
+    table = pa.Table.from_arrays([pa.array(x) for x in arrays], schema=PAIR_ARROW_SCHEMA)
+    path = Path(folder) / "pairs.parquet"
+    pq.write_table(
+        table,
+        path,
+        version="2.6",
+        data_page_version="2.0",
+        use_dictionary=False,
+        compression="snappy",
+        write_statistics=["anime_a", "anime_b"],
+    )
+    return round(path.stat().st_size / 1e6, 1)
 
 
 def blocked_single_process(matrix, min_intersection: int, n_blocks: int) -> int:
@@ -410,6 +442,14 @@ def main(argv: list[str] | None = None) -> int:
             entry.update(scipy_all_pairs(matrix, cfg.min_intersection, materialise=False))
         with measured(results, "scipy_materialised") as entry:
             entry.update(scipy_all_pairs(matrix, cfg.min_intersection, materialise=True))
+        out_dir = tempfile.mkdtemp(prefix="bench-scipy-parquet-")
+        try:
+            with measured(results, "scipy_parquet") as entry:
+                entry.update(
+                    scipy_all_pairs(matrix, cfg.min_intersection, True, parquet_dir=out_dir)
+                )
+        finally:
+            shutil.rmtree(out_dir, ignore_errors=True)
         with measured(results, "blocked_kernel_single_process") as entry:
             entry["rows"] = blocked_single_process(matrix, cfg.min_intersection, plan.n_blocks)
 
@@ -488,6 +528,10 @@ def report(results: dict) -> None:
     for name, label in (
         ("scipy_count_only", "single-process scipy A.T@A + Jaccard, count only"),
         ("scipy_materialised", "single-process scipy A.T@A + Jaccard, rows as numpy arrays"),
+        (
+            "scipy_parquet",
+            "single-process scipy A.T@A + Jaccard + the rows written as Parquet (pyarrow)",
+        ),
         ("blocked_kernel_single_process", "job's blocked kernel, one process, no Spark"),
     ):
         if name in results:
