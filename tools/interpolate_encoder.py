@@ -59,10 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     lake = config.paths.lake
     spark = session(config, "interpolate-encoder")
     versions = {name: table_version(spark, lake, name) for name in INPUTS}
-    _, val_pairs = read_examples(spark, lake, config.finetune.recipe, versions)
+    ft = config.finetune
+    _, val_pairs = read_examples(spark, lake, ft.recipe, versions, ft.max_val_pairs, ft.seed)
     spark.stop()
 
-    ft = config.finetune
     model = load_sentence_transformer(ft.base_model, ft.max_seq_length, "cpu")
     tuned = load_sentence_transformer(args.tuned, ft.max_seq_length, "cpu")
     base_state = {k: v.clone() for k, v in model.state_dict().items()}

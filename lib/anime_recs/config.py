@@ -212,6 +212,7 @@ class FinetuneConfig(Section):
     warmup_ratio: Fraction
     seed: int
     max_train_pairs: NonNegative  # 0: all
+    max_val_pairs: NonNegative  # validation Spearman on a seeded sample of val pairs; 0: all
     registered_model: Text
     force: bool
     logging_steps: Positive

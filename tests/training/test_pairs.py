@@ -11,6 +11,7 @@ from anime_recs.training.pairs import (
     collect_pair_sets,
     limit_pairs,
     pair_texts,
+    sample_pair_rows,
     within_content_neighbourhood,
 )
 
@@ -92,6 +93,23 @@ def test_limit_pairs_is_a_seeded_subset_in_original_order():
     assert [f"b{i}" for i in index] == subset.texts_b
     assert limit_pairs(pairs, 10, seed=1) == subset
     assert limit_pairs(pairs, 10, seed=2) != subset
+
+
+def test_sample_pair_rows_is_a_seeded_subset_independent_of_partitioning(spark):
+    rows = [(a, b, 0.1 * (a % 7), "val") for a in range(12) for b in range(a + 1, 12)]
+    pairs = spark.createDataFrame(rows, "anime_a int, anime_b int, label double, split string")
+
+    def sample(df, n, seed):
+        return sorted(tuple(r) for r in sample_pair_rows(df, n, seed).collect())
+
+    first = sample(pairs.repartition(3), 10, seed=5)
+    assert len(first) == 10
+    assert set(first) <= set(rows)
+    # the same rows whatever the partitioning or row order; another seed, another sample
+    assert sample(pairs.coalesce(1).orderBy("label"), 10, seed=5) == first
+    assert sample(pairs, 10, seed=6) != first
+    assert sample(pairs, 0, seed=5) == sorted(rows)
+    assert sample(pairs, 1000, seed=5) == sorted(rows)
 
 
 def test_pair_set_rejects_ragged_lists():

@@ -102,6 +102,22 @@ def collect_pair_sets(df: DataFrame) -> dict[str, PairSet]:
     return {s: PairSet(p["a"], p["b"], p["y"], p["ids"]) for s, p in out.items()}
 
 
+def sample_pair_rows(pairs: DataFrame, max_pairs: int, seed: int) -> DataFrame:
+    """At most ``max_pairs`` rows of ``pairs`` (0: all): the rows with the smallest
+    ``xxhash64(anime_a, anime_b, seed)``, a seeded sample that depends neither on the
+    partitioning nor on the order of the rows."""
+    require_columns(pairs.columns, ("anime_a", "anime_b"), "pairs")
+    if max_pairs <= 0:
+        return pairs
+    key = F.xxhash64("anime_a", "anime_b", F.lit(seed))
+    return (
+        pairs.withColumn("_sample_key", key)
+        .orderBy("_sample_key", "anime_a", "anime_b")
+        .limit(max_pairs)
+        .drop("_sample_key")
+    )
+
+
 def limit_pairs(pairs: PairSet, max_pairs: int, seed: int) -> PairSet:
     """A seeded random subset of ``max_pairs`` pairs in their original order (0: all pairs)."""
     if max_pairs <= 0 or len(pairs) <= max_pairs:

@@ -51,6 +51,7 @@ from anime_recs.training.pairs import (
     collect_pair_sets,
     limit_pairs,
     pair_texts,
+    sample_pair_rows,
     within_content_neighbourhood,
 )
 from anime_recs.training.recipes import RECIPES
@@ -89,9 +90,16 @@ def neighbourhood_pairs(model, pairs: PairSet, k: int) -> PairSet:
 
 
 def read_examples(
-    spark: SparkSession, lake: str, recipe: str, versions: dict[str, int | None]
+    spark: SparkSession,
+    lake: str,
+    recipe: str,
+    versions: dict[str, int | None],
+    max_val_pairs: int = 0,
+    seed: int = 0,
 ) -> tuple[PairSet, PairSet]:
-    """The recipe's train pairs and the graded validation pairs, with both descriptions."""
+    """The recipe's train pairs and the graded validation pairs (at most ``max_val_pairs``, a
+    seeded sample: :func:`~anime_recs.training.pairs.sample_pair_rows`), with both
+    descriptions; each split is filtered before it reaches the driver."""
     anime = read_table(spark, lake, tables.ANIME, versions[tables.ANIME])
     copromoted = graded(
         read_table(spark, lake, tables.COPROMOTED_PAIRS, versions[tables.COPROMOTED_PAIRS])
@@ -102,8 +110,10 @@ def read_examples(
         if table == tables.COPROMOTED_PAIRS
         else read_table(spark, lake, table, versions[table])
     )
-    train_pairs = collect_pair_sets(pair_texts(examples, anime))[tables.TRAIN]
-    val_pairs = collect_pair_sets(pair_texts(copromoted, anime))[tables.VAL]
+    train = examples.where(F.col("split") == tables.TRAIN)
+    train_pairs = collect_pair_sets(pair_texts(train, anime))[tables.TRAIN]
+    val = pair_texts(copromoted.where(F.col("split") == tables.VAL), anime)
+    val_pairs = collect_pair_sets(sample_pair_rows(val, max_val_pairs, seed))[tables.VAL]
     return train_pairs, val_pairs
 
 
@@ -147,7 +157,9 @@ def run(spark: SparkSession, config: AppConfig) -> None:
         model = load_sentence_transformer(ft.base_model, ft.max_seq_length, device)
         facts.update(model=ft.base_model, device=device, max_seq_length=model.max_seq_length)
     with step("read inputs") as facts:
-        available, val_pairs = read_examples(spark, lake, ft.recipe, versions)
+        available, val_pairs = read_examples(
+            spark, lake, ft.recipe, versions, ft.max_val_pairs, ft.seed
+        )
         candidates = len(available)
         if recipe.pairs_table == tables.COPROMOTED_PAIRS:
             available = neighbourhood_pairs(model, available, ft.content_neighbours)
