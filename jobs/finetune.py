@@ -1,7 +1,8 @@
 """Fine-tune the bi-encoder on promoter-Jaccard pairs on the driver; track and register it.
 
-Reads ``training_pairs`` and ``anime``; writes no Delta table but one MLflow run, the model and
-a new version of ``finetune.registered_model``. Skipped when the same settings and input
+Reads ``training_pairs``, ``copromoted_pairs``, ``anime`` and the base encoder's vectors in
+``anime_embeddings`` (run ``embed_base`` first); writes no Delta table but one MLflow run, the
+model and a new version of ``finetune.registered_model``. Skipped when the same settings and input
 contents were trained and registered already (``--set finetune.force=true`` trains again);
 an interrupted run resumes from its last checkpoint. Stage code: ``anime_recs.training.stage``.
 

@@ -74,7 +74,7 @@ def registry(tmp_path):
 def fingerprint(config) -> str:
     """embed_finetuned's fingerprint with a fixed version of its one table input."""
     stage = stages.by_name("embed_finetuned")
-    inputs = {tables.ANIME: 4, **stage.extra_inputs(config)}
+    inputs = {tables.ANIME: 4, **stage.extra_inputs(None, config)}
     return pipeline.stage_fingerprint(config, stage, inputs)
 
 
@@ -91,7 +91,7 @@ def test_model_version_in_the_fingerprint_is_the_one_the_uri_names(
     registry, tmp_path, model, expected
 ):
     config = config_with(tmp_path, f"embed.embedders.{FINETUNED}.model={model}")
-    extra = stages.by_name("embed_finetuned").extra_inputs(config)
+    extra = stages.by_name("embed_finetuned").extra_inputs(None, config)
     assert extra == {"models": {FINETUNED: expected}}
 
 

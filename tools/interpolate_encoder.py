@@ -53,14 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     from anime_recs.lakehouse import table_version
     from anime_recs.models import load_sentence_transformer
     from anime_recs.training.finetune import evaluate_spearman
-    from anime_recs.training.stage import INPUTS, read_examples
+    from anime_recs.training.stage import INPUTS, read_val_pairs
 
     config = load_config(args.conf, [f"paths.lake={root / 'lake'}"])
     lake = config.paths.lake
     spark = session(config, "interpolate-encoder")
     versions = {name: table_version(spark, lake, name) for name in INPUTS}
     ft = config.finetune
-    _, val_pairs = read_examples(spark, lake, ft.recipe, versions, ft.max_val_pairs, ft.seed)
+    val_pairs = read_val_pairs(spark, lake, versions, ft.max_val_pairs, ft.seed)
     spark.stop()
 
     model = load_sentence_transformer(ft.base_model, ft.max_seq_length, "cpu")

@@ -204,6 +204,7 @@ class FinetuneConfig(Section):
     max_seq_length: Positive
     recipe: Literal[tuple(RECIPES)]
     content_neighbours: NonNegative  # contrastive: pairs inside the base encoder's k-NN; 0: all
+    content_neighbours_embedder: Text  # the embedder whose vectors give those neighbourhoods
     batch_size: Positive
     # texts per forward pass, grouped by token length (less padding, same gradients); 0: batch
     forward_chunk: NonNegative
@@ -279,6 +280,9 @@ def check_consistency(config: AppConfig) -> None:
                 f"embed.embedders.{name}.quantize: {quantize} needs backend onnx, "
                 f"got {embedder.backend!r}"
             )
+    neighbours = config.finetune.content_neighbours_embedder
+    if neighbours not in config.embed.embedders:
+        raise ConfigError(f"finetune.content_neighbours_embedder: unknown embedder {neighbours!r}")
     hybrid = config.recommend.hybrid.content
     if hybrid is not None and hybrid not in config.embed.embedders:
         raise ConfigError(f"recommend.hybrid.content: unknown embedder {hybrid!r}")

@@ -70,7 +70,11 @@ def table_digest(spark: SparkSession, lake: str, name: str, version: int | None 
     can tell "same data rewritten" (e.g. a forced rerun of its upstream) from "new data".
     One aggregation over the table: meant for small inputs (pairs, titles).
     """
-    df = read_table(spark, lake, name, version)
+    return frame_digest(read_table(spark, lake, name, version))
+
+
+def frame_digest(df: DataFrame) -> str:
+    """:func:`table_digest` of any DataFrame (e.g. one embedder's rows of a table)."""
     row_hash = F.xxhash64(*[F.col(c) for c in sorted(df.columns)]).cast("decimal(38,0)")
     rows, total = df.select(row_hash.alias("h")).agg(F.count("*"), F.sum("h")).first()
     return f"{rows}:{total or 0}"

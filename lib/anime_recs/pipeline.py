@@ -73,7 +73,7 @@ def stage_inputs(spark: SparkSession, config: AppConfig, stage: Stage) -> dict[s
     tables_read = (*stage.inputs, *stage.optional_inputs)  # an absent optional one: None
     inputs: dict[str, Any] = {t: table_version(spark, lake, t) for t in tables_read}
     if stage.extra_inputs is not None:
-        inputs.update(stage.extra_inputs(config))
+        inputs.update(stage.extra_inputs(spark, config))
     return inputs
 
 

@@ -10,10 +10,11 @@ docs and ``jobs/pipeline.py --help`` read this module too (:func:`catalogue`).
 Adding a stage = one :class:`Stage` entry in :data:`STAGES` (at its place in the order) and one
 run function next to the code it orchestrates (e.g. ``lib/anime_recs/<package>/stage.py``),
 plus, when it should also run alone, a ``jobs/<name>.py`` of a few lines that calls it. Inputs
-that are not Delta tables (raw files, registered model versions) go in ``extra_inputs``; tables
-a stage writes or reads only in some runs (``watch_status``: only when ``animelist.csv`` is
-there) in ``optional_outputs`` / ``optional_inputs`` (their version, None when absent, is part
-of the fingerprint); a stage that has nothing to do for some configs says so in ``enabled``.
+that are not whole Delta tables (raw files, registered model versions, one embedder's rows of
+``anime_embeddings``) go in ``extra_inputs``; tables a stage writes or reads only in some runs
+(``watch_status``: only when ``animelist.csv`` is there) in ``optional_outputs`` /
+``optional_inputs`` (their version, None when absent, is part of the fingerprint); a stage that
+has nothing to do for some configs says so in ``enabled``.
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ class Stage:
     outputs: tuple[str, ...]  # Delta tables written
     config_sections: tuple[str, ...]  # dotted config keys whose values it depends on
     run: Callable[[SparkSession, AppConfig], None]
-    # inputs that are not Delta tables, as {name: version} for the fingerprint
-    extra_inputs: Callable[[AppConfig], Mapping[str, Any]] | None = None
+    # inputs that are not whole Delta tables (raw files, model versions, some rows of a
+    # table), as {name: version or content digest} for the fingerprint
+    extra_inputs: Callable[[SparkSession, AppConfig], Mapping[str, Any]] | None = None
     enabled: Callable[[AppConfig], bool] = _always  # False: nothing to do for this config
     optional_inputs: tuple[str, ...] = ()  # Delta tables read when they exist
     optional_outputs: tuple[str, ...] = ()  # Delta tables written in some runs only
@@ -59,7 +61,7 @@ STAGES: tuple[Stage, ...] = (
         outputs=(tables.ANIME, tables.RATINGS, tables.REJECTED_ROWS),
         config_sections=("ingest", "paths.raw"),
         run=ingest_stage.run,
-        extra_inputs=ingest_stage.raw_file_versions,
+        extra_inputs=lambda spark, config: ingest_stage.raw_file_versions(config),
         optional_outputs=(tables.WATCH_STATUS,),  # when animelist.csv is present
     ),
     Stage(
@@ -83,6 +85,7 @@ STAGES: tuple[Stage, ...] = (
         outputs=(),  # an MLflow run and a registered model version
         config_sections=("finetune", "mlflow"),
         run=finetune_stage.run,
+        extra_inputs=finetune_stage.neighbourhood_input,  # the base encoder's vectors
     ),
     Stage(
         name="embed_finetuned",
@@ -90,7 +93,9 @@ STAGES: tuple[Stage, ...] = (
         outputs=(tables.ANIME_EMBEDDINGS,),
         config_sections=("embed",),
         run=embed_stage.run_finetuned,
-        extra_inputs=lambda config: {"models": embed_stage.registered_model_versions(config)},
+        extra_inputs=lambda spark, config: {
+            "models": embed_stage.registered_model_versions(config)
+        },
         enabled=lambda config: bool(embed_stage.finetuned_embedders(config)),
     ),
     Stage(

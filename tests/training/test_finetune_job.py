@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow  # noqa: E402 - after the SQLAlchemy shim
+import numpy as np
 import pytest
 from pyspark.sql import functions as F
 from tools.job_loader import load_job
 from training_data import make_copromoted_rows, make_descriptions, make_pair_rows
 
 from anime_recs import tables
+from anime_recs.errors import JobError
 from anime_recs.lakehouse import table_version, write_table
 from anime_recs.training import stage as finetune_stage
 from anime_recs.training.registry import FINGERPRINT_TAG
@@ -18,12 +20,9 @@ from anime_recs.training.registry import FINGERPRINT_TAG
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def inputs(spark, tmp_path_factory):
-    """Delta ``anime``, ``training_pairs`` and ``copromoted_pairs`` (read-only for these tests):
-    the generated titles, one title without a description, and a train pair that uses it (must
-    be dropped)."""
-    lake = str(tmp_path_factory.mktemp("finetune_lake"))
+def write_inputs(spark, lake: str) -> dict[str, int]:
+    """Delta ``anime``, ``training_pairs`` and ``copromoted_pairs``: the generated titles, one
+    title without a description, and a train pair that uses it (must be dropped)."""
     texts = make_descriptions()
     rows = [(i, f"title {i}", text, True) for i, text in texts.items()]
     rows.append((999, "no synopsis", None, False))
@@ -38,7 +37,7 @@ def inputs(spark, tmp_path_factory):
         make_pair_rows() + [(0, 999, 0.5, 1.0, "train")],
         "anime_a int, anime_b int, jaccard double, label double, split string",
     )
-    versions = {
+    return {
         tables.ANIME: write_table(anime, lake, tables.ANIME, tables.ANIME_SCHEMA),
         tables.TRAINING_PAIRS: write_table(
             pairs, lake, tables.TRAINING_PAIRS, tables.TRAINING_PAIRS_SCHEMA
@@ -53,7 +52,13 @@ def inputs(spark, tmp_path_factory):
             tables.COPROMOTED_PAIRS_SCHEMA,
         ),
     }
-    return lake, versions
+
+
+@pytest.fixture(scope="module")
+def inputs(spark, tmp_path_factory):
+    """The inputs of :func:`write_inputs` in a lake these tests only read."""
+    lake = str(tmp_path_factory.mktemp("finetune_lake"))
+    return lake, write_inputs(spark, lake)
 
 
 def job_args(lake: str, tmp_path: Path, model_dir: str, *extra: str) -> list[str]:
@@ -191,3 +196,76 @@ def test_job_without_inputs_fails_with_a_clear_message(tmp_path, tiny_model_dir)
     )
     with pytest.raises(FileNotFoundError, match=expected):
         load_job("finetune").main(job_args(str(empty_lake), tmp_path, tiny_model_dir))
+
+
+def write_circle_vectors(spark, lake: str, embedder: str, model: str, step_degrees: float):
+    """``embedder``'s rows of ``anime_embeddings``: train title t (0..35) at angle
+    ``step_degrees * t`` on the unit circle, each val title between two train titles."""
+    rows = []
+    for title in range(48):
+        degrees = step_degrees * title if title < 36 else step_degrees * (3 * (title - 36)) + 5
+        vector = [float(np.cos(np.radians(degrees))), float(np.sin(np.radians(degrees)))]
+        rows.append((embedder, title, vector, 2, model, "v1", f"h{title}"))
+    frame = spark.createDataFrame(rows, tables.ANIME_EMBEDDINGS_SCHEMA)
+    write_table(
+        frame,
+        lake,
+        tables.ANIME_EMBEDDINGS,
+        tables.ANIME_EMBEDDINGS_SCHEMA,
+        replace_where=f"embedder = '{embedder}'",
+        partition_by=["embedder"],
+    )
+
+
+def test_contrastive_pairs_are_chosen_inside_the_base_vectors_neighbourhoods(
+    spark, tiny_model_dir, tmp_path
+):
+    lake = str(tmp_path / "lake")
+    write_inputs(spark, lake)
+    # titles 10 degrees apart on a circle: a train title's 8 nearest train titles are the 4 on
+    # each side; of the same-group (co-promoted) pairs, whose ids differ by a multiple of 4,
+    # only the 36 at distance 4 (mod 36) are inside. The val titles in between are no train
+    # title's neighbour: neighbours are looked for among the candidates' titles only.
+    write_circle_vectors(spark, lake, "near", tiny_model_dir, 10.0)
+    write_circle_vectors(spark, lake, "other", tiny_model_dir, 10.0)
+    near = f"{{kind: sentence-transformers, model: {tiny_model_dir}}}"
+    argv = job_args(
+        lake,
+        tmp_path,
+        tiny_model_dir,
+        f"embed.embedders.near={near}",
+        "finetune.content_neighbours_embedder=near",
+        "finetune.content_neighbours=8",
+    )
+    job = load_job("finetune")
+    assert job.main(argv) == 0
+    _, runs, registered = runs_and_versions(tmp_path)
+    params = runs[0].data.params
+    assert registered == [1]
+    assert params["data.train_available"] == "36" and params["data.train_pairs"] == "36"
+    assert runs[0].data.metrics["train_steps"] == 3  # 36 pairs in batches of 16
+
+    # another embedder's rows rewritten (as embed_finetuned does): the same fingerprint
+    write_circle_vectors(spark, lake, "other", tiny_model_dir, 7.0)
+    assert job.main(argv) == 0
+    _, runs, registered = runs_and_versions(tmp_path)
+    assert registered == [1] and len(runs) == 1
+    # the neighbourhood vectors changed: trained again, on the new neighbourhoods
+    write_circle_vectors(spark, lake, "near", tiny_model_dir, 7.0)
+    assert job.main(argv) == 0
+    _, runs, registered = runs_and_versions(tmp_path)
+    assert registered == [1, 2]
+
+
+def test_missing_or_wrong_neighbourhood_vectors_fail_with_one_line(
+    spark, inputs, tiny_model_dir, tmp_path
+):
+    lake, _ = inputs
+    base = f"embed.embedders.base_minilm_128.model={tiny_model_dir}"
+    argv = job_args(lake, tmp_path, tiny_model_dir, base, "finetune.content_neighbours=5")
+    with pytest.raises(JobError, match=r"anime_embeddings has no vectors of base_minilm_128 "):
+        load_job("finetune").main(argv)
+    # the default embedder embeds the packaged MiniLM, not this fine-tune's base model
+    argv = job_args(lake, tmp_path, tiny_model_dir, "finetune.content_neighbours=5")
+    with pytest.raises(JobError, match=r"must be a sentence-transformers embedder of"):
+        load_job("finetune").main(argv)

@@ -8,10 +8,13 @@ from pyspark.testing import assertDataFrameEqual
 
 from anime_recs.training.pairs import (
     PairSet,
+    collect_pair_labels,
     collect_pair_sets,
-    limit_pairs,
+    limit_indices,
+    pair_ids,
     pair_texts,
     sample_pair_rows,
+    with_texts,
     within_content_neighbourhood,
 )
 
@@ -80,19 +83,15 @@ def test_collect_pair_sets_orders_rows_and_splits(spark, anime):
     assert sets["val"] == PairSet(["one"], ["three"], [1.0], [(1, 3)])
 
 
-def test_limit_pairs_is_a_seeded_subset_in_original_order():
-    n = 50
-    pairs = PairSet(
-        [f"a{i}" for i in range(n)], [f"b{i}" for i in range(n)], [i % 2 for i in range(n)]
-    )
-    assert limit_pairs(pairs, 0, seed=1) is pairs
-    assert limit_pairs(pairs, 80, seed=1) is pairs
-    subset = limit_pairs(pairs, 10, seed=1)
-    index = [int(t[1:]) for t in subset.texts_a]
-    assert len(subset) == 10 and index == sorted(index) and len(set(index)) == 10
-    assert [f"b{i}" for i in index] == subset.texts_b
-    assert limit_pairs(pairs, 10, seed=1) == subset
-    assert limit_pairs(pairs, 10, seed=2) != subset
+def test_limit_indices_is_a_seeded_subset_in_original_order():
+    index = list(range(100, 150))
+    assert limit_indices(index, 0, seed=1) == index
+    assert limit_indices(index, 80, seed=1) == index
+    subset = limit_indices(index, 10, seed=1)
+    assert len(subset) == 10 and subset == sorted(subset) and set(subset) <= set(index)
+    assert len(set(subset)) == 10
+    assert limit_indices(index, 10, seed=1) == subset
+    assert limit_indices(index, 10, seed=2) != subset
 
 
 def test_sample_pair_rows_is_a_seeded_subset_independent_of_partitioning(spark):
@@ -124,9 +123,43 @@ def test_within_content_neighbourhood_keeps_pairs_of_nearby_titles():
     vectors = np.array(
         [[np.cos(np.radians(angles[a])), np.sin(np.radians(angles[a]))] for a in ids]
     )
-    pairs = PairSet(["a"] * 4, ["b"] * 4, [1.0] * 4, [(1, 2), (1, 3), (3, 5), (1, 4)])
+    pairs = [(1, 2), (1, 3), (3, 5), (1, 4)]
     # k = 1: nearest of 1 is 2, of 2 is 1, of 3 is 5, of 5 is 3, of 4 is 5
-    assert within_content_neighbourhood(pairs, ids, vectors, 1).ids == [(1, 2), (3, 5)]
+    assert within_content_neighbourhood(pairs, ids, vectors, 1) == [0, 2]
     # k = 2: 1 -> {2, 3}; 3 -> {5, 2}: (1, 3) now kept; 4 -> {5, 3}, 1 never near 4
-    assert within_content_neighbourhood(pairs, ids, vectors, 2).ids == [(1, 2), (1, 3), (3, 5)]
-    assert within_content_neighbourhood(pairs, ids, vectors, 0).ids == pairs.ids
+    assert within_content_neighbourhood(pairs, ids, vectors, 2) == [0, 1, 2]
+    assert within_content_neighbourhood(pairs, ids, vectors, 0) == [0, 1, 2, 3]
+
+
+def test_neighbours_are_looked_for_among_the_pairs_titles_only():
+    # title 6 (5 deg) would be the nearest of 1 and 2, but no pair uses it
+    angles = {1: 0, 2: 10, 3: 90, 4: 180, 5: 100, 6: 5}
+    ids = np.array(sorted(angles))
+    vectors = np.array(
+        [[np.cos(np.radians(angles[a])), np.sin(np.radians(angles[a]))] for a in ids]
+    )
+    pairs = [(1, 2), (1, 3), (3, 5), (1, 4)]
+    assert within_content_neighbourhood(pairs, ids, vectors, 1) == [0, 2]
+    # a title without a vector (here 5) drops its pairs
+    assert within_content_neighbourhood(pairs, ids[ids != 5], vectors[ids != 5], 1) == [0]
+
+
+def test_pair_ids_and_labels_keep_pairs_of_described_titles_in_id_order(spark, anime):
+    pairs = spark.createDataFrame(
+        [
+            (2, 3, 0.2, 0.2, "train"),
+            (1, 3, 0.4, 0.4, "train"),
+            (1, 4, 0.5, 0.5, "train"),  # 4: no synopsis
+            (1, 2, 0.1, 0.1, "val"),
+            (3, 5, 0.3, 0.3, "train"),  # 5: blank
+        ],
+        PAIRS_DDL,
+    )
+    result = pair_ids(pairs, anime)
+    assert result.columns == ["anime_a", "anime_b", "label", "split"]
+    train = result.where("split = 'train'").repartition(3)
+    assert collect_pair_labels(train) == ([(1, 3), (2, 3)], [0.4, 0.2])
+    texts = {1: "one", 2: "two", 3: "three"}
+    assert with_texts([(1, 3), (2, 3)], [0.4, 0.2], texts) == PairSet(
+        ["one", "two"], ["three", "three"], [0.4, 0.2], [(1, 3), (2, 3)]
+    )

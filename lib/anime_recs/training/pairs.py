@@ -1,8 +1,9 @@
-"""Training examples for the fine-tune: ``training_pairs`` joined with the titles' descriptions.
+"""Training examples for the fine-tune: pairs of titles joined with the titles' descriptions.
 
-:func:`pair_texts` is a pure DataFrame transformation (Spark); :func:`collect_pair_sets` is the
-one I/O step that brings the (small, a few thousand rows) result to the driver, where
-:func:`limit_pairs` can subsample it deterministically.
+:func:`pair_ids` and :func:`pair_texts` are pure DataFrame transformations (Spark);
+:func:`collect_pair_labels` and :func:`collect_pair_sets` bring their (small) results to the
+driver, where :func:`within_content_neighbourhood` and :func:`limit_indices` choose the pairs
+to train on before any description is fetched (:func:`with_texts`).
 """
 
 from __future__ import annotations
@@ -52,6 +53,36 @@ class PairSet:
         )
 
 
+def described_titles(anime: DataFrame) -> DataFrame:
+    """``anime_id, description`` of the titles with ``has_description`` and a non-blank
+    description: the only titles a training pair may use."""
+    require_columns(anime.columns, ANIME_COLUMNS, "anime")
+    return anime.where(
+        F.col("has_description")
+        & F.col("description").isNotNull()
+        & (F.length(F.trim(F.col("description"))) > 0)
+    ).select("anime_id", "description")
+
+
+def pair_ids(pairs: DataFrame, anime: DataFrame) -> DataFrame:
+    """The pairs whose two titles are both described (:func:`described_titles`), without
+    their texts. Output: ``anime_a, anime_b, label, split``."""
+    require_columns(pairs.columns, PAIR_COLUMNS, "training_pairs")
+    titles = described_titles(anime).select("anime_id")
+    a = titles.select(F.col("anime_id").alias("anime_a"))
+    b = titles.select(F.col("anime_id").alias("anime_b"))
+    return (
+        pairs.join(a, "anime_a", "left_semi")
+        .join(b, "anime_b", "left_semi")
+        .select(
+            F.col("anime_a").cast("int"),
+            F.col("anime_b").cast("int"),
+            F.col("label").cast("double"),
+            "split",
+        )
+    )
+
+
 def pair_texts(pairs: DataFrame, anime: DataFrame) -> DataFrame:
     """Attach both titles' descriptions to each pair.
 
@@ -60,12 +91,7 @@ def pair_texts(pairs: DataFrame, anime: DataFrame) -> DataFrame:
     Output: ``anime_a, anime_b, text_a, text_b, label, split``.
     """
     require_columns(pairs.columns, PAIR_COLUMNS, "training_pairs")
-    require_columns(anime.columns, ANIME_COLUMNS, "anime")
-    texts = anime.where(
-        F.col("has_description")
-        & F.col("description").isNotNull()
-        & (F.length(F.trim(F.col("description"))) > 0)
-    ).select("anime_id", "description")
+    texts = described_titles(anime)
     a = texts.select(F.col("anime_id").alias("anime_a"), F.col("description").alias("text_a"))
     b = texts.select(F.col("anime_id").alias("anime_b"), F.col("description").alias("text_b"))
     return (
@@ -102,6 +128,19 @@ def collect_pair_sets(df: DataFrame) -> dict[str, PairSet]:
     return {s: PairSet(p["a"], p["b"], p["y"], p["ids"]) for s, p in out.items()}
 
 
+def collect_pair_labels(df: DataFrame) -> tuple[list[tuple[int, int]], list[float]]:
+    """The ``(anime_a, anime_b)`` ids and labels of ``df`` (e.g. :func:`pair_ids` of one
+    split), ordered by (anime_a, anime_b) so the result does not depend on partitioning."""
+    require_columns(df.columns, ("anime_a", "anime_b", "label"), "pairs")
+    rows = df.select("anime_a", "anime_b", "label").orderBy("anime_a", "anime_b").collect()
+    return [(int(r[0]), int(r[1])) for r in rows], [float(r[2]) for r in rows]
+
+
+def with_texts(ids: list[tuple[int, int]], labels: list[float], texts: dict[int, str]) -> PairSet:
+    """The pairs as a :class:`PairSet` with each title's text from ``texts``."""
+    return PairSet([texts[a] for a, _ in ids], [texts[b] for _, b in ids], list(labels), list(ids))
+
+
 def sample_pair_rows(pairs: DataFrame, max_pairs: int, seed: int) -> DataFrame:
     """At most ``max_pairs`` rows of ``pairs`` (0: all): the rows with the smallest
     ``xxhash64(anime_a, anime_b, seed)``, a seeded sample that depends neither on the
@@ -118,13 +157,13 @@ def sample_pair_rows(pairs: DataFrame, max_pairs: int, seed: int) -> DataFrame:
     )
 
 
-def limit_pairs(pairs: PairSet, max_pairs: int, seed: int) -> PairSet:
-    """A seeded random subset of ``max_pairs`` pairs in their original order (0: all pairs)."""
-    if max_pairs <= 0 or len(pairs) <= max_pairs:
-        return pairs
+def limit_indices(index: list[int], max_pairs: int, seed: int) -> list[int]:
+    """A seeded random subset of ``max_pairs`` of ``index`` in its original order (0: all)."""
+    if max_pairs <= 0 or len(index) <= max_pairs:
+        return list(index)
     rng = np.random.default_rng(seed)
-    keep = np.sort(rng.choice(len(pairs), size=max_pairs, replace=False))
-    return pairs.subset(keep)
+    keep = np.sort(rng.choice(len(index), size=max_pairs, replace=False))
+    return [index[i] for i in keep]
 
 
 def content_neighbourhoods(
@@ -153,15 +192,18 @@ def content_neighbourhoods(
 
 
 def within_content_neighbourhood(
-    pairs: PairSet, anime_ids: np.ndarray, vectors: np.ndarray, k: int
-) -> PairSet:
-    """The pairs ``(a, b)`` with ``b`` among the ``k`` nearest titles of ``a`` by the cosine of
-    ``vectors`` (a base encoder's embeddings), or ``a`` among ``b``'s; pairs of a title without
-    a vector are dropped. Fine-tuning on them re-ranks each title's content neighbourhood by
-    co-promotion instead of pulling unrelated popular titles together. ``k = 0``: all pairs."""
-    if k <= 0 or len(pairs) == 0:
-        return pairs
-    titles = np.unique(np.asarray(pairs.ids, dtype=np.int64).ravel())
-    near = content_neighbourhoods(titles, anime_ids, vectors, k)
-    keep = [i for i, (a, b) in enumerate(pairs.ids) if b in near.get(a, ()) or a in near.get(b, ())]
-    return pairs.subset(keep)
+    ids: list[tuple[int, int]], anime_ids: np.ndarray, vectors: np.ndarray, k: int
+) -> list[int]:
+    """The positions of the pairs ``(a, b)`` of ``ids`` with ``b`` among the ``k`` nearest
+    titles of ``a`` by the cosine of ``vectors`` (a base encoder's embeddings of ``anime_ids``),
+    or ``a`` among ``b``'s; neighbours are looked for among the pairs' own titles, and pairs of
+    a title without a vector are dropped. Fine-tuning on them re-ranks each title's content
+    neighbourhood by co-promotion instead of pulling unrelated popular titles together.
+    ``k = 0``: every position."""
+    if k <= 0 or not ids:
+        return list(range(len(ids)))
+    titles = np.unique(np.asarray(ids, dtype=np.int64).ravel())
+    anime_ids = np.asarray(anime_ids, dtype=np.int64)
+    among = np.isin(anime_ids, titles)
+    near = content_neighbourhoods(titles, anime_ids[among], np.asarray(vectors)[among], k)
+    return [i for i, (a, b) in enumerate(ids) if b in near.get(a, ()) or a in near.get(b, ())]

@@ -5,8 +5,11 @@ Reads the examples of the recipe ``finetune.recipe`` (:mod:`anime_recs.training.
 ``copromoted_pairs`` with ``MultipleNegativesRankingLoss``, or the case study's
 ``training_pairs`` with ``CosineSimilarityLoss``), the validation pairs (the ``val`` rows of
 ``copromoted_pairs``: every guarded pair of two held-out titles, labelled with its graded
-Jaccard, the same for both recipes) and ``anime`` (descriptions); collects them to the driver and
-fine-tunes ``finetune.base_model`` there (CUDA when the driver sees a GPU, else CPU;
+Jaccard, the same for both recipes), ``anime`` (descriptions) and, for the contrastive recipe,
+the base encoder's vectors in ``anime_embeddings`` (``finetune.content_neighbours_embedder``,
+written by ``embed_base``): a train pair is kept when its titles are content neighbours. The
+pairs are chosen from their ids; only the chosen pairs' descriptions reach the driver, where
+``finetune.base_model`` is fine-tuned (CUDA when the driver sees a GPU, else CPU;
 :mod:`anime_recs.training.finetune`).
 Writes no Delta table: one MLflow run (params: the fine-tune config, the inputs' Delta
 versions, pair counts, device; metrics: validation Spearman before/after/per epoch, the loss
@@ -14,11 +17,12 @@ curve, wall time, pairs per second), the model (sentence-transformers flavour), 
 of ``finetune.registered_model``, and checkpoints under
 ``<paths.checkpoints>/finetune/<fingerprint>/`` (removed once the version is registered).
 
-The fingerprint hashes the fine-tune settings and the input tables' contents
-(``lakehouse.table_digest``, not their Delta versions: an upstream rerun that rewrites the same
-rows must not register a duplicate model version). A rerun whose fingerprint finished and was
-registered does nothing (unless ``finetune.force``); an interrupted run continues from its last
-checkpoint, in the same MLflow run.
+The fingerprint hashes the fine-tune settings and the inputs' contents
+(``lakehouse.table_digest``; of ``anime_embeddings`` only the neighbourhood embedder's rows),
+not their Delta versions: an upstream rerun that rewrites the same rows must not register a
+duplicate model version. A rerun whose fingerprint finished and was registered does nothing
+(unless ``finetune.force``); an interrupted run continues from its last checkpoint, in the
+same MLflow run.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from pyspark.sql import functions as F
 from anime_recs import tables
 from anime_recs.config import AppConfig
 from anime_recs.errors import JobError
-from anime_recs.lakehouse import read_table, table_digest, table_version
+from anime_recs.lakehouse import frame_digest, read_table, table_digest, table_version
 from anime_recs.models import is_hub_id, load_sentence_transformer
 from anime_recs.steps import step
 from anime_recs.tracking import configure_mlflow, keep_logging
@@ -48,10 +52,14 @@ from anime_recs.training.finetune import (
 )
 from anime_recs.training.pairs import (
     PairSet,
+    collect_pair_labels,
     collect_pair_sets,
-    limit_pairs,
+    described_titles,
+    limit_indices,
+    pair_ids,
     pair_texts,
     sample_pair_rows,
+    with_texts,
     within_content_neighbourhood,
 )
 from anime_recs.training.recipes import RECIPES
@@ -74,47 +82,119 @@ def graded(pairs: DataFrame) -> DataFrame:
     return pairs.withColumn("label", F.col("jaccard"))
 
 
-def neighbourhood_pairs(model, pairs: PairSet, k: int) -> PairSet:
-    """The pairs inside the base encoder's content neighbourhoods (``k`` nearest among the
-    pairs' titles; :func:`~anime_recs.training.pairs.within_content_neighbourhood`)."""
-    if k <= 0 or len(pairs) == 0:
-        return pairs
-    texts = {}
-    for (a, b), text_a, text_b in zip(pairs.ids, pairs.texts_a, pairs.texts_b, strict=True):
-        texts[a], texts[b] = text_a, text_b
-    ids = sorted(texts)
-    vectors = model.encode(
-        [texts[i] for i in ids], batch_size=64, normalize_embeddings=True, show_progress_bar=False
-    )
-    return within_content_neighbourhood(pairs, np.asarray(ids), vectors, k)
+def read_train_candidates(
+    spark: SparkSession, lake: str, recipe: str, versions: dict[str, int | None]
+) -> tuple[list[tuple[int, int]], list[float]]:
+    """The ids and labels of the recipe's train pairs whose two titles are described; no
+    texts (:func:`read_descriptions` fetches them for the pairs kept)."""
+    anime = read_table(spark, lake, tables.ANIME, versions[tables.ANIME])
+    table = RECIPES[recipe].pairs_table
+    examples = read_table(spark, lake, table, versions[table])
+    if table == tables.COPROMOTED_PAIRS:
+        examples = graded(examples)
+    return collect_pair_labels(pair_ids(examples.where(F.col("split") == tables.TRAIN), anime))
 
 
-def read_examples(
+def read_val_pairs(
     spark: SparkSession,
     lake: str,
-    recipe: str,
     versions: dict[str, int | None],
     max_val_pairs: int = 0,
     seed: int = 0,
-) -> tuple[PairSet, PairSet]:
-    """The recipe's train pairs and the graded validation pairs (at most ``max_val_pairs``, a
-    seeded sample: :func:`~anime_recs.training.pairs.sample_pair_rows`), with both
-    descriptions; each split is filtered before it reaches the driver."""
+) -> PairSet:
+    """The graded validation pairs with both descriptions: at most ``max_val_pairs``, a seeded
+    sample taken in Spark (:func:`~anime_recs.training.pairs.sample_pair_rows`)."""
     anime = read_table(spark, lake, tables.ANIME, versions[tables.ANIME])
     copromoted = graded(
         read_table(spark, lake, tables.COPROMOTED_PAIRS, versions[tables.COPROMOTED_PAIRS])
     )
-    table = RECIPES[recipe].pairs_table
-    examples = (
-        copromoted
-        if table == tables.COPROMOTED_PAIRS
-        else read_table(spark, lake, table, versions[table])
-    )
-    train = examples.where(F.col("split") == tables.TRAIN)
-    train_pairs = collect_pair_sets(pair_texts(train, anime))[tables.TRAIN]
     val = pair_texts(copromoted.where(F.col("split") == tables.VAL), anime)
-    val_pairs = collect_pair_sets(sample_pair_rows(val, max_val_pairs, seed))[tables.VAL]
-    return train_pairs, val_pairs
+    return collect_pair_sets(sample_pair_rows(val, max_val_pairs, seed))[tables.VAL]
+
+
+def read_descriptions(
+    spark: SparkSession, lake: str, version: int | None, titles: set[int]
+) -> dict[int, str]:
+    """``{anime_id: description}`` of ``titles`` (each described)."""
+    wanted = spark.createDataFrame([(t,) for t in sorted(titles)], "anime_id int")
+    anime = read_table(spark, lake, tables.ANIME, version)
+    rows = described_titles(anime).join(wanted, "anime_id", "left_semi").collect()
+    return {int(r["anime_id"]): r["description"] for r in rows}
+
+
+def neighbourhood_embedder(config: AppConfig) -> str | None:
+    """The embedder whose vectors define the content neighbourhoods of the train pairs, or
+    None when this config keeps every pair (a recipe without them, or ``content_neighbours``
+    0). It must embed with ``finetune.base_model`` and not be the fine-tuned model itself."""
+    ft = config.finetune
+    if RECIPES[ft.recipe].pairs_table != tables.COPROMOTED_PAIRS or ft.content_neighbours <= 0:
+        return None
+    name = ft.content_neighbours_embedder
+    embedder = config.embed.embedders[name]
+    kind = getattr(embedder, "kind", None)
+    if kind != "sentence-transformers" or embedder.model != ft.base_model:
+        raise JobError(
+            f"finetune.content_neighbours_embedder: {name} must be a sentence-transformers "
+            f"embedder of finetune.base_model {ft.base_model!r}, got {embedder.model!r}"
+        )
+    return name
+
+
+def neighbourhood_vectors(spark: SparkSession, lake: str, embedder: str) -> DataFrame:
+    """The rows of ``embedder`` in ``anime_embeddings``; a one-line error when it has none."""
+    if table_version(spark, lake, tables.ANIME_EMBEDDINGS) is None:
+        rows = None
+    else:
+        embeddings = read_table(spark, lake, tables.ANIME_EMBEDDINGS)
+        rows = embeddings.where(F.col("embedder") == embedder)
+    if rows is None or rows.isEmpty():
+        raise JobError(
+            f"{tables.ANIME_EMBEDDINGS} has no vectors of {embedder} "
+            "(finetune.content_neighbours_embedder) under "
+            f"{lake}: run the embed_base stage with it first"
+        )
+    return rows
+
+
+def neighbourhood_input(spark: SparkSession, config: AppConfig) -> dict[str, str | None]:
+    """The content of the neighbourhood vectors the stage reads, for the pipeline's stage
+    fingerprint: one embedder's rows of ``anime_embeddings``, which ``embed_finetuned``
+    rewrites other rows of (their table version alone would rerun this stage after it)."""
+    name = neighbourhood_embedder(config)
+    if name is None:
+        return {}
+    key = f"{tables.ANIME_EMBEDDINGS}[{name}]"
+    try:
+        return {key: frame_digest(neighbourhood_vectors(spark, config.paths.lake, name))}
+    except JobError:
+        return {key: None}  # the run says why
+
+
+def choose_train_pairs(
+    spark: SparkSession,
+    config: AppConfig,
+    versions: dict[str, int | None],
+    vectors: DataFrame | None,
+) -> tuple[PairSet, dict[str, int]]:
+    """The pairs to train on and their counts: the recipe's train candidates, those inside
+    the content neighbourhoods of ``vectors`` (None: all), a seeded ``max_train_pairs`` of
+    them; only then are the chosen pairs' descriptions read."""
+    ft, lake = config.finetune, config.paths.lake
+    ids, labels = read_train_candidates(spark, lake, ft.recipe, versions)
+    keep = list(range(len(ids)))
+    if vectors is not None and ids:
+        titles = sorted({t for pair in ids for t in pair})
+        wanted = spark.createDataFrame([(t,) for t in titles], "anime_id int")
+        frame = vectors.join(wanted, "anime_id", "left_semi").select("anime_id", "embedding")
+        frame = frame.toPandas()
+        anime_ids = frame["anime_id"].to_numpy(dtype=np.int64)
+        matrix = np.stack(frame["embedding"].to_numpy()) if len(frame) else np.zeros((0, 1))
+        keep = within_content_neighbourhood(ids, anime_ids, matrix, ft.content_neighbours)
+    chosen = limit_indices(keep, ft.max_train_pairs, ft.seed)
+    ids = [ids[i] for i in chosen]
+    texts = read_descriptions(spark, lake, versions[tables.ANIME], {t for p in ids for t in p})
+    counts = {"candidates": len(labels), "train_available": len(keep)}
+    return with_texts(ids, [labels[i] for i in chosen], texts), counts
 
 
 def run(spark: SparkSession, config: AppConfig) -> None:
@@ -133,6 +213,11 @@ def run(spark: SparkSession, config: AppConfig) -> None:
             f"Delta table(s) {missing} not found under {lake}: run their stage first"
         )
     digests = {name: table_digest(spark, lake, name, versions[name]) for name in INPUTS}
+    neighbours = neighbourhood_embedder(config)
+    vectors = None
+    if neighbours is not None:
+        vectors = neighbourhood_vectors(spark, lake, neighbours)
+        digests[f"{tables.ANIME_EMBEDDINGS}[{neighbours}]"] = frame_digest(vectors)
     finetune_params = ft.model_dump()
     fingerprint = training_fingerprint(finetune_params, digests)
     import mlflow
@@ -157,19 +242,15 @@ def run(spark: SparkSession, config: AppConfig) -> None:
         model = load_sentence_transformer(ft.base_model, ft.max_seq_length, device)
         facts.update(model=ft.base_model, device=device, max_seq_length=model.max_seq_length)
     with step("read inputs") as facts:
-        available, val_pairs = read_examples(
-            spark, lake, ft.recipe, versions, ft.max_val_pairs, ft.seed
-        )
-        candidates = len(available)
-        if recipe.pairs_table == tables.COPROMOTED_PAIRS:
-            available = neighbourhood_pairs(model, available, ft.content_neighbours)
-        train_pairs = limit_pairs(available, ft.max_train_pairs, ft.seed)
+        train_pairs, counts = choose_train_pairs(spark, config, versions, vectors)
+        val_pairs = read_val_pairs(spark, lake, versions, ft.max_val_pairs, ft.seed)
+        available = counts["train_available"]
         facts.update(
             inputs=versions,
             recipe=ft.recipe,
-            candidates=candidates,
+            neighbourhoods=neighbours,
+            **counts,
             train_pairs=len(train_pairs),
-            train_available=len(available),
             val_pairs=len(val_pairs),
         )
     if len(train_pairs) == 0:
@@ -215,7 +296,7 @@ def run(spark: SparkSession, config: AppConfig) -> None:
                     **{f"data.{name}.version": v for name, v in versions.items()},
                     "data.train_pairs": len(train_pairs),
                     "data.train_positives": train_pairs.positives(),
-                    "data.train_available": len(available),
+                    "data.train_available": available,
                     "data.val_pairs": len(val_pairs),
                     "data.val_titles": len(set(val_pairs.texts_a) | set(val_pairs.texts_b)),
                     "loss": recipe.loss,
