@@ -141,11 +141,12 @@ def neighbourhood_embedder(config: AppConfig) -> str | None:
 
 
 def neighbourhood_vectors(spark: SparkSession, lake: str, embedder: str) -> DataFrame:
-    """The rows of ``embedder`` in ``anime_embeddings``; a one-line error when it has none."""
-    if table_version(spark, lake, tables.ANIME_EMBEDDINGS) is None:
-        rows = None
-    else:
-        embeddings = read_table(spark, lake, tables.ANIME_EMBEDDINGS)
+    """The rows of ``embedder`` in the current version of ``anime_embeddings`` (pinned, so the
+    digest and the pairs see the same rows); a one-line error when it has none."""
+    version = table_version(spark, lake, tables.ANIME_EMBEDDINGS)
+    rows = None
+    if version is not None:
+        embeddings = read_table(spark, lake, tables.ANIME_EMBEDDINGS, version)
         rows = embeddings.where(F.col("embedder") == embedder)
     if rows is None or rows.isEmpty():
         raise JobError(
@@ -160,7 +161,10 @@ def neighbourhood_input(spark: SparkSession, config: AppConfig) -> dict[str, str
     """The content of the neighbourhood vectors the stage reads, for the pipeline's stage
     fingerprint: one embedder's rows of ``anime_embeddings``, which ``embed_finetuned``
     rewrites other rows of (their table version alone would rerun this stage after it)."""
-    name = neighbourhood_embedder(config)
+    try:
+        name = neighbourhood_embedder(config)
+    except JobError:
+        return {"content_neighbours_embedder": None}  # the run fails and is recorded
     if name is None:
         return {}
     key = f"{tables.ANIME_EMBEDDINGS}[{name}]"
