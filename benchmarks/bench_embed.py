@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from anime_recs.embeddings.sentence import local_cores, worker_threads
+    from anime_recs.embeddings.encode import local_cores, worker_threads
     from anime_recs.models import load_sentence_transformer
     from anime_recs.spark import get_spark
 

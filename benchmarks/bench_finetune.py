@@ -64,7 +64,7 @@ def random_pairs(texts: list[str], n: int, seed: int):
     """``n`` pairs of two different texts drawn at random, labels 0/1 at random."""
     import numpy as np
 
-    from anime_recs.training.pairs import PairSet
+    from anime_recs.training.examples import PairSet
 
     rng = np.random.default_rng(seed)
     a = rng.integers(0, len(texts), size=n)

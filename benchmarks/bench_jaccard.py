@@ -53,12 +53,8 @@ from anime_recs.similarity.jaccard import (
     pair_jaccard,
 )
 from anime_recs.similarity.labels import training_pairs
-from anime_recs.similarity.promoters import (
-    build_promoter_matrix,
-    plan_blocks,
-    promoters,
-    title_costs,
-)
+from anime_recs.similarity.matrix import build_promoter_matrix, plan_blocks, title_costs
+from anime_recs.similarity.promoters import promoters
 from benchmarks.bench_output import write_results
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

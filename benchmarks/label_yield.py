@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from anime_recs.similarity.jaccard import block_pair_batches
-from anime_recs.similarity.promoters import build_promoter_matrix, plan_blocks, title_costs
+from anime_recs.similarity.matrix import build_promoter_matrix, plan_blocks, title_costs
 from malgen import generate as g
 
 THRESHOLDS = (0.1, 0.2, 0.3)

@@ -30,7 +30,8 @@ from collections.abc import Callable
 from anime_recs import faults
 from anime_recs.config import DEFAULT_CONF, AppConfig, ConfigError, load_config, masked
 from anime_recs.errors import JobError
-from anime_recs.steps import LOG_FORMAT, step
+from anime_recs.progress import LOG_FORMAT
+from anime_recs.steps import step
 
 log = logging.getLogger("anime_recs")
 

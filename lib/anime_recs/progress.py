@@ -14,7 +14,9 @@ import sys
 import time
 from collections.abc import Callable
 
-from anime_recs.steps import LOG_FORMAT
+# every log line, on the driver and in Spark Python workers
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
 
 DEFAULT_EVERY_S = 10.0
 

@@ -11,9 +11,6 @@ from anime_recs import faults
 
 log = logging.getLogger("anime_recs")
 
-# every log line, on the driver and in Spark Python workers (anime_recs.progress)
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
 
 @contextmanager
 def step(name: str) -> Iterator[dict]:

@@ -153,7 +153,7 @@ def test_the_archive_for_executors_holds_only_the_graph_the_engine_runs(tmp_path
 def test_an_archive_shipped_through_spark_files_loads_in_a_task(spark, minilm_exports):
     from pyspark import SparkFiles
 
-    from anime_recs.embeddings.sentence import SPARK_FILES_PREFIX, get_model
+    from anime_recs.embeddings.encode import SPARK_FILES_PREFIX, get_model
 
     _, folder = minilm_exports
     archive = engine.export_archive(folder, "int8")

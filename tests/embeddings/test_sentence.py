@@ -6,15 +6,8 @@ import pytest
 from pyspark.sql import functions as F
 from tests.embeddings.conftest import DESCRIPTIONS, TINY_MAX_SEQ
 
-from anime_recs.embeddings.sentence import (
-    embed_texts,
-    get_model,
-    local_cores,
-    make_encode_fn,
-    model_fingerprint,
-    with_identity,
-    worker_threads,
-)
+from anime_recs.embeddings.encode import get_model, local_cores, make_encode_fn, worker_threads
+from anime_recs.embeddings.sentence import embed_texts, model_fingerprint, with_identity
 from anime_recs.embeddings.text import titles_to_embed
 
 TEXTS = [" ".join(d.split()) for d in DESCRIPTIONS.values()]

@@ -13,9 +13,9 @@ from anime_recs.similarity.jaccard import (
     block_pair_batches,
     jaccard_from_counts,
     pair_jaccard,
-    scipy_counter,
 )
-from anime_recs.similarity.promoters import build_promoter_matrix, plan_blocks, promoters
+from anime_recs.similarity.matrix import build_promoter_matrix, plan_blocks, scipy_counter
+from anime_recs.similarity.promoters import promoters
 from anime_recs.tables import ANIME_PAIR_JACCARD_SCHEMA, ANIME_SCHEMA, RATINGS_SCHEMA
 
 

@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
-from anime_recs.similarity.promoters import (
+from anime_recs.similarity.matrix import (
     build_promoter_matrix,
     compact_index,
     plan_blocks,
-    promoters,
     title_costs,
     title_work,
     total_triples,
 )
+from anime_recs.similarity.promoters import promoters
 from anime_recs.tables import RATINGS_SCHEMA
 
 

@@ -8,7 +8,7 @@ import os
 import pytest
 from training_data import pair_set
 
-from anime_recs.training.pairs import PairSet
+from anime_recs.training.examples import PairSet
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 from sentence_transformers import SentenceTransformer
 
+from anime_recs.training.examples import PairSet
 from anime_recs.training.finetune import (
     STATE_FILE,
     TrainSettings,
@@ -24,7 +25,6 @@ from anime_recs.training.finetune import (
     train,
     warmup_steps,
 )
-from anime_recs.training.pairs import PairSet
 
 
 def test_warmup_steps_is_ceil_of_ratio_times_total():

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
+from anime_recs.training.examples import PairSet
 from anime_recs.training.pairs import (
-    PairSet,
     collect_pair_labels,
     collect_pair_sets,
     limit_indices,

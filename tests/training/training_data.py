@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from anime_recs.training.pairs import PairSet
+from anime_recs.training.examples import PairSet
 
 GROUP_WORDS = [
     ["dragon", "castle", "knight", "sword", "magic", "king", "queen", "forest"],

@@ -30,6 +30,7 @@ from anime_recs.embeddings.cache import (
     missing_texts,
     vectors_from_cache,
 )
+from anime_recs.embeddings.encode import SPARK_FILES_PREFIX, local_cores, worker_threads
 from anime_recs.embeddings.engine import engine_tag, export_archive, exported_folder
 from anime_recs.embeddings.openai_embedder import (
     API_KEY_ENV,
@@ -41,16 +42,13 @@ from anime_recs.embeddings.openai_embedder import (
     make_client,
 )
 from anime_recs.embeddings.sentence import (
-    SPARK_FILES_PREFIX,
     encode_partitions,
     encoder_version,
-    local_cores,
     model_fingerprint,
     partition_sizes,
     partition_texts,
     split_reusable,
     with_identity,
-    worker_threads,
 )
 from anime_recs.embeddings.text import titles_to_embed
 from anime_recs.errors import JobError

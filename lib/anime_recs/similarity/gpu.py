@@ -17,7 +17,7 @@ import logging
 
 import numpy as np
 
-from anime_recs.similarity.promoters import PromoterMatrix
+from anime_recs.similarity.matrix import PromoterMatrix
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,10 +30,12 @@ import pyarrow as pa
 from pyspark import Broadcast
 from pyspark.sql import DataFrame, SparkSession
 
-from anime_recs.similarity.promoters import (
+from anime_recs.similarity.matrix import (
+    Counter,
     PromoterMatrix,
     build_promoter_matrix,
     plan_blocks,
+    scipy_counter,
     title_costs,
     title_work,
     total_triples,
@@ -59,9 +61,6 @@ PAIR_ARROW_SCHEMA = pa.schema(
     ]
 )
 
-# counts(s0, s1) -> dense int32 array (s1 - s0) x (n_titles - lo) of A[:, s0:s1]^T @ A[:, lo:]
-Counter = Callable[[int, int], np.ndarray]
-
 
 def jaccard_from_counts(
     intersection: np.ndarray, promoters_a: np.ndarray, promoters_b: np.ndarray
@@ -75,16 +74,6 @@ def jaccard_from_counts(
     intersection = np.asarray(intersection)
     union = np.asarray(promoters_a) + np.asarray(promoters_b) - intersection
     return union, intersection / union.astype(np.float64)
-
-
-def scipy_counter(matrix: PromoterMatrix, lo: int) -> Counter:
-    """Counts with a sparse product ``A[:, s0:s1]^T @ A[:, lo:]`` (scipy, CPU)."""
-    right = matrix.right(lo)
-
-    def counts(s0: int, s1: int) -> np.ndarray:
-        return (matrix.columns_t(s0, s1) @ right).toarray()
-
-    return counts
 
 
 def block_pair_batches(

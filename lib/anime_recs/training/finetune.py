@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from anime_recs.progress import eta_s
-from anime_recs.training.pairs import PairSet
+from anime_recs.training.examples import PairSet
 
 log = logging.getLogger(__name__)
 

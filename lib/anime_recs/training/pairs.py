@@ -9,48 +9,19 @@ to train on before any description is fetched (:func:`with_texts`).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 
 import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from anime_recs.tables import TRAIN, VAL, require_columns
+from anime_recs.training.examples import PairSet
 
 log = logging.getLogger(__name__)
 
 PAIR_COLUMNS = ("anime_a", "anime_b", "label", "split")
 ANIME_COLUMNS = ("anime_id", "description", "has_description")
 OUTPUT_COLUMNS = ("anime_a", "anime_b", "text_a", "text_b", "label", "split")
-
-
-@dataclass(frozen=True)
-class PairSet:
-    """Parallel lists: ``texts_a[i]`` and ``texts_b[i]`` have target cosine ``labels[i]``."""
-
-    texts_a: list[str] = field(default_factory=list)
-    texts_b: list[str] = field(default_factory=list)
-    labels: list[float] = field(default_factory=list)
-    ids: list[tuple[int, int]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        n = len(self.texts_a)
-        if not len(self.texts_b) == len(self.labels) == n or (self.ids and len(self.ids) != n):
-            raise ValueError("PairSet: texts_a, texts_b, labels (and ids) must have equal length")
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def positives(self) -> int:
-        return sum(1 for v in self.labels if v >= 0.5)
-
-    def subset(self, index: list[int] | np.ndarray) -> PairSet:
-        return PairSet(
-            [self.texts_a[i] for i in index],
-            [self.texts_b[i] for i in index],
-            [self.labels[i] for i in index],
-            [self.ids[i] for i in index] if self.ids else [],
-        )
 
 
 def described_titles(anime: DataFrame) -> DataFrame:

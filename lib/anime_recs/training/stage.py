@@ -43,6 +43,7 @@ from anime_recs.lakehouse import frame_digest, read_table, table_digest, table_v
 from anime_recs.models import is_hub_id, load_sentence_transformer
 from anime_recs.steps import step
 from anime_recs.tracking import configure_mlflow, keep_logging
+from anime_recs.training.examples import PairSet
 from anime_recs.training.finetune import (
     TrainSettings,
     clear_checkpoints,
@@ -51,7 +52,6 @@ from anime_recs.training.finetune import (
     train,
 )
 from anime_recs.training.pairs import (
-    PairSet,
     collect_pair_labels,
     collect_pair_sets,
     described_titles,
