@@ -55,27 +55,17 @@ def pair_ids(pairs: DataFrame, anime: DataFrame) -> DataFrame:
 
 
 def pair_texts(pairs: DataFrame, anime: DataFrame) -> DataFrame:
-    """Attach both titles' descriptions to each pair.
-
-    Inner join on ``anime_a`` and ``anime_b``; only titles with ``has_description`` and a
-    non-blank description are used, so a pair whose title lacks one is dropped.
-    Output: ``anime_a, anime_b, text_a, text_b, label, split``.
-    """
-    require_columns(pairs.columns, PAIR_COLUMNS, "training_pairs")
+    """Attach both titles' descriptions to each pair of :func:`pair_ids` (a pair whose title
+    lacks a description is dropped). Output: ``anime_a, anime_b, text_a, text_b, label,
+    split``."""
     texts = described_titles(anime)
     a = texts.select(F.col("anime_id").alias("anime_a"), F.col("description").alias("text_a"))
     b = texts.select(F.col("anime_id").alias("anime_b"), F.col("description").alias("text_b"))
     return (
-        pairs.join(a, "anime_a", "inner")
-        .join(b, "anime_b", "inner")
-        .select(
-            F.col("anime_a").cast("int"),
-            F.col("anime_b").cast("int"),
-            "text_a",
-            "text_b",
-            F.col("label").cast("double"),
-            "split",
-        )
+        pair_ids(pairs, anime)
+        .join(a, "anime_a")
+        .join(b, "anime_b")
+        .select("anime_a", "anime_b", "text_a", "text_b", "label", "split")
     )
 
 
