@@ -140,21 +140,28 @@ def neighbourhood_embedder(config: AppConfig) -> str | None:
     return name
 
 
-def neighbourhood_vectors(spark: SparkSession, lake: str, embedder: str) -> DataFrame:
-    """The rows of ``embedder`` in the current version of ``anime_embeddings`` (pinned, so the
-    digest and the pairs see the same rows); a one-line error when it has none."""
+def vectors_input(embedder: str) -> str:
+    """The name of ``embedder``'s rows of ``anime_embeddings`` among the stage's inputs."""
+    return f"{tables.ANIME_EMBEDDINGS}[{embedder}]"
+
+
+def neighbourhood_vectors(spark: SparkSession, lake: str, embedder: str) -> tuple[DataFrame, str]:
+    """``(rows, content digest)`` of ``embedder``'s rows in the current version of
+    ``anime_embeddings`` (pinned, so the digest and the pairs see the same rows); a one-line
+    error when it has none. The digest is the one action: its row count tells empty."""
     version = table_version(spark, lake, tables.ANIME_EMBEDDINGS)
-    rows = None
+    rows, digest = None, "0:0"
     if version is not None:
         embeddings = read_table(spark, lake, tables.ANIME_EMBEDDINGS, version)
         rows = embeddings.where(F.col("embedder") == embedder)
-    if rows is None or rows.isEmpty():
+        digest = frame_digest(rows)
+    if rows is None or digest.startswith("0:"):
         raise JobError(
             f"{tables.ANIME_EMBEDDINGS} has no vectors of {embedder} "
             "(finetune.content_neighbours_embedder) under "
             f"{lake}: run the embed_base stage with it first"
         )
-    return rows
+    return rows, digest
 
 
 def neighbourhood_input(spark: SparkSession, config: AppConfig) -> dict[str, str | None]:
@@ -162,16 +169,16 @@ def neighbourhood_input(spark: SparkSession, config: AppConfig) -> dict[str, str
     fingerprint: one embedder's rows of ``anime_embeddings``, which ``embed_finetuned``
     rewrites other rows of (their table version alone would rerun this stage after it)."""
     try:
-        name = neighbourhood_embedder(config)
+        embedder = neighbourhood_embedder(config)
     except JobError:
         return {"content_neighbours_embedder": None}  # the run fails and is recorded
-    if name is None:
+    if embedder is None:
         return {}
-    key = f"{tables.ANIME_EMBEDDINGS}[{name}]"
     try:
-        return {key: frame_digest(neighbourhood_vectors(spark, config.paths.lake, name))}
+        _, digest = neighbourhood_vectors(spark, config.paths.lake, embedder)
     except JobError:
-        return {key: None}  # the run says why
+        digest = None  # the run says why
+    return {vectors_input(embedder): digest}
 
 
 def choose_train_pairs(
@@ -220,8 +227,7 @@ def run(spark: SparkSession, config: AppConfig) -> None:
     neighbours = neighbourhood_embedder(config)
     vectors = None
     if neighbours is not None:
-        vectors = neighbourhood_vectors(spark, lake, neighbours)
-        digests[f"{tables.ANIME_EMBEDDINGS}[{neighbours}]"] = frame_digest(vectors)
+        vectors, digests[vectors_input(neighbours)] = neighbourhood_vectors(spark, lake, neighbours)
     finetune_params = ft.model_dump()
     fingerprint = training_fingerprint(finetune_params, digests)
     import mlflow
