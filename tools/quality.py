@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import os
 import subprocess
 import sys
@@ -32,38 +33,77 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 ANIME_FILES = ("mal2020/anime.csv", "mal2020/anime_with_synopsis.csv")
+# name -> its rating files; a set of several files is their union, each file's user ids moved
+# into a range of their own (USER_ID_STRIDE apart), since the files number users independently
 REAL_SETS = {
-    "mal2016_sample": "mal2016_sample/rating_complete.csv",
-    "mal2020_head": "mal2020/rating_complete_head_fullusers.csv",
+    "mal2016_combined": (
+        "mal2016_sample/rating_complete.csv",
+        "mal2016_head/rating_complete.csv",
+    ),
+    "mal2020_head": ("mal2020/rating_complete_head_fullusers.csv",),
+    "mal2016_sample": ("mal2016_sample/rating_complete.csv",),
 }
+DEFAULT_SETS = ("mal2016_combined", "mal2020_head")
+USER_ID_STRIDE = 1_000_000
 CASE_STUDY_EMBEDDER = "finetuned_case_study"
 CASE_STUDY_MODEL = "anime_encoder_case_study"
 
 
-def link_raw(shared: Path, ratings: str, raw: Path, titles: str) -> None:
+def link_raw(shared: Path, ratings: tuple[str, ...], raw: Path, titles: str) -> None:
     """``raw`` holds the three files under the names the pipeline expects: links to the
-    shared files, or (``titles == "rated"``) the anime files reduced to the rated titles."""
+    shared files, or (``titles == "rated"``) the anime files reduced to the rated titles; a
+    set of several rating files gets their union (:func:`combine_ratings`)."""
     raw.mkdir(parents=True, exist_ok=True)
     targets = {Path(f).name: shared / f for f in ANIME_FILES}
-    targets["rating_complete.csv"] = shared / ratings
-    for target in targets.values():
+    sources = [shared / f for f in ratings]
+    for target in [*targets.values(), *sources]:
         if not target.is_file():
             raise SystemExit(f"error: {target} not found (is ../shared/data there?)")
+    if len(sources) > 1:
+        replace_if_changed(raw / "rating_complete.csv", functools.partial(combine_ratings, sources))
+    else:
+        targets["rating_complete.csv"] = sources[0]
     for name, target in targets.items():
         out = raw / name
         if titles == "rated" and name != "rating_complete.csv":
-            fresh = raw / f".{name}.tmp"
-            keep_rated_titles(target, fresh, rated_titles(targets["rating_complete.csv"]))
-            if out.is_file() and not out.is_symlink() and out.read_bytes() == fresh.read_bytes():
-                fresh.unlink()  # unchanged: keep the file (and its mtime, a pipeline input)
-            else:
-                out.unlink(missing_ok=True)
-                fresh.rename(out)
+            rated = rated_titles(raw / "rating_complete.csv" if len(sources) > 1 else sources[0])
+            replace_if_changed(out, functools.partial(keep_rated_titles, target, titles=rated))
         else:
             if out.is_symlink() and out.resolve() == target.resolve():
                 continue
             out.unlink(missing_ok=True)
             out.symlink_to(target.resolve())
+
+
+def replace_if_changed(out: Path, write) -> None:
+    """``write(path)`` into a temporary file, renamed over ``out`` unless ``out`` already holds
+    the same bytes (then ``out`` and its mtime, a pipeline input, stay)."""
+    fresh = out.parent / f".{out.name}.tmp"
+    write(fresh)
+    if out.is_file() and not out.is_symlink() and out.read_bytes() == fresh.read_bytes():
+        fresh.unlink()
+    else:
+        out.unlink(missing_ok=True)
+        fresh.rename(out)
+
+
+def combine_ratings(sources: list[Path], out: Path) -> None:
+    """The union of rating files with the columns ``user_id,anime_id,rating``: file ``i``'s
+    user ids become ``i * USER_ID_STRIDE + user_id``, so users of different files never
+    share an id."""
+    with open(out, "w", newline="", encoding="utf-8") as g:
+        writer = csv.writer(g, lineterminator="\n")
+        writer.writerow(["user_id", "anime_id", "rating"])
+        for i, source in enumerate(sources):
+            with open(source, newline="", encoding="utf-8-sig") as f:
+                reader = csv.reader(f)
+                header = [c.strip() for c in next(reader)]
+                user, title, rating = (header.index(c) for c in ("user_id", "anime_id", "rating"))
+                for row in reader:
+                    uid = int(row[user])
+                    if not 0 <= uid < USER_ID_STRIDE:
+                        raise SystemExit(f"error: {source}: user_id {uid} outside the stride")
+                    writer.writerow([i * USER_ID_STRIDE + uid, row[title], row[rating]])
 
 
 def rated_titles(ratings: Path) -> set[str]:
@@ -189,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shared", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--out", default=str(REPO / "build" / "quality"))
     parser.add_argument("--conf", default=str(REPO / "conf" / "local.yaml"))
-    parser.add_argument("--sets", nargs="+", choices=sorted(REAL_SETS), default=list(REAL_SETS))
+    parser.add_argument("--sets", nargs="+", choices=sorted(REAL_SETS), default=list(DEFAULT_SETS))
     parser.add_argument("--titles", choices=("rated", "all"), default="rated")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--summary-only", action="store_true", help="only rewrite quality.md")
