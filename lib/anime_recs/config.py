@@ -228,6 +228,8 @@ class HybridConfig(Section):
     weight_cf: Fraction
     rrf_k: Positive  # rrf only
     depth: Positive  # neighbours of each source considered per title
+    prior_weight: Fraction  # blend of the fused similarity with the candidate's title prior
+    prior_strength: NonNegativeNumber  # pseudo-ratings shrinking a title prior to the mean
 
 
 class RecommendConfig(Section):

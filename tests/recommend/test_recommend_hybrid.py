@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from anime_recs.recommend.fusion import minmax_by_key, rrf_similarity, score_similarity
+from anime_recs.recommend.fusion import (
+    TitlePrior,
+    minmax_by_key,
+    rrf_similarity,
+    score_similarity,
+    title_prior,
+    with_prior,
+)
 from anime_recs.recommend.hybrid import hybrid_neighbors
 
 
@@ -86,3 +93,37 @@ def test_weight_one_reproduces_the_collaborative_order():
 def test_unknown_fusion_is_rejected():
     with pytest.raises(ValueError, match="unknown fusion"):
         hybrid_neighbors(CF, CONTENT, k=2, fusion="max")
+
+
+def test_title_prior_by_hand():
+    # (promoters - detractors + m * g) / (raters + m) with m = 2, g = 0.25
+    got = title_prior(np.array([3, 0, 0]), np.array([1, 2, 0]), np.array([6, 2, 0]), 2.0, 0.25)
+    np.testing.assert_allclose(got, [(2 + 0.5) / 8, (-2 + 0.5) / 4, 0.25])
+
+
+def test_with_prior_blends():
+    np.testing.assert_allclose(
+        with_prior(np.array([1.0, 0.5]), np.array([0.0, 1.0]), 0.2), [0.8, 0.6]
+    )
+
+
+def test_title_prior_lookup_defaults_to_the_catalogue_mean():
+    prior = TitlePrior(np.array([2, 5]), np.array([0.7, -0.1]), 0.3)
+    np.testing.assert_allclose(prior.of(np.array([5, 3, 2, 9])), [-0.1, 0.3, 0.7, 0.3])
+
+
+def test_prior_reorders_equally_similar_candidates():
+    # content-only title 9 candidates 1 and 2 tie on similarity; the prior puts 2 first
+    content = frame([(9, 1, 1, 0.5), (9, 2, 2, 0.5)])
+    prior = TitlePrior(np.array([1, 2]), np.array([0.1, 0.6]), 0.0)
+    plain = hybrid_neighbors(frame([]), content, 2, "score", 0.9)
+    blended = hybrid_neighbors(frame([]), content, 2, "score", 0.9, prior=prior, prior_weight=0.5)
+    assert plain["neighbor_id"].tolist() == [1, 2]
+    assert blended["neighbor_id"].tolist() == [2, 1]
+    # 0.5 x minmax(1.0) + 0.5 x prior
+    np.testing.assert_allclose(blended["similarity"], [0.8, 0.55])
+
+
+def test_prior_weight_without_a_prior_fails():
+    with pytest.raises(ValueError, match="prior"):
+        hybrid_neighbors(CF, CONTENT, 2, "score", 0.9, prior_weight=0.1)

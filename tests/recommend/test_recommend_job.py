@@ -19,6 +19,7 @@ from anime_recs.lakehouse import read_table, write_table
 REPO = Path(__file__).resolve().parents[2]
 K, N_MAX, BONUS, SAMPLES, SEED = 3, 10, 0.05, 200, 11
 HYBRID_CONTENT, HYBRID_WEIGHT, HYBRID_DEPTH = "emb_a", 0.9, 20
+PRIOR_WEIGHT, PRIOR_STRENGTH = 0.2, 5.0
 SCHEMAS = {
     tables.RATINGS: tables.RATINGS_SCHEMA,
     tables.ANIME_EMBEDDINGS: tables.ANIME_EMBEDDINGS_SCHEMA,
@@ -41,6 +42,8 @@ def run_job(lake: str, tmp: Path) -> None:
         "recommend.hybrid.fusion": "score",
         "recommend.hybrid.weight_cf": HYBRID_WEIGHT,
         "recommend.hybrid.depth": HYBRID_DEPTH,
+        "recommend.hybrid.prior_weight": PRIOR_WEIGHT,
+        "recommend.hybrid.prior_strength": PRIOR_STRENGTH,
     }
     argv = ["--conf", str(REPO / "conf" / "local.yaml")]
     for key, value in sets.items():
@@ -82,7 +85,16 @@ def expected_neighbors(t: dict[str, pd.DataFrame], k: int = K) -> dict[str, dict
 
 def expected_hybrid(t: dict[str, pd.DataFrame]) -> dict[int, list]:
     """Score fusion written out: per title, min-max normalise each source's top-depth list,
-    weight the collaborative side by w unless the candidate is in no Jaccard list, keep K."""
+    weight the collaborative side by w unless the candidate is in no Jaccard list, blend with
+    the candidate's shrunk mean NPS points of its train ratings, keep K."""
+    train = t[tables.RATINGS][t[tables.RATINGS]["split"] == "train"]
+    net = {a: (r >= 9).sum() - (r <= 6).sum() for a, r in train.groupby("anime_id")["rating"]}
+    raters = train.groupby("anime_id").size().to_dict()
+    mean = sum(net.values()) / sum(raters.values())
+
+    def prior(b: int) -> float:
+        return (net.get(b, 0) + PRIOR_STRENGTH * mean) / (raters.get(b, 0) + PRIOR_STRENGTH)
+
     deep = expected_neighbors(t, HYBRID_DEPTH)
     cf, content = deep["jaccard_cf"], deep[HYBRID_CONTENT]
     with_cf = set(cf) | {b for rows in cf.values() for b, _ in rows}
@@ -100,7 +112,8 @@ def expected_hybrid(t: dict[str, pd.DataFrame]) -> dict[int, list]:
         fused = {}
         for b in set(c) | set(m):
             w = HYBRID_WEIGHT if b in with_cf else 0.0
-            fused[b] = round(w * c.get(b, 0.0) + (1 - w) * m.get(b, 0.0), 9)
+            score = w * c.get(b, 0.0) + (1 - w) * m.get(b, 0.0)
+            fused[b] = round((1 - PRIOR_WEIGHT) * score + PRIOR_WEIGHT * prior(b), 9)
         out[a] = [(b, fused[b]) for b in sorted(fused, key=lambda b: (-fused[b], b))[:K]]
     return out
 

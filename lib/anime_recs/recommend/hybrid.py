@@ -19,9 +19,11 @@ import pandas as pd
 
 from anime_recs.recommend.fusion import (
     FUSIONS,
+    TitlePrior,
     minmax_by_key,
     rrf_similarity,
     score_similarity,
+    with_prior,
 )
 from anime_recs.recommend.neighbors import (
     NEIGHBOR_COLUMNS,
@@ -39,12 +41,15 @@ def hybrid_neighbors(
     fusion: str = "rrf",
     weight_cf: float = 0.5,
     rrf_k: int = 60,
+    prior: TitlePrior | None = None,
+    prior_weight: float = 0.0,
 ) -> pd.DataFrame:
     """Top-``k`` hybrid neighbours of every title from two neighbour frames.
 
     ``cf`` and ``content`` have :data:`~anime_recs.recommend.neighbors.NEIGHBOR_COLUMNS`
     (their depth is the candidate depth); the output has the same columns with ``similarity``
-    the fused score of ``fusion`` (``rrf`` or ``score``).
+    the fused score of ``fusion`` (``rrf`` or ``score``), blended with the candidate's title
+    prior (:func:`~anime_recs.recommend.fusion.with_prior`) when ``prior_weight`` > 0.
     """
     if fusion not in FUSIONS:
         raise ValueError(f"unknown fusion {fusion!r}; expected one of {FUSIONS}")
@@ -79,6 +84,10 @@ def hybrid_neighbors(
             keys[has_content], merged["sim_content"].to_numpy()[has_content]
         )
         fused = score_similarity(cf_norm, content_norm, weight_cf, cf_known)
+    if prior_weight > 0:
+        if prior is None:
+            raise ValueError("prior_weight > 0 needs the title prior")
+        fused = with_prior(fused, prior.of(merged["neighbor_id"].to_numpy()), prior_weight)
     # rounded like cosine similarities, so equal fused scores tie exactly (smaller id wins)
     fused = np.round(fused, 12)
     out_keys, nbrs, sims, rank = topk_by_key(

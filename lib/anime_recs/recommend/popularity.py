@@ -7,9 +7,11 @@ import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from anime_recs.recommend.fusion import TitlePrior, title_prior
 from anime_recs.tables import TRAIN, require_columns
 
 PROMOTER_MIN_RATING = 9
+DETRACTOR_MAX_RATING = 6
 
 
 def promoter_counts(ratings: DataFrame, split: str | None = TRAIN) -> DataFrame:
@@ -26,6 +28,28 @@ def promoter_counts(ratings: DataFrame, split: str | None = TRAIN) -> DataFrame:
         .agg(F.sum((F.col("rating") >= PROMOTER_MIN_RATING).cast("long")).alias("promoters"))
         .select(F.col("anime_id").cast("int"), F.col("promoters").cast("long"))
     )
+
+
+def title_priors(ratings: DataFrame, strength: float) -> TitlePrior:
+    """:func:`~anime_recs.recommend.fusion.title_prior` of every title rated in train, from
+    its train promoters, detractors and raters (collected: one row per title)."""
+    require_columns(ratings.columns, ("anime_id", "rating", "split"), "ratings")
+    rows = (
+        ratings.filter(F.col("split") == TRAIN)
+        .groupBy("anime_id")
+        .agg(
+            F.sum((F.col("rating") >= PROMOTER_MIN_RATING).cast("long")).alias("promoters"),
+            F.sum((F.col("rating") <= DETRACTOR_MAX_RATING).cast("long")).alias("detractors"),
+            F.count("*").alias("raters"),
+        )
+        .orderBy("anime_id")
+        .toPandas()
+    )
+    raters = rows["raters"].to_numpy(np.float64)
+    net = rows["promoters"].to_numpy(np.float64) - rows["detractors"].to_numpy(np.float64)
+    mean = float(net.sum() / raters.sum()) if raters.sum() > 0 else 0.0
+    values = title_prior(rows["promoters"], rows["detractors"], raters, strength, mean)
+    return TitlePrior(rows["anime_id"].to_numpy(np.int64), values, mean)
 
 
 def popularity_order(anime_ids: np.ndarray, promoters: np.ndarray) -> np.ndarray:

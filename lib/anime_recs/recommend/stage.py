@@ -35,7 +35,7 @@ from anime_recs.recommend.neighbors import (
     embedding_matrix,
     jaccard_neighbors,
 )
-from anime_recs.recommend.popularity import promoter_counts
+from anime_recs.recommend.popularity import promoter_counts, title_priors
 from anime_recs.recommend.scoring import (
     build_model,
     recommendations_from_lists,
@@ -115,6 +115,7 @@ def run(spark: SparkSession, config: AppConfig) -> None:
             if name == POPULARITY:
                 continue
             if name == HYBRID:
+                prior = title_priors(ratings, hy.prior_strength) if hy.prior_weight else None
                 nb = hybrid_neighbors(
                     neighbours_of(JACCARD_CF),
                     neighbours_of(hy.content),
@@ -122,6 +123,8 @@ def run(spark: SparkSession, config: AppConfig) -> None:
                     hy.fusion,
                     hy.weight_cf,
                     hy.rrf_k,
+                    prior,
+                    hy.prior_weight,
                 )
             else:
                 full = neighbours_of(name)
