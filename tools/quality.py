@@ -164,6 +164,7 @@ def summary(root: Path, name: str) -> str:
     import mlflow
 
     from anime_recs import tables
+    from anime_recs.evaluation.evaluate import flat_lists
     from anime_recs.lakehouse import read_table
     from anime_recs.spark import get_spark
 
@@ -206,6 +207,8 @@ def summary(root: Path, name: str) -> str:
             f"Cold-start titles: {int(first.users_with_cold_test):,} test users rated at least "
             "one title that has no train rating.",
         ]
+    flat = flat_lists(read_table(spark, lake, tables.USER_SCORES), 10).toPandas()
+    lines += ["", *hit_enthusiasm(flat, list(at10["recommender"]))]
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{root / 'mlruns.db'}")
     lines += ["", "| fine-tuning recipe | train pairs | val pairs | val Spearman before -> after |"]
     lines += ["|---|---:|---:|---|"]
@@ -222,6 +225,36 @@ def summary(root: Path, name: str) -> str:
             )
     spark.stop()
     return "\n".join(lines) + "\n"
+
+
+def hit_enthusiasm(flat, recommenders: list[str], ns: tuple[int, ...] = (1, 5, 10)) -> list[str]:
+    """Markdown lines: per recommender and N, the hits, their mean NPS points unweighted and
+    weighted by position (``sum w p / sum w``), and the share of promoters among them. NPS@N
+    divides the position-weighted points by the unweighted number of hits, so a list that
+    finds more hits further down scores a lower NPS@N at equal enthusiasm per hit; these
+    columns separate the two."""
+    from anime_recs.evaluation.metrics import points, position_weights
+
+    head = "| recommender | " + " | ".join(
+        f"hits@{n} | points/hit@{n} | weighted@{n} | promoters@{n}" for n in ns
+    )
+    lines = [head + " |", "|---" + "|---:" * (4 * len(ns)) + "|"]
+    for name in recommenders:
+        rows = flat[flat["recommender"] == name]
+        ratings = rows[[f"t{i}" for i in range(max(ns))]].to_numpy()
+        cells = [name]
+        for n in ns:
+            top, w = ratings[:, :n], position_weights(n)
+            hit = top > 0
+            p = points(top)
+            cells += [
+                f"{int(hit.sum()):,}",
+                f"{p[hit].mean():.3f}",
+                f"{(p * w).sum() / (hit * w).sum():.3f}",
+                f"{(top[hit] >= 9).mean():.3f}",
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
