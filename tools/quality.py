@@ -149,12 +149,14 @@ def case_study_overrides() -> list[str]:
     ]
 
 
-def run_pipeline(conf: str, overrides: list[str], *stages: str) -> None:
+def run_pipeline(conf: str, overrides: list[str], *stages: str, skip: tuple[str, ...] = ()) -> None:
     argv = [sys.executable, str(REPO / "jobs" / "pipeline.py"), "--conf", conf]
     for item in overrides:
         argv += ["--set", item]
     if stages:
         argv += ["--only", *stages]
+    if skip:
+        argv += ["--skip", *skip]
     print("+", " ".join(argv), flush=True)  # noqa: T201 - a command-line tool
     subprocess.run(argv, check=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
@@ -266,20 +268,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--titles", choices=("rated", "all"), default="rated")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--summary-only", action="store_true", help="only rewrite quality.md")
+    parser.add_argument(
+        "--skip",
+        nargs="+",
+        default=[],
+        help="pipeline stages not to run (e.g. finetune embed_finetuned: no fine-tuned encoders, "
+        "and no case-study run)",
+    )
     args = parser.parse_args(argv)
     for name in args.sets:
         root = Path(args.out).resolve() / name
         overrides = paths_overrides(root) + args.overrides
         if not args.summary_only:
             link_raw(Path(args.shared), REAL_SETS[name], root / "raw", args.titles)
-            run_pipeline(args.conf, overrides)
-            run_pipeline(
-                args.conf,
-                overrides + case_study_overrides(),
-                "finetune",
-                "embed_finetuned",
-                "recommend",
-            )
+            run_pipeline(args.conf, overrides, skip=tuple(args.skip))
+            if "finetune" not in args.skip:
+                run_pipeline(
+                    args.conf,
+                    overrides + case_study_overrides(),
+                    "finetune",
+                    "embed_finetuned",
+                    "recommend",
+                )
         text = summary(root, name)
         (root / "quality.md").write_text(text)
         print(text, flush=True)  # noqa: T201 - a command-line tool
