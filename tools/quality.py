@@ -217,8 +217,8 @@ def summary(root: Path, name: str) -> str:
     for experiment in client.search_experiments():
         for run in client.search_runs([experiment.experiment_id]):
             params, metrics = run.data.params, run.data.metrics
-            if "finetune.recipe" not in params:
-                continue
+            if "finetune.recipe" not in params or run.info.status != "FINISHED":
+                continue  # not a fine-tune, or one interrupted before it registered a model
             lines.append(
                 f"| {params['finetune.recipe']} | {params.get('data.train_pairs')} | "
                 f"{params.get('data.val_pairs')} | "
