@@ -8,7 +8,8 @@ logged ``failed`` (never ``done``), that the previous version is intact, and tha
 ``jobs/check.py --restore`` brings the table back (``jobs/check.py`` then reports it clean).
 
 The lake: ``ingest`` run twice in this process on the generator's tiny data, so ``ratings``
-and ``anime`` have versions 0 and 1 (same contents, different files); each test damages a copy.
+and ``anime`` have versions 0 and 1 (same contents, different files; ``conftest.py``); each test
+damages a copy. Long-lived logs (checkpoints, expired commits): ``test_long_lived_log.py``.
 """
 
 from __future__ import annotations
@@ -39,13 +40,8 @@ def job_args(lake: Path, raw: Path | None = None) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def base_lake(spark, tiny_raw, tmp_path_factory) -> Path:
-    lake = tmp_path_factory.mktemp("faults") / "lake"
-    ingest = load_job("ingest")
-    for _ in range(2):
-        assert ingest.main(job_args(lake, tiny_raw)) == 0
-    assert table_version(spark, str(lake), tables.RATINGS) == 1
-    return lake
+def base_lake(ingested_lake) -> Path:
+    return ingested_lake  # conftest.py: shared with the long-lived log tests
 
 
 @pytest.fixture(scope="module")
