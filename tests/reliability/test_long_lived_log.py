@@ -2,7 +2,7 @@
 through Delta, checkpoints and cleaned-up commits included.
 
 - *long-lived*: the ingested lake's ``ratings`` with 24 commits and a Parquet checkpoint every
-  5 (versions 5, 10, 15, 20); every JSON commit is still there.
+  5 (versions 5, 10, 15, 20), each in several parts; every JSON commit is still there.
 - *expired*: the same, after Delta's log cleanup: the files of versions 0-19 aged a month
   (past the table's one-day ``delta.logRetentionDuration``), then the checkpoint of version 25
   makes Delta remove them; versions 20-26 are left, the oldest restorable is 20.
@@ -35,6 +35,7 @@ RATINGS = tables.RATINGS
 BEFORE_DELETE = 22  # the last property commit: ingest's contents and files
 LATEST = {"long-lived": 23, "expired": 26}
 OLDEST = {"long-lived": 0, "expired": 20}
+PART_SIZE = "spark.databricks.delta.checkpoint.partSize"
 
 
 def sql_commit(spark, lake: Path, statement: str) -> None:
@@ -42,9 +43,9 @@ def sql_commit(spark, lake: Path, statement: str) -> None:
 
 
 def log_versions(lake: Path, suffix: str) -> list[int]:
-    """The versions with a file ending in ``suffix`` in ``ratings``' log folder."""
+    """The versions with a file ending in ``suffix`` (a glob) in ``ratings``' log folder."""
     log_dir = lake / RATINGS / "_delta_log"
-    return sorted(int(p.name.split(".")[0]) for p in log_dir.glob(f"[0-9]*{suffix}"))
+    return sorted({int(p.name.split(".")[0]) for p in log_dir.glob(f"[0-9]*{suffix}")})
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +58,16 @@ def long_lived(spark, ingested_lake, tmp_path_factory) -> Path:
         "ALTER TABLE {table} SET TBLPROPERTIES ('delta.checkpointInterval' = '5', "
         "'delta.logRetentionDuration' = 'interval 1 days')",
     )
-    for day in range(3, BEFORE_DELETE + 1):
-        sql_commit(spark, lake, f"ALTER TABLE {{table}} SET TBLPROPERTIES ('day' = '{day}')")
-    sql_commit(spark, lake, "DELETE FROM {table} WHERE user_id % 10 = 0")
+    # multi-part checkpoints: Delta writes a part per this many actions
+    spark.conf.set(PART_SIZE, "2")
+    try:
+        for day in range(3, BEFORE_DELETE + 1):
+            sql_commit(spark, lake, f"ALTER TABLE {{table}} SET TBLPROPERTIES ('day' = '{day}')")
+        sql_commit(spark, lake, "DELETE FROM {table} WHERE user_id % 10 = 0")
+    finally:
+        spark.conf.unset(PART_SIZE)
     assert log_versions(lake, ".json") == list(range(24))
-    assert log_versions(lake, ".checkpoint.parquet") == [5, 10, 15, 20]
+    assert log_versions(lake, ".checkpoint.*.parquet") == [5, 10, 15, 20]  # multi-part
     return lake
 
 
@@ -113,7 +119,8 @@ def test_the_logs_have_checkpoints_and_the_cleanup_removed_the_early_commits(
     spark, long_lived, expired
 ):
     assert log_versions(expired, ".json") == list(range(20, 27))
-    assert log_versions(expired, ".checkpoint.parquet") == [20, 25]
+    assert log_versions(expired, ".checkpoint.*.parquet") == [20]  # in parts
+    assert log_versions(expired, ".checkpoint.parquet") == [25]  # one file
     assert (expired / RATINGS / "_delta_log" / "_last_checkpoint").is_file()
     for lake, variant in ((long_lived, "long-lived"), (expired, "expired")):
         path = table_path(str(lake), RATINGS)
