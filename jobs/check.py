@@ -2,9 +2,10 @@
 
 Reads every Delta table under ``paths.lake`` (or the named ones) and ``pipeline_runs``; prints
 one line per table (``ok ...`` or ``FAIL ...: finding``) and exits 1 on any finding
-(``anime_recs.lakecheck``). ``--quick`` stats the data files instead of reading them (and skips
-the key check). ``--restore TABLE --to-version N`` runs Delta's RESTORE (replacing damaged
-newer commits first) and appends the restore to ``pipeline_runs``.
+(``anime_recs.lakecheck``; the log is read by Delta, checkpoints and expired commits included).
+``--quick`` lists the data files instead of reading them (and skips the key check).
+``--restore TABLE --to-version N`` runs ``RESTORE TABLE ... TO VERSION AS OF N`` and appends the
+restore to ``pipeline_runs``; a version Delta no longer keeps exits 2 naming the oldest it does.
 
 Local:   python jobs/check.py --conf conf/local.yaml [--quick] [TABLE ...]
          python jobs/check.py --conf conf/local.yaml --restore ratings --to-version 2

@@ -1,54 +1,52 @@
-"""Unit tests of anime_recs.faults and of cli.step's failure path, on hand-made Delta logs and
-error texts shaped like Spark's (the real faults on a real lake: tests/reliability/
-test_storage_faults.py)."""
+"""Unit tests of anime_recs.faults, .contract and .delta_log, and of cli.step's failure path,
+on small real Delta tables and error texts shaped like Spark's (the real faults met by real
+jobs: tests/reliability/test_storage_faults.py; long-lived logs: test_long_lived_log.py there).
+"""
 
 from __future__ import annotations
 
-import json
 import logging
-import struct
+import shutil
 from pathlib import Path
 
 import pytest
-from pyspark.sql.types import IntegerType, LongType, StringType, StructField, StructType
+from pyspark.sql.types import IntegerType, LongType, StructField, StructType
 
-from anime_recs import faults
+from anime_recs import delta_log, faults
+from anime_recs.contract import contract_difference
 from anime_recs.steps import step
-from anime_recs.tables import ANIME_SCHEMA, RATINGS, RATINGS_SCHEMA
-
-FILE_A = "part-00000-aaaa-c000.snappy.parquet"
-FILE_B = "part-00001-bbbb-c000.snappy.parquet"
-FILE_C = "part-00000-cccc-c000.snappy.parquet"
+from anime_recs.tables import ANIME, RATINGS, RATINGS_SCHEMA
 
 
-def commit(table: Path, version: int, *actions: dict) -> Path:
-    path = table / "_delta_log" / f"{version:020d}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(a) + "\n" for a in actions))
-    return path
+def data_files(table: Path) -> list[str]:
+    return sorted(p.name for p in table.glob("*.parquet"))
 
 
-def add(path: str) -> dict:
-    return {"add": {"path": path, "size": 1, "dataChange": True}}
-
-
-def remove(path: str) -> dict:
-    return {"remove": {"path": path, "dataChange": True}}
-
-
-def metadata(schema: StructType) -> dict:
-    return {"metaData": {"id": "x", "schemaString": schema.json(), "partitionColumns": []}}
+@pytest.fixture(scope="module")
+def base_ratings(spark, tmp_path_factory) -> tuple[Path, dict[int, list[str]]]:
+    """A real ``ratings`` table: v0 = two files, v1 = two other files (an overwrite); and the
+    files of each version."""
+    table = tmp_path_factory.mktemp("faults_unit") / "lake" / RATINGS
+    files: dict[int, list[str]] = {}
+    for version, rating in enumerate((7, 9)):
+        rows = [(u, u % 5, rating, "train") for u in range(1, 9)]
+        df = spark.createDataFrame(rows, RATINGS_SCHEMA).repartition(2)
+        df.write.format("delta").mode("overwrite").save(str(table))
+        files[version] = sorted(set(data_files(table)) - {f for v in files.values() for f in v})
+    return table, files
 
 
 @pytest.fixture()
-def ratings_table(tmp_path) -> Path:
-    """A hand-made ``ratings`` log: v0 = {A, B}; v1 = {C} (overwrite); files exist."""
+def ratings_table(base_ratings, tmp_path) -> Path:
+    """A copy of :func:`base_ratings` under this test's ``tmp_path``."""
     table = tmp_path / "lake" / RATINGS
-    commit(table, 0, {"commitInfo": {}}, metadata(RATINGS_SCHEMA), add(FILE_A), add(FILE_B))
-    commit(table, 1, {"commitInfo": {}}, remove(FILE_A), remove(FILE_B), add(FILE_C))
-    for name in (FILE_A, FILE_B, FILE_C):
-        (table / name).write_bytes(b"PAR1")
+    shutil.copytree(base_ratings[0], table)
     return table
+
+
+@pytest.fixture()
+def files(base_ratings) -> dict[int, list[str]]:
+    return base_ratings[1]
 
 
 # --------------------------------------------------------------------------------------------
@@ -64,78 +62,76 @@ CONTRACT = schema(("user_id", IntegerType()), ("anime_id", IntegerType()))
 
 
 def test_contract_difference_names_each_kind_of_difference():
-    assert faults.contract_difference(CONTRACT, CONTRACT) is None
+    assert contract_difference(CONTRACT, CONTRACT) is None
     # nullability is not part of the comparison
     strict = StructType([StructField(f.name, f.dataType, False) for f in CONTRACT.fields])
-    assert faults.contract_difference(CONTRACT, strict) is None
+    assert contract_difference(CONTRACT, strict) is None
     renamed = schema(("user_id", IntegerType()), ("title", IntegerType()))
-    assert faults.contract_difference(CONTRACT, renamed) == (
+    assert contract_difference(CONTRACT, renamed) == (
         "missing column(s) anime_id int; unexpected column(s) title int"
     )
     widened = schema(("user_id", LongType()), ("anime_id", IntegerType()))
-    assert faults.contract_difference(CONTRACT, widened) == (
+    assert contract_difference(CONTRACT, widened) == (
         "column type(s) user_id is bigint (contract int)"
     )
     swapped = schema(("anime_id", IntegerType()), ("user_id", IntegerType()))
-    assert faults.contract_difference(CONTRACT, swapped) == (
+    assert contract_difference(CONTRACT, swapped) == (
         "column order (anime_id, user_id) differs from the contract's (user_id, anime_id)"
     )
 
 
-def test_check_contract_raises_one_line_with_the_version_that_meets_it(ratings_table):
-    bad = StructType([*RATINGS_SCHEMA.fields[:2], StructField("score", StringType())])
-    commit(ratings_table, 2, metadata(bad))
-    lake = str(ratings_table.parent)
+def test_check_contract_raises_one_line_with_the_version_that_meets_it(spark, ratings_table):
+    path = str(ratings_table)
+    renamed = spark.read.format("delta").load(path).withColumnRenamed("rating", "score")
+    renamed.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+    bad = spark.read.format("delta").load(path).schema
     with pytest.raises(faults.StorageFault) as info:
-        faults.check_contract(RATINGS, str(ratings_table), bad)
+        faults.check_contract(RATINGS, path, bad)
     assert str(info.value) == (
         "table ratings (version 2) does not match its contract in tables.py: missing column(s) "
-        "rating int, split string; unexpected column(s) score string; restore an earlier "
-        f"version with: python jobs/check.py --set paths.lake={lake} --restore ratings "
-        "--to-version 1, or rerun jobs/ingest.py"
+        "rating int; unexpected column(s) score int; restore an earlier version with: python "
+        f"jobs/check.py --set paths.lake={ratings_table.parent} --restore ratings --to-version 1"
+        ", or rerun jobs/ingest.py"
     )
-    faults.check_contract(RATINGS, str(ratings_table), RATINGS_SCHEMA)  # no error
-    faults.check_contract("not_a_contract_table", str(ratings_table), bad)  # no contract
+    faults.check_contract(RATINGS, path, RATINGS_SCHEMA)  # no error
+    faults.check_contract("not_a_contract_table", path, bad)  # no contract
 
 
 # --------------------------------------------------------------------------------------------
-# The log, read without a JVM
+# The log, read by Delta
 # --------------------------------------------------------------------------------------------
 
 
-def test_hadoop_checksum_sidecar_format(tmp_path):
-    data = tmp_path / "f.json"
-    data.write_bytes(b"123456789")
-    sidecar = tmp_path / ".f.json.crc"
-    assert faults.hadoop_checksum_ok(data) is None  # no sidecar
-    # CRC-32 of "123456789" is the standard check value 0xCBF43926; chunks of 512 bytes
-    sidecar.write_bytes(b"crc\x00" + struct.pack(">i", 512) + struct.pack(">I", 0xCBF43926))
-    assert faults.hadoop_checksum_ok(data) is True
-    data.write_bytes(b"123456780")
-    assert faults.hadoop_checksum_ok(data) is False
+def test_versions_files_and_the_way_back(spark, ratings_table, files):
+    path = str(ratings_table)
+    assert delta_log.history_versions(spark, path) == [0, 1]
+    assert delta_log.latest_version(spark, path) == 1
+    assert delta_log.oldest_version(spark, path) == 0
+    assert delta_log.commit_versions(spark, path) == [0, 1]
+    present = {f.rsplit("/", 1)[-1] for f in delta_log.data_files(spark, path)}
+    assert present == {*files[0], *files[1]}
+    assert delta_log.restorable_version(spark, path, below=1) == 0
+    # the newest version without the bad file: v1 holds it, v0 does not
+    assert delta_log.restorable_version(spark, path, 2, bad_file=files[1][0]) == 0
+    assert delta_log.restorable_version(spark, path, 2, bad_file=files[0][0]) == 1
+    assert delta_log.restorable_version(spark, path, 1, bad_file=files[0][0]) is None
+    assert delta_log.restorable_version(spark, path, 2, schema_ok=lambda s: False) is None
+    (ratings_table / files[0][1]).unlink()  # v0 is no way back when one of its files is gone
+    assert delta_log.restorable_version(spark, path, below=1) is None
 
 
-def test_commit_problem_tells_truncated_from_good(ratings_table):
-    path = faults.commit_path(ratings_table, 1)
-    assert faults.commit_problem(path) is None
-    path.write_bytes(path.read_bytes()[:10])
-    assert faults.commit_problem(path) == "truncated or invalid JSON at line 1"
-    assert faults.damaged_commits(ratings_table) == [(1, "truncated or invalid JSON at line 1")]
-    path.write_bytes(b"")
-    assert faults.commit_problem(path) == "empty"
-
-
-def test_replay_and_restorable_version(ratings_table):
-    states = faults.replay(ratings_table)
-    assert {v: s.files for v, s in states.items()} == {0: {FILE_A, FILE_B}, 1: {FILE_C}}
-    assert states[1].schema == RATINGS_SCHEMA
-    assert faults.restorable_version(ratings_table, RATINGS, below=1) == 0
-    # the newest version without the bad file: v1 holds C, v0 does not; v0 holds A
-    assert faults.restorable_version(ratings_table, RATINGS, 2, bad_file=FILE_C) == 0
-    assert faults.restorable_version(ratings_table, RATINGS, 2, bad_file=FILE_A) == 1
-    assert faults.restorable_version(ratings_table, RATINGS, 1, bad_file=FILE_A) is None
-    (ratings_table / FILE_B).unlink()  # v0 is no way back when one of its files is gone
-    assert faults.restorable_version(ratings_table, RATINGS, below=1) is None
+@pytest.mark.parametrize("keep_checksum", [True, False], ids=["with-crc", "without-crc"])
+def test_a_damaged_commit_is_found_by_reading_the_log(spark, ratings_table, keep_checksum):
+    path = str(ratings_table)
+    assert delta_log.damaged_commit(spark, path) is None
+    commit = ratings_table / delta_log.commit_name(1)
+    commit.write_bytes(commit.read_bytes()[:40])
+    if not keep_checksum:
+        commit.with_name(f".{commit.name}.crc").unlink()
+    uri, version, problem = delta_log.damaged_commit(spark, path)
+    assert (delta_log.normalized(uri), version) == (f"file:{commit}", 1)
+    assert problem == ("checksum mismatch" if keep_checksum else "truncated or invalid JSON")
+    assert delta_log.commit_versions(spark, path) == [0, 1]  # a listing still has them
 
 
 # --------------------------------------------------------------------------------------------
@@ -153,9 +149,12 @@ def spark_error(text: str) -> Exception:
     )
 
 
-def test_missing_and_corrupt_data_files_are_diagnosed_with_the_way_back(ratings_table):
+def test_missing_and_corrupt_data_files_are_diagnosed_with_the_way_back(
+    spark, ratings_table, files
+):
     lake = ratings_table.parent
-    uri = f"file:{ratings_table}/{FILE_C}"
+    victim = files[1][0]
+    uri = f"file:{ratings_table}/{victim}"
     missing = spark_error(
         f"org.apache.spark.SparkException: [FAILED_READ_FILE.FILE_NOT_EXIST] Encountered error "
         f"while reading file {uri}. File does not exist. It is possible the underlying files "
@@ -166,49 +165,58 @@ def test_missing_and_corrupt_data_files_are_diagnosed_with_the_way_back(ratings_
         "--restore ratings --to-version 0, or rerun jobs/ingest.py"
     )
     assert faults.diagnose(missing) == (
-        f"table ratings (version 1) is damaged: data file {FILE_C} is missing; {way_back}"
+        f"table ratings (version 1) is damaged: data file {victim} is missing; {way_back}"
     )
     corrupt = spark_error(
         f"org.apache.hadoop.fs.ChecksumException: Checksum error: {uri} at 4608 exp: 1 got: 2"
     )
     assert faults.diagnose(corrupt) == (
-        f"table ratings (version 1) is damaged: data file {FILE_C} is corrupt "
+        f"table ratings (version 1) is damaged: data file {victim} is corrupt "
         f"(checksum mismatch); {way_back}"
     )
-    # v2 adds A back: the newest version without A is v1
-    uri_a = f"file:{ratings_table}/{FILE_A}"
-    commit(ratings_table, 2, remove(FILE_C), add(FILE_A))
-    assert faults.diagnose(spark_error(f"ParquetDecodingException: in file {uri_a}")) == (
-        f"table ratings (version 2) is damaged: data file {FILE_A} is corrupt (Parquet decoding "
+    # v2 (a restore of v0) holds v0's files again: the newest version without one is v1
+    spark.sql(f"RESTORE TABLE delta.`{ratings_table}` TO VERSION AS OF 0")
+    old = files[0][0]
+    error = spark_error(f"ParquetDecodingException: in file file://{ratings_table}/{old}")
+    assert faults.diagnose(error) == (
+        f"table ratings (version 2) is damaged: data file {old} is corrupt (Parquet decoding "
         f"error); {way_back.replace('--to-version 0', '--to-version 1')}"
     )
     # a table that only ever had the damaged file: only the rerun is left
-    only = ratings_table.parent / "anime"
-    commit(only, 0, metadata(ANIME_SCHEMA), add(FILE_A))
+    only = lake / ANIME
+    spark.createDataFrame([(1,)], "anime_id INT").coalesce(1).write.format("delta").save(str(only))
+    (name,) = data_files(only)
     assert faults.diagnose(
-        spark_error(f"ChecksumException: Checksum error: file:{only}/{FILE_A} at 0")
+        spark_error(f"ChecksumException: Checksum error: file:{only}/{name} at 0")
     ) == (
-        f"table anime (version 0) is damaged: data file {FILE_A} is corrupt (checksum "
+        f"table anime (version 0) is damaged: data file {name} is corrupt (checksum "
         "mismatch); rerun jobs/ingest.py to rewrite it"
     )
 
 
 def test_unreadable_commit_is_found_from_the_table_an_error_passed_through(ratings_table):
-    path = faults.commit_path(ratings_table, 1)
-    path.write_bytes(path.read_bytes()[:10])
-    # Jackson's message names no file: the lakehouse call the error left names the table
-    with pytest.raises(RuntimeError) as info:
-        with faults.touching(RATINGS, str(ratings_table)):
-            raise spark_error("com.fasterxml.jackson.core.JsonParseException: Unexpected end")
-    assert faults.diagnose(info.value) == (
+    commit = ratings_table / delta_log.commit_name(1)
+    good = commit.read_bytes()
+    commit.write_bytes(good[:40])
+    commit.with_name(f".{commit.name}.crc").unlink()  # a truncated write leaves no checksum
+
+    def jackson_error() -> Exception:
+        # Jackson's message names no file: the lakehouse call the error left names the table
+        with pytest.raises(RuntimeError) as info:
+            with faults.touching(RATINGS, str(ratings_table)):
+                raise spark_error("com.fasterxml.jackson.core.io.JsonEOFException: Unexpected end")
+        return info.value
+
+    assert faults.diagnose(jackson_error()) == (
         "table ratings (version 1) is damaged: log entry _delta_log/00000000000000000001.json is "
-        "unreadable (truncated or invalid JSON at line 1); restore an earlier version with: "
-        f"python jobs/check.py --set paths.lake={ratings_table.parent} --restore ratings "
-        "--to-version 0, or rerun jobs/ingest.py"
+        "unreadable (truncated or invalid JSON); Delta cannot read the table past it: move the "
+        "files of version 1 (_delta_log/*00000000000000000001.*, checksums included) out of "
+        f"{ratings_table}/_delta_log (the table is then back at version 0), then rerun "
+        "jobs/ingest.py"
     )
     # the same error on a whole table is not a storage fault
-    path.write_text(json.dumps({"commitInfo": {}}) + "\n")
-    assert faults.diagnose(info.value) is None
+    commit.write_bytes(good)
+    assert faults.diagnose(jackson_error()) is None
 
 
 def test_no_space_left_names_the_table_and_its_unchanged_version(ratings_table):

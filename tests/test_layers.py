@@ -18,7 +18,7 @@ LIB = Path(__file__).resolve().parents[1] / "lib" / "anime_recs"
 # lowest first; a name is a module (``config``) or a subpackage (``data``) of anime_recs
 LAYERS: list[set[str]] = [
     {"errors", "hashing", "paths", "tables"},  # foundations: import no anime_recs module
-    {"config", "spark", "faults", "lakehouse"},
+    {"config", "spark", "delta_log", "contract", "faults", "lakehouse"},
     # core: knows no stage
     {"runlog", "tracking", "models", "steps", "submit", "lakecheck", "progress"},
     {"data"},  # stage packages, in pipeline order

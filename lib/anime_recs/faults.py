@@ -14,36 +14,38 @@ full trace goes to the log at DEBUG. The faults told apart:
 
 A missing table is ``lakehouse.read_table``'s ``FileNotFoundError`` (one line already).
 
-Spark names the file in most of these errors; when it does not (a truncated commit without
-its Hadoop ``.crc``: Jackson only says "Unexpected end-of-input"), the table being read or
-written is known from the ``lakehouse`` call the error passed through (:func:`touching`),
-and the table's ``_delta_log`` is inspected on the local file system (:func:`damaged_commits`).
-The remedy names the newest earlier version that does not have the fault, from a replay of
-the JSON commits (:func:`restorable_version`), and ``jobs/check.py --restore`` gets it back.
+Spark names the file in most of these errors; when it does not (``DESCRIBE HISTORY`` over a
+truncated commit: Jackson only says "Unexpected end-of-input"), the table being read or
+written is known from the ``lakehouse`` call the error passed through (:func:`touching`), and
+``delta_log.damaged_commit`` finds the commit. The table's version and the way back, the newest
+earlier version Delta can read whose files exist and whose columns meet the contract
+(``delta_log.restorable_version``), come from Delta's own log reader in the job's Spark
+session, so checkpoints, commits removed after the log retention period and object stores are
+Delta's business; ``jobs/check.py --restore`` brings that version back with Delta's RESTORE. A
+commit Delta cannot read past blocks RESTORE as well: the remedy then names the commit(s) to
+move out of the log, a step left to the operator (nothing here writes to a Delta log).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import struct
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
 
+from pyspark.sql import SparkSession
 from pyspark.sql.types import StructType
 
-from anime_recs.tables import SCHEMAS, WRITTEN_BY
+from anime_recs import delta_log
+from anime_recs.contract import meets_contract, table_difference
+from anime_recs.delta_log import DELTA_LOG
+from anime_recs.tables import WRITTEN_BY
 
 log = logging.getLogger(__name__)
 
-DELTA_LOG = "_delta_log"
-_COMMIT = re.compile(r"^(\d{20})\.json$")
 _TABLE_ATTR = "_anime_recs_table"  # (name, path) of the lakehouse call an error passed through
 _STEP_ATTR = "_anime_recs_step"  # the innermost cli.step an error left
+_DIAGNOSIS_ATTR = "_anime_recs_diagnosis"  # each enclosing step asks again: Delta is asked once
 _REASON_MAX = 400
 
 
@@ -52,128 +54,46 @@ class StorageFault(RuntimeError):
 
 
 # --------------------------------------------------------------------------------------------
-# Reading a table's _delta_log on the local file system (no JVM: this runs after a failure)
+# What Delta says about the table (through the job's session)
 # --------------------------------------------------------------------------------------------
 
 
-def commit_versions(table_dir: Path) -> list[int]:
-    """The versions with a JSON commit in ``<table_dir>/_delta_log``, ascending."""
-    folder = table_dir / DELTA_LOG
-    if not folder.is_dir():
-        return []
-    return sorted(int(m[1]) for p in folder.iterdir() if (m := _COMMIT.match(p.name)))
+def _spark() -> SparkSession | None:
+    """The job's session, to ask Delta about the damaged table (None: the error text alone)."""
+    return SparkSession.getActiveSession()
 
 
-def commit_path(table_dir: Path, version: int) -> Path:
-    return table_dir / DELTA_LOG / f"{version:020d}.json"
-
-
-def hadoop_checksum_ok(path: Path) -> bool | None:
-    """Whether ``path`` matches its Hadoop ``.<name>.crc`` sidecar (None: there is none).
-
-    The sidecar (written by Hadoop's local ``ChecksumFileSystem``) is ``b"crc\\0"``, the
-    chunk size as a big-endian int, then the CRC-32 of each chunk as big-endian ints.
-    """
-    sidecar = path.with_name(f".{path.name}.crc")
-    if not sidecar.is_file():
+def _latest(spark: SparkSession | None, path: str) -> int | None:
+    """The table's latest version from Delta, or from the names of its commits when Delta
+    cannot read the log; None without a session or a log."""
+    if spark is None:
         return None
-    raw = sidecar.read_bytes()
-    if len(raw) < 8 or raw[:4] != b"crc\x00":
-        return False
-    (chunk,) = struct.unpack(">i", raw[4:8])
-    expected = [v for (v,) in struct.iter_unpack(">I", raw[8 : 8 + (len(raw) - 8) // 4 * 4])]
-    data = path.read_bytes()
-    actual = [zlib.crc32(data[i : i + chunk]) for i in range(0, len(data), chunk)] if chunk else []
-    return actual == expected
-
-
-def commit_problem(path: Path) -> str | None:
-    """Why a JSON commit file cannot be read (None when it can)."""
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return f"cannot be read: {exc.strerror or exc}"
-    if hadoop_checksum_ok(path) is False:
-        return "checksum mismatch"
-    for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            json.loads(line)
-        except ValueError:
-            return f"truncated or invalid JSON at line {number}"
-    if not data.strip():
-        return "empty"
-    return None
+        return delta_log.latest_version(spark, path)
+    except Exception:  # noqa: BLE001 - an unreadable newest commit: list the log instead
+        versions = delta_log.commit_versions(spark, path)
+        return versions[-1] if versions else None
 
 
-def damaged_commits(table_dir: Path) -> list[tuple[int, str]]:
-    """``(version, problem)`` of every unreadable JSON commit of a local table, ascending."""
-    out = []
-    for version in commit_versions(table_dir):
-        problem = commit_problem(commit_path(table_dir, version))
-        if problem:
-            out.append((version, problem))
-    return out
-
-
-@dataclass
-class VersionState:
-    """A table version from the replay: its data files (relative paths) and schema."""
-
-    files: set[str] = field(default_factory=set)
-    schema: StructType | None = None
-
-
-def replay(table_dir: Path) -> dict[int, VersionState]:
-    """Each version's state from the JSON commits ``0..n`` (stops at the first unreadable
-    or absent one: later states are unknown)."""
-    states: dict[int, VersionState] = {}
-    current = VersionState()
-    expected = 0
-    for version in commit_versions(table_dir):
-        path = commit_path(table_dir, version)
-        if version != expected or commit_problem(path):
-            break
-        current = VersionState(set(current.files), current.schema)
-        for line in path.read_text().splitlines():
-            if not line.strip():
-                continue
-            action = json.loads(line)
-            if "add" in action:
-                current.files.add(action["add"]["path"])
-            elif "remove" in action:
-                current.files.discard(action["remove"]["path"])
-            elif "metaData" in action:
-                current.schema = StructType.fromJson(json.loads(action["metaData"]["schemaString"]))
-        states[version] = current
-        expected += 1
-    return states
-
-
-def restorable_version(
-    table_dir: Path, name: str, below: int, bad_file: str | None = None
+def _restorable(
+    spark: SparkSession | None, name: str, path: str, below: int | None, bad_file: str | None = None
 ) -> int | None:
-    """The newest version below ``below`` whose data files all exist (and do not include
-    ``bad_file``) and whose schema meets the contract; None when there is none or the log
-    cannot be replayed that far."""
-    contract = SCHEMAS.get(name)
-    states = replay(table_dir)
-    for version in sorted((v for v in states if v < below), reverse=True):
-        state = states[version]
-        if bad_file is not None and any(_same_file(f, bad_file) for f in state.files):
-            continue
-        if contract is not None and (
-            state.schema is None or contract_difference(contract, state.schema)
-        ):
-            continue
-        if all((table_dir / f).is_file() for f in state.files):
-            return version
-    return None
+    """The newest version below ``below`` to restore (``delta_log.restorable_version``)."""
+    if spark is None or below is None:
+        return None
+    return delta_log.restorable_version(
+        spark, path, below, bad_file, lambda schema: meets_contract(name, schema)
+    )
 
 
-def _same_file(relative: str, file: str) -> bool:
-    return relative == file or relative.endswith("/" + file) or file.endswith("/" + relative)
+def _reads(spark: SparkSession, path: str) -> bool:
+    """Whether Delta can list the latest version's files (so RESTORE can run); its schema
+    alone may come from the version checksum without reading the newest commit."""
+    try:
+        delta_log.snapshot(spark, path).inputFiles()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means no
+        return False
 
 
 # --------------------------------------------------------------------------------------------
@@ -181,46 +101,16 @@ def _same_file(relative: str, file: str) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
-def contract_difference(contract: StructType, actual: StructType) -> str | None:
-    """How ``actual``'s columns differ from ``contract``'s (names, order, types; nullability
-    is not compared: Delta keeps whatever the writer's plan said), or None when they match."""
-    expected = [(f.name, f.dataType.simpleString()) for f in contract.fields]
-    found = [(f.name, f.dataType.simpleString()) for f in actual.fields]
-    if expected == found:
-        return None
-    want, have = dict(expected), dict(found)
-    parts = []
-    missing = [f"{n} {t}" for n, t in expected if n not in have]
-    unexpected = [f"{n} {t}" for n, t in found if n not in want]
-    retyped = [f"{n} is {have[n]} (contract {t})" for n, t in expected if have.get(n, t) != t]
-    if missing:
-        parts.append(f"missing column(s) {', '.join(missing)}")
-    if unexpected:
-        parts.append(f"unexpected column(s) {', '.join(unexpected)}")
-    if retyped:
-        parts.append(f"column type(s) {', '.join(retyped)}")
-    if not parts:
-        parts.append(
-            f"column order ({', '.join(n for n, _ in found)}) differs from the contract's "
-            f"({', '.join(n for n, _ in expected)})"
-        )
-    return "; ".join(parts)
-
-
 def contract_fault(name: str, path: str, schema: StructType) -> str | None:
     """The line for table ``name`` (at ``path``) breaking its contract, else None."""
-    contract = SCHEMAS.get(name)
-    difference = contract_difference(contract, schema) if contract is not None else None
+    difference = table_difference(name, schema)
     if difference is None:
         return None
-    table_dir = _local_dir(path)
-    version = _latest(table_dir)
-    target = (
-        restorable_version(table_dir, name, version) if table_dir and version is not None else None
-    )
+    spark = _spark()
+    version = _latest(spark, path)
     return (
         f"table {name}{_at(version)} does not match its contract in tables.py: {difference}; "
-        + remedy(name, path, target)
+        + remedy(name, path, _restorable(spark, name, path, version))
     )
 
 
@@ -266,7 +156,6 @@ def quiet_local_task_failures(spark, log_level: str) -> None:
 # --------------------------------------------------------------------------------------------
 
 _DATA_FILE = re.compile(r"((?:file:|[a-z][a-z0-9+.-]*://)[^\s'\"]+?\.parquet)(?![\w-]|\.\w)")
-_LOG_FILE = re.compile(r"((?:file:|[a-z][a-z0-9+.-]*://)[^\s'\"]+?/_delta_log/(\d{20})\.json)")
 _MISSING = ("FILE_NOT_EXIST", "FileNotFoundException", "DELTA_FILE_NOT_FOUND", "does not exist")
 _CORRUPT = {
     "ChecksumException": "checksum mismatch",
@@ -301,11 +190,16 @@ def failed_step(exc: BaseException) -> str | None:
 
 def diagnose(exc: BaseException) -> str | None:
     """One line for a storage fault behind ``exc`` (see the module docstring), else None."""
+    known = getattr(exc, _DIAGNOSIS_ATTR, False)
+    if known is not False:
+        return known
     try:
-        return _diagnose(exc)
+        line = _diagnose(exc)
     except Exception:  # noqa: BLE001 - a diagnosis must never hide the error it explains
         log.debug("no diagnosis: inspecting the storage failed", exc_info=True)
-        return None
+        line = None
+    _tag(exc, _DIAGNOSIS_ATTR, line)
+    return line
 
 
 def _diagnose(exc: BaseException) -> str | None:
@@ -316,23 +210,20 @@ def _diagnose(exc: BaseException) -> str | None:
     tagged = next((getattr(e, _TABLE_ATTR) for e in _chain(exc) if hasattr(e, _TABLE_ATTR)), None)
     if _NO_SPACE in text or any(getattr(e, "errno", None) == 28 for e in _chain(exc)):
         return _no_space(text, tagged, exc)
-    match = _LOG_FILE.search(text)
-    if match:
-        table_dir = _local_dir(match[1].rsplit(f"/{DELTA_LOG}/", 1)[0])
-        problem = commit_problem(Path(local_path(match[1]))) if table_dir else None
-        return diagnose_commit(table_dir, match[1], int(match[2]), problem or "unreadable")
+    commit = delta_log.unreadable_commit(text)
+    if commit:
+        uri, version, problem = commit
+        return diagnose_commit(_plain(uri.rsplit(f"/{DELTA_LOG}/", 1)[0]), version, problem)
     match = _DATA_FILE.search(text)
     storage_error = any(m in text for m in (*_MISSING, *_CORRUPT))
     if match and f"/{DELTA_LOG}/" not in match[1] and storage_error:
         return _data_file_fault(match[1], text)
-    if tagged:
-        table_dir = _local_dir(tagged[1])
-        damaged = damaged_commits(table_dir) if table_dir else []
-        if damaged:
-            version, problem = damaged[0]
-            return diagnose_commit(
-                table_dir, str(commit_path(table_dir, version)), version, problem
-            )
+    spark = _spark()
+    if tagged and spark is not None and delta_log.looks_like_a_log_error(text):
+        found = delta_log.damaged_commit(spark, tagged[1])
+        if found:
+            _, version, problem = found
+            return diagnose_commit(tagged[1], version, problem)
     return None
 
 
@@ -378,16 +269,13 @@ def diagnose_data_file(uri: str, what: str) -> str:
     """The line for data file ``uri`` of a table that ``what`` (e.g. ``is missing``)."""
     table_uri = _table_root(uri)
     name = table_uri.rstrip("/").rsplit("/", 1)[-1]
-    relative = local_path(uri)[len(local_path(table_uri)) :].lstrip("/")
-    table_dir = _local_dir(table_uri)
-    version = _latest(table_dir)
-    target = (
-        restorable_version(table_dir, name, version, bad_file=relative)
-        if table_dir and version is not None
-        else None
-    )
+    relative = delta_log.normalized(uri)[len(delta_log.normalized(table_uri)) :].lstrip("/")
+    path = _plain(table_uri)
+    spark = _spark()
+    version = _latest(spark, path)
+    target = _restorable(spark, name, path, version, bad_file=relative)
     return f"table {name}{_at(version)} is damaged: data file {relative} {what}; " + remedy(
-        name, _plain(table_uri), target
+        name, path, target
     )
 
 
@@ -398,30 +286,50 @@ def _data_file_fault(uri: str, text: str) -> str:
     return diagnose_data_file(uri, f"is corrupt ({kind})")
 
 
-def diagnose_commit(table_dir: Path | None, commit: str, version: int, problem: str) -> str:
-    """The line for unreadable commit ``version`` (file ``commit``) of a table."""
-    table_root = _plain(commit.rsplit(f"/{DELTA_LOG}/", 1)[0])
-    name = table_root.rstrip("/").rsplit("/", 1)[-1]
-    latest = _latest(table_dir) if table_dir else None
-    target = restorable_version(table_dir, name, version) if table_dir and version > 0 else None
-    return (
+def diagnose_commit(path: str, version: int, problem: str) -> str:
+    """The line for the unreadable commit ``version`` of the table at ``path``."""
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    spark = _spark()
+    latest = _latest(spark, path)
+    line = (
         f"table {name}{_at(latest if latest is not None else version)} is damaged: log entry "
-        f"{DELTA_LOG}/{version:020d}.json is unreadable ({problem}); "
-        + remedy(name, table_root, target)
+        f"{delta_log.commit_name(version)} is unreadable ({problem}); "
+    )
+    if spark is not None and version > 0 and not _reads(spark, path):
+        return line + _move_out(name, path, version, latest)
+    target = _restorable(spark, name, path, version) if version > 0 else None
+    return line + remedy(name, path, target)
+
+
+def _move_out(name: str, path: str, version: int, latest: int | None) -> str:
+    """The remedy when Delta cannot read the latest version: RESTORE cannot run either, and
+    only the operator takes the damaged version's files (its checksums too: a stale one would
+    fail the next commit of that version) out of the log."""
+    files = f"{DELTA_LOG}/*{version:020d}.*"
+    if latest is not None and latest > version:
+        what = f"the files of versions {version}..{latest} ({files} and those after it)"
+    else:
+        what = f"the files of version {version} ({files}, checksums included)"
+    job = WRITTEN_BY.get(name)
+    return (
+        f"Delta cannot read the table past it: move {what} out of {delta_log.log_folder(path)} "
+        f"(the table is then back at version {version - 1})"
+        + (f", then rerun jobs/{job}.py" if job else "")
     )
 
 
 def _no_space(text: str, tagged: tuple[str, str] | None, exc: BaseException) -> str:
-    match = _DATA_FILE.search(text) or re.search(r"writing rows to (\S+?)\.?(?:\s|$)", text)
+    data_file = _DATA_FILE.search(text)
+    folder = re.search(r"writing rows to (\S+?)\.?(?:\s|$)", text)  # the table's folder
     if tagged:
         name, path = tagged
-    elif match:
-        path = _plain(_table_root(match[1]))
+    elif data_file or folder:
+        path = _plain(_table_root(data_file[1]) if data_file else folder[1].rstrip("/"))
         name = path.rstrip("/").rsplit("/", 1)[-1]
     else:
         where = next((e.filename for e in _chain(exc) if getattr(e, "filename", None)), None)
         return f"no space left on device{f' writing {where}' if where else ''}; free space, rerun"
-    version = _latest(_local_dir(path))
+    version = _latest(_spark(), path)
     job = WRITTEN_BY.get(name)
     return (
         f"no space left on device writing table {name} at {path}: the write was not committed, "
@@ -431,14 +339,8 @@ def _no_space(text: str, tagged: tuple[str, str] | None, exc: BaseException) -> 
 
 
 def _table_root(uri: str) -> str:
-    """The table folder of a data file (or the folder itself): the nearest one holding a
-    ``_delta_log`` (local),
-    else the parent above any ``column=value`` partition folders."""
-    local = _local_dir(uri)
-    if local is not None:
-        for parent in (local, *local.parents):
-            if (parent / DELTA_LOG).is_dir():
-                return str(parent)
+    """The table folder of a data file: its folder, above any ``column=value`` partition
+    folders."""
     parts = uri.split("/")[:-1]
     while parts and "=" in parts[-1]:
         parts.pop()
@@ -453,19 +355,6 @@ def local_path(uri: str) -> str:
 def _plain(uri: str) -> str:
     """A local path without ``file:``; other URIs unchanged."""
     return local_path(uri)
-
-
-def _local_dir(path_or_uri: str | None) -> Path | None:
-    if not path_or_uri:
-        return None
-    if "://" in path_or_uri and not path_or_uri.startswith("file:"):
-        return None
-    return Path(local_path(path_or_uri))
-
-
-def _latest(table_dir: Path | None) -> int | None:
-    versions = commit_versions(table_dir) if table_dir else []
-    return versions[-1] if versions else None
 
 
 def _at(version: int | None) -> str:

@@ -17,6 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from anime_recs.delta_log import log_folder
 from anime_recs.faults import check_contract, touching
 from anime_recs.paths import join
 from anime_recs.tables import TABLE_PROPERTIES, WRITTEN_BY, require_columns
@@ -112,7 +113,7 @@ def _drop_commitless_log(spark: SparkSession, name: str, path: str) -> None:
     first commit leaves. Delta refuses to create a table over it (``DELTA_TABLE_NOT_FOUND``),
     and with no commit there is no version to lose. A log with any commit is left alone."""
     jvm = spark.sparkContext._jvm
-    log_dir = jvm.org.apache.hadoop.fs.Path(f"{path}/_delta_log")
+    log_dir = jvm.org.apache.hadoop.fs.Path(log_folder(path))
     fs = log_dir.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     if not fs.exists(log_dir):
         return

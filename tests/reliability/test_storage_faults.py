@@ -8,7 +8,8 @@ logged ``failed`` (never ``done``), that the previous version is intact, and tha
 ``jobs/check.py --restore`` brings the table back (``jobs/check.py`` then reports it clean).
 
 The lake: ``ingest`` run twice in this process on the generator's tiny data, so ``ratings``
-and ``anime`` have versions 0 and 1 (same contents, different files); each test damages a copy.
+and ``anime`` have versions 0 and 1 (same contents, different files; ``conftest.py``); each test
+damages a copy. Long-lived logs (checkpoints, expired commits): ``test_long_lived_log.py``.
 """
 
 from __future__ import annotations
@@ -39,13 +40,8 @@ def job_args(lake: Path, raw: Path | None = None) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def base_lake(spark, tiny_raw, tmp_path_factory) -> Path:
-    lake = tmp_path_factory.mktemp("faults") / "lake"
-    ingest = load_job("ingest")
-    for _ in range(2):
-        assert ingest.main(job_args(lake, tiny_raw)) == 0
-    assert table_version(spark, str(lake), tables.RATINGS) == 1
-    return lake
+def base_lake(ingested_lake) -> Path:
+    return ingested_lake  # conftest.py: shared with the long-lived log tests
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +118,8 @@ def restore_and_check(spark, lake: Path, capsys, to: int, digest: str) -> None:
     assert [line.split()[:2] for line in lines] == [
         ["ok", name] for name in ("anime", "pipeline_runs", "ratings", "rejected_rows")
     ]
-    assert f"ok   ratings version {before + 1}: files=2 rows=20000 key=unique" in lines
+    now = before + 1
+    assert f"ok   ratings version {now}: files=2 versions=0..{now} rows=20000 key=unique" in lines
 
 
 def test_deleted_data_file(spark, lake, digests, capsys, caplog):
@@ -161,26 +158,48 @@ def test_flipped_bytes_in_a_data_file(spark, lake, digests, capsys, caplog):
 
 
 @pytest.mark.parametrize("keep_checksum", [True, False], ids=["with-crc", "without-crc"])
-def test_truncated_log_commit(spark, lake, digests, capsys, caplog, keep_checksum):
-    from anime_recs import faults
-
-    commit = lake / "ratings" / "_delta_log" / f"{1:020d}.json"
-    assert faults.hadoop_checksum_ok(commit) is True  # our reading of Hadoop's sidecar
+def test_truncated_log_commit(spark, lake, digests, tiny_raw, capsys, caplog, keep_checksum):
+    log_dir = lake / "ratings" / "_delta_log"
+    commit = log_dir / f"{1:020d}.json"
     commit.write_bytes(commit.read_bytes()[:300])
     if not keep_checksum:
         commit.with_name(f".{commit.name}.crc").unlink()
-    problem = "checksum mismatch" if keep_checksum else "truncated or invalid JSON at line 1"
+    problem = "checksum mismatch" if keep_checksum else "truncated or invalid JSON"
     line = fails_with_one_line(lake, capsys, caplog, step="read inputs")
     assert line == (
         "error: table ratings (version 1) is damaged: log entry "
-        f"_delta_log/00000000000000000001.json is unreadable ({problem}); " + way_back(lake)
+        f"_delta_log/00000000000000000001.json is unreadable ({problem}); Delta cannot read the "
+        "table past it: move the files of version 1 (_delta_log/*00000000000000000001.*, "
+        f"checksums included) out of {log_dir} (the table is then back at version 0), then "
+        "rerun jobs/ingest.py"
     )
     assert table_digest(spark, str(lake), tables.RATINGS, 0) == digests[0]
     code, out, _ = call("check", [*job_args(lake), "--quick", "ratings"], capsys)
     assert (code, out.strip()) == (1, f"FAIL ratings version 1: {line.removeprefix('error: ')}")
-    restore_and_check(spark, lake, capsys, 0, digests[0])
-    kept = list((lake / "ratings" / "_damaged_log").rglob(commit.name))
-    assert len(kept) == 1 and len(kept[0].read_bytes()) == 300  # the evidence is kept
+    # Delta's RESTORE cannot load the table either: the same line, nothing written
+    argv = [*job_args(lake), "--restore", tables.RATINGS, "--to-version", "0"]
+    code, _, err = call("check", argv, capsys)
+    assert (code, err.strip().splitlines()[-1]) == (2, line)
+    assert len(commit.read_bytes()) == 300
+
+    # the operator's move (the evidence kept beside the log): the table is at version 0 again,
+    # and the writer's rerun commits a new version 1
+    kept = lake / "ratings" / "_damaged_log"
+    kept.mkdir()
+    for version_file in log_dir.glob("*00000000000000000001.*"):
+        shutil.move(version_file, kept / version_file.name)
+    code, out, _ = call("check", [*job_args(lake), "ratings"], capsys)
+    assert (code, out.strip()) == (
+        0,
+        "ok   ratings version 0: files=2 versions=0..0 rows=20000 key=unique",
+    )
+    assert load_job("ingest").main(job_args(lake, tiny_raw)) == 0
+    assert table_digest(spark, str(lake), tables.RATINGS) == digests[1]
+    code, out, _ = call("check", [*job_args(lake), "ratings"], capsys)
+    assert (code, out.strip()) == (
+        0,
+        "ok   ratings version 1: files=2 versions=0..1 rows=20000 key=unique",
+    )
 
 
 def test_dropped_table_folder(spark, lake, capsys, caplog):
@@ -194,7 +213,7 @@ def test_dropped_table_folder(spark, lake, capsys, caplog):
     assert code == 1
     assert out.strip().splitlines() == [
         f"FAIL anime: missing: no Delta table at {lake / 'anime'}",
-        "ok   ratings version 1: files=2 rows=20000 key=unique",
+        "ok   ratings version 1: files=2 versions=0..1 rows=20000 key=unique",
     ]
 
 
