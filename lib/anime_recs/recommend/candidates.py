@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# the aggregation modes of aggregate_scores (recommend.aggregation); config validates against it
-AGGREGATIONS = ("weighted", "max", "count", "sum")
+from anime_recs.options import AGGREGATIONS
 
 
 def aggregate_scores(

@@ -1,15 +1,10 @@
-"""The fusion formulas of the ``hybrid`` recommender (:mod:`anime_recs.recommend.hybrid`).
-
-A leaf module (numpy only): the config validates ``recommend.hybrid.fusion`` against
-:data:`FUSIONS` without importing the recommend stage.
-"""
+"""The fusion formulas of the ``hybrid`` recommender (:mod:`anime_recs.recommend.hybrid`),
+one per name in :data:`anime_recs.options.FUSIONS`."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
-FUSIONS = ("rrf", "score")
 
 
 def cf_weight(weight_cf: float, cf_known: np.ndarray) -> np.ndarray:

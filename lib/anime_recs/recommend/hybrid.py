@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from anime_recs.options import FUSIONS
 from anime_recs.recommend.fusion import (
-    FUSIONS,
     minmax_by_key,
     rrf_similarity,
     score_similarity,

@@ -5,8 +5,8 @@ The loop is plain PyTorch around the sentence-transformers model and loss (the
 project does not install; ``model.fit`` wraps that trainer in sentence-transformers 5.x).
 It does what the trainer would do for this task:
 
-- the recipe's loss (:data:`LOSSES`): ``CosineSimilarityLoss``, ``loss = mean((cos(u, v) -
-  label)^2)`` over a batch (the case study's, on 0/1 labels), or
+- the recipe's loss (:data:`~anime_recs.options.LOSSES`): ``CosineSimilarityLoss``,
+  ``loss = mean((cos(u, v) - label)^2)`` over a batch (the case study's, on 0/1 labels), or
   ``MultipleNegativesRankingLoss``, the cross-entropy of ``scale x cos(a_i, b_j)`` over the
   batch with ``b_i`` as the target of ``a_i`` (in-batch negatives; labels unused);
 - AdamW (weight decay 0.01, none on biases and LayerNorm), gradient norm clipped at 1.0;
@@ -44,6 +44,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from anime_recs.options import LOSSES
 from anime_recs.progress import eta_s
 from anime_recs.training.examples import PairSet
 
@@ -55,8 +56,6 @@ NO_DECAY = ("bias", "LayerNorm.weight", "LayerNorm.bias")
 
 MetricsCallback = Callable[[dict[str, float], int], None]
 
-#: the sentence-transformers losses a recipe can name
-LOSSES = ("CosineSimilarityLoss", "MultipleNegativesRankingLoss")
 
 
 @dataclass(frozen=True)
