@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
 
     config = load_config(args.conf, [*args.overrides, f"paths.lake={args.lake}"])
     cfg = config.jaccard
-    spark = session(config, "bench-jaccard")
+    spark = session(config, "INFO", "bench-jaccard")
     lake = args.lake
     results: dict = {"lake": str(Path(lake).absolute()), "cores": psutil.cpu_count()}
 
@@ -464,7 +464,7 @@ def run_support_study(args: argparse.Namespace) -> int:
         users, titles = raw["user_id"].to_numpy(), raw["anime_id"].to_numpy()
         source = args.ratings_csv
     else:
-        spark = session(config, "bench-jaccard-support")
+        spark = session(config, "INFO", "bench-jaccard-support")
         table = promoters(read_table(spark, args.lake, tables.RATINGS)).toArrow()
         users, titles = table.column("user_id").to_numpy(), table.column("anime_id").to_numpy()
         source = args.lake

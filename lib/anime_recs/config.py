@@ -100,7 +100,6 @@ class SparkConfig(Section):
     app_name: Text
     shuffle_partitions: Positive
     driver_memory: Text | None  # None: set by spark-submit
-    log_level: Text
     arrow_batch_size: Positive
     extra: dict[str, Text]
 

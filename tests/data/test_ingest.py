@@ -137,8 +137,6 @@ def job_argv(raw: Path, lake: str, *extra: str) -> list[str]:
         # keep the shared test session as it is (the job reuses it in-process)
         "--set",
         "spark.shuffle_partitions=2",
-        "--set",
-        "spark.log_level=ERROR",
         *extra,
     ]
 
@@ -261,7 +259,8 @@ def test_job_writes_the_exact_tables_and_reruns_idempotently(spark, lake, tmp_pa
     assert job.main(argv) == 0
     assert_small_tables(spark, lake)
 
-    assert job.main(argv) == 0  # rerun: same contents, history shows overwrites only
+    # forced rerun (an unchanged one is skipped): same contents, history shows overwrites only
+    assert job.main([*argv, "--force"]) == 0
     assert_small_tables(spark, lake)
     for name in (tables.ANIME, tables.RATINGS, tables.REJECTED_ROWS):
         history = (

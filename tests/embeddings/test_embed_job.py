@@ -34,12 +34,17 @@ FAST_OPENAI = [
 embed_job = load_job("embed")
 
 
-def run_job(lake: str, run: list[str], embedders: dict[str, list[str]], *extra: str) -> int:
+def run_job(
+    lake: str,
+    run: list[str],
+    embedders: dict[str, list[str]],
+    *extra: str,
+    options: tuple[str, ...] = (),
+) -> int:
     argv = ["--conf", str(REPO / "conf" / "local.yaml")]
     sets = [
         f"paths.lake={lake}",
         "spark.shuffle_partitions=2",
-        "spark.log_level=ERROR",
         "embed.partitions=2",
         f"embed.run=[{','.join(run)}]",
         *extra,
@@ -48,7 +53,7 @@ def run_job(lake: str, run: list[str], embedders: dict[str, list[str]], *extra: 
         sets += [f"embed.embedders.{name}.{s}" for s in settings]
     for s in sets:
         argv += ["--set", s]
-    return embed_job.main(argv)
+    return embed_job.main([*argv, *options])
 
 
 @pytest.fixture()
@@ -123,9 +128,10 @@ def test_job_end_to_end_rerun_and_replace_where(
         cache = read_table(spark, anime_lake, EMBEDDING_CACHE)
         assert cache.filter("model = 'fake-embed'").count() == 6
 
-        # rerun: no request for cached texts, same table contents
+        # rerun (forced: an unchanged one is skipped): no request for cached texts, same
+        # table contents
         fake.reset_counts()
-        assert run_job(anime_lake, ["tiny", "oa"], embedders) == 0
+        assert run_job(anime_lake, ["tiny", "oa"], embedders, options=("--force",)) == 0
         assert fake.requests == 0
         assertDataFrameEqual(read_table(spark, anime_lake, ANIME_EMBEDDINGS), first, rtol=1e-6)
 

@@ -30,10 +30,11 @@ from anime_recs.cli import run_main
 from anime_recs.lakehouse import read_table, table_digest, table_path, table_version
 
 JACCARD_STEP = f"compute and write {tables.ANIME_PAIR_JACCARD}"
+FINGERPRINT_STEP = "fingerprint jaccard"  # the runner reads the inputs' versions
 
 
 def job_args(lake: Path, raw: Path | None = None) -> list[str]:
-    sets = [f"paths.lake={lake}", "spark.shuffle_partitions=2", "spark.log_level=ERROR"]
+    sets = [f"paths.lake={lake}", "spark.shuffle_partitions=2"]
     sets += ["jaccard.title_blocks=2"] + ([f"paths.raw={raw}"] if raw else [])
     return ["--conf", CONF, *[x for s in sets for x in ("--set", s)]]
 
@@ -42,8 +43,8 @@ def job_args(lake: Path, raw: Path | None = None) -> list[str]:
 def base_lake(spark, tiny_raw, tmp_path_factory) -> Path:
     lake = tmp_path_factory.mktemp("faults") / "lake"
     ingest = load_job("ingest")
-    for _ in range(2):
-        assert ingest.main(job_args(lake, tiny_raw)) == 0
+    for _ in range(2):  # the second unchanged: forced
+        assert ingest.main([*job_args(lake, tiny_raw), "--force"]) == 0
     assert table_version(spark, str(lake), tables.RATINGS) == 1
     return lake
 
@@ -70,11 +71,13 @@ def call(job: str, argv: list[str], capsys) -> tuple[int, str, str]:
     return info.value.code, out, err
 
 
-def fails_with_one_line(lake: Path, capsys, caplog, step: str = JACCARD_STEP) -> str:
+def fails_with_one_line(
+    lake: Path, capsys, caplog, step: str = JACCARD_STEP, *extra: str
+) -> str:
     """Run jaccard on the damaged lake: exit 2, one ``error:`` line, no traceback."""
     caplog.set_level(logging.INFO, logger="anime_recs")
     caplog.clear()
-    code, _, err = call("jaccard", job_args(lake), capsys)
+    code, _, err = call("jaccard", [*job_args(lake), *extra], capsys)
     assert code == 2, err
     lines = err.rstrip("\n").splitlines()
     assert "Traceback" not in err and "\tat " not in err, err[-3000:]
@@ -170,7 +173,7 @@ def test_truncated_log_commit(spark, lake, digests, capsys, caplog, keep_checksu
     if not keep_checksum:
         commit.with_name(f".{commit.name}.crc").unlink()
     problem = "checksum mismatch" if keep_checksum else "truncated or invalid JSON at line 1"
-    line = fails_with_one_line(lake, capsys, caplog, step="read inputs")
+    line = fails_with_one_line(lake, capsys, caplog, FINGERPRINT_STEP)
     assert line == (
         "error: table ratings (version 1) is damaged: log entry "
         f"_delta_log/00000000000000000001.json is unreadable ({problem}); " + way_back(lake)
@@ -185,7 +188,7 @@ def test_truncated_log_commit(spark, lake, digests, capsys, caplog, keep_checksu
 
 def test_dropped_table_folder(spark, lake, capsys, caplog):
     shutil.rmtree(lake / "anime")
-    line = fails_with_one_line(lake, capsys, caplog, step="read inputs")
+    line = fails_with_one_line(lake, capsys, caplog, FINGERPRINT_STEP)
     assert line == (
         f"error: Delta table 'anime' not found at {lake / 'anime'}: run its stage first "
         "(jobs/ingest.py)"
@@ -221,7 +224,6 @@ def test_operator_screen_shows_one_line_and_no_trace(base_lake, tmp_path):
     (lake / "ratings" / victim).unlink()
     argv = [sys.executable, str(REPO / "jobs" / "jaccard.py"), *job_args(lake)]
     argv += ["--set", "spark.master=local[1]", "--set", "spark.driver_memory=1g"]
-    argv[argv.index("spark.log_level=ERROR")] = "spark.log_level=WARN"  # the default
     proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 2, proc.stderr[-3000:]
     lines = proc.stderr.rstrip("\n").splitlines()
@@ -284,7 +286,7 @@ def test_disk_full_leaves_the_previous_version_and_the_rerun_completes(
     version, digest = table_version(spark, str(lake), name), table_digest(spark, str(lake), name)
 
     filler = fill(small_disk)
-    line = fails_with_one_line(lake, capsys, caplog)
+    line = fails_with_one_line(lake, capsys, caplog, JACCARD_STEP, "--force")
     assert line == (
         f"error: no space left on device writing table {name} at {lake / name}: the write was "
         f"not committed, the table stays at version {version}; free space and rerun "
@@ -294,6 +296,9 @@ def test_disk_full_leaves_the_previous_version_and_the_rerun_completes(
     assert table_digest(spark, str(lake), name) == digest
 
     filler.unlink()
+    # the write was not committed: the table is still what the last success recorded
     assert load_job("jaccard").main(job_args(lake)) == 0
+    assert table_version(spark, str(lake), name) == version
+    assert load_job("jaccard").main([*job_args(lake), "--force"]) == 0
     assert table_version(spark, str(lake), name) == version + 1
     assert table_digest(spark, str(lake), name) == digest

@@ -243,7 +243,8 @@ def test_exports_equal_the_table(spark, served):
 def test_rerun_writes_the_same_rows_as_a_new_version(spark, served):
     lake = served["lake"]
     before = table_version(spark, lake, tables.USER_RECOMMENDATIONS)
-    assert load_job("serve").main(served["argv"]) == 0
+    # forced: an unchanged rerun is skipped (tests/test_runner.py)
+    assert load_job("serve").main([*served["argv"], "--force"]) == 0
     after = table_version(spark, lake, tables.USER_RECOMMENDATIONS)
     assert after == before + 1
 
