@@ -97,7 +97,14 @@ def bench_spark(spark, lake: str, texts: list[str], args, threads: int | None) -
     df.count()
     start = time.perf_counter()
     vectors = embed_texts(
-        df, args.model, args.max_seq_length, args.batch_size, args.partitions, threads
+        df,
+        args.model,
+        args.max_seq_length,
+        args.batch_size,
+        args.partitions,
+        threads,
+        backend="torch",
+        quantize="none",
     )
     rows = with_identity(vectors, "bench", args.model, None)
     write_table(

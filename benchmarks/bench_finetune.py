@@ -46,6 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--learning-rate", type=float, default=2e-5)
+    p.add_argument("--warmup-ratio", type=float, default=0.1)
     p.add_argument("--out", default="bench")
     return p.parse_args(argv)
 
@@ -93,6 +95,8 @@ def run_setting(model, initial, pairs, args, seq: int, chunk: int) -> dict:
     settings = TrainSettings(
         batch_size=args.batch_size,
         epochs=1,
+        learning_rate=args.learning_rate,
+        warmup_ratio=args.warmup_ratio,
         seed=args.seed,
         logging_steps=1,
         checkpoint_steps=0,

@@ -56,7 +56,10 @@ def run_layouts(args: argparse.Namespace) -> dict:
     config = load_config(args.conf, [f"paths.lake={args.lake}"])
     spark = session(config, "INFO", "bench-jaccard-write")
     ratings = read_table(spark, args.lake, tables.RATINGS)
-    pairs, plan = pair_jaccard(spark, promoters(ratings), min_intersection=1)
+    cfg = config.jaccard
+    pairs, plan = pair_jaccard(
+        spark, promoters(ratings), 1, cfg.title_blocks, cfg.max_block_cells, cfg.device
+    )
     pairs = conform(pairs, tables.ANIME_PAIR_JACCARD_SCHEMA)
     scratch = tempfile.mkdtemp(prefix="bench-jaccard-write-", dir=args.scratch)
     times: dict[str, list[float]] = {name: [] for name in LAYOUTS}

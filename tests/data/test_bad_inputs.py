@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from tools.job_loader import load_job
 
 from anime_recs import tables
 from anime_recs.cli import JobError, run_main
@@ -32,6 +31,7 @@ from anime_recs.data.ingest import (
     parse_synopsis_csv,
     read_text,
 )
+from tests.helpers import load_job
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -239,7 +239,7 @@ RATINGS_CASES = [
 @pytest.mark.parametrize(("files", "accepted", "rejected"), RATINGS_CASES)
 def test_ratings_cases(spark, tmp_path, files, accepted, rejected):
     raw = write_files(tmp_path / "raw", files)
-    result = ingest(spark, raw, 0.1, 42)
+    result = ingest(spark, raw, 0.1, 42, 0.0)
     try:
         ratings = result.ratings.collect()
         got_rejected = result.rejected.collect()
@@ -591,6 +591,7 @@ def test_job_exits_2_with_one_line_for_a_missing_file(tmp_path, capsys):
     assert "Traceback" not in err
 
 
+@pytest.mark.e2e
 def test_job_subprocess_exits_2_for_a_renamed_column(tmp_path):
     raw = write_files(
         tmp_path / "raw",

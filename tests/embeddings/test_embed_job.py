@@ -7,17 +7,15 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
-from tests.embeddings.conftest import DESCRIPTIONS, TINY_MAX_SEQ
-from tests.embeddings.fake_openai import FakeOpenAI, fake_vector
-from tools.job_loader import load_job
 
 from anime_recs.cli import JobError
 from anime_recs.embeddings.openai_embedder import l2_normalise
 from anime_recs.embeddings.text import normalise_text, text_hash
 from anime_recs.lakehouse import read_table, table_exists, write_table
 from anime_recs.tables import ANIME, ANIME_EMBEDDINGS, ANIME_SCHEMA, EMBEDDING_CACHE
+from tests.embeddings.embed_data import DESCRIPTIONS, TINY_MAX_SEQ, run_job, tiny
+from tests.embeddings.fake_openai import FakeOpenAI, fake_vector
 
-REPO = Path(__file__).resolve().parents[2]
 KEY = "sk-test-JOBKEY-abcdef0123456789"
 FAST_OPENAI = [
     "kind=openai",
@@ -31,44 +29,10 @@ FAST_OPENAI = [
 ]
 
 
-embed_job = load_job("embed")
-
-
-def run_job(
-    lake: str,
-    run: list[str],
-    embedders: dict[str, list[str]],
-    *extra: str,
-    options: tuple[str, ...] = (),
-) -> int:
-    argv = ["--conf", str(REPO / "conf" / "local.yaml")]
-    sets = [
-        f"paths.lake={lake}",
-        "spark.shuffle_partitions=2",
-        "embed.partitions=2",
-        f"embed.run=[{','.join(run)}]",
-        *extra,
-    ]
-    for name, settings in embedders.items():
-        sets += [f"embed.embedders.{name}.{s}" for s in settings]
-    for s in sets:
-        argv += ["--set", s]
-    return embed_job.main([*argv, *options])
-
-
 @pytest.fixture()
 def anime_lake(spark, lake, anime_df):
     write_table(anime_df, lake, ANIME, ANIME_SCHEMA)
     return lake
-
-
-def tiny(model_dir: str, max_seq: int = TINY_MAX_SEQ) -> list[str]:
-    return [
-        "kind=sentence-transformers",
-        f"model={model_dir}",
-        f"max_seq_length={max_seq}",
-        "batch_size=4",
-    ]
 
 
 def openai_cfg(base_url: str) -> list[str]:
@@ -150,6 +114,7 @@ def test_job_end_to_end_rerun_and_replace_where(
     first.unpersist()
 
 
+@pytest.mark.e2e
 def test_rerun_after_failure_only_pays_for_missing(spark, anime_lake, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     settings = ["max_concurrency=1", "max_retries=1"]

@@ -48,7 +48,7 @@ def test_hybrid_rrf_neighbors_by_hand():
 
 
 def test_hybrid_score_fusion_ties_go_to_the_smaller_id():
-    got = hybrid_neighbors(CF, CONTENT, k=2, fusion="score", weight_cf=0.5)
+    got = hybrid_neighbors(CF, CONTENT, k=2, fusion="score", weight_cf=0.5, rrf_k=60)
     # title 1: 2 -> 0.5*1 + 0.5*0, 3 -> 0.5*0 + 0.5*1 (tie: 2 first), 4 -> 0
     assert got[got.anime_id == 1][["neighbor_id", "similarity"]].values.tolist() == [
         [2, 0.5],
@@ -66,7 +66,7 @@ def test_cf_weight_drops_for_candidates_without_collaborative_data():
 def test_a_cold_candidate_competes_on_its_content_similarity():
     cf = frame([(1, 2, 1, 0.5), (1, 3, 2, 0.4), (6, 4, 1, 0.3)])
     content = frame([(1, 3, 1, 0.9), (1, 5, 2, 0.85), (1, 4, 3, 0.7)])
-    got = hybrid_neighbors(cf, content, k=4, fusion="score", weight_cf=0.9)
+    got = hybrid_neighbors(cf, content, k=4, fusion="score", weight_cf=0.9, rrf_k=60)
     # title 1: cf norm 2 -> 1, 3 -> 0; content norm 3 -> 1, 5 -> 0.75, 4 -> 0; 5 is cold
     rows = got[got.anime_id == 1]
     assert rows.neighbor_id.tolist() == [2, 5, 3, 4]
@@ -85,4 +85,4 @@ def test_weight_one_reproduces_the_collaborative_order():
 
 def test_unknown_fusion_is_rejected():
     with pytest.raises(ValueError, match="unknown fusion"):
-        hybrid_neighbors(CF, CONTENT, k=2, fusion="max")
+        hybrid_neighbors(CF, CONTENT, k=2, fusion="max", weight_cf=0.5, rrf_k=60)

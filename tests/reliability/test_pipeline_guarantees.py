@@ -40,19 +40,15 @@ from pathlib import Path
 
 import pytest
 from delta.tables import DeltaTable
-from tests.embeddings.fake_openai import FakeOpenAI
-from tests.settings import output_settings, set_args
-from tools.job_loader import load_job
 
 from anime_recs import cli, runlog, tables
 from anime_recs.cli import JobError, run_main
 from anime_recs.lakehouse import read_table, table_path, table_version
 from anime_recs.tracking import keep_logging
+from tests.embeddings.fake_openai import FakeOpenAI
+from tests.helpers import CONF, MODEL_NAME, REPO, load_job, pipeline_settings
 
-REPO = Path(__file__).resolve().parents[2]
-CONF = str(REPO / "conf" / "local.yaml")
 KEY = "sk-test-SECRET-0123456789abcdef"
-MODEL_NAME = "anime_encoder"
 STAGES = ["ingest", "jaccard", "embed_base", "finetune", "embed_finetuned", "recommend", "serve"]
 # tables every stage rewrites on a forced rerun (embedding_cache is only merged into when a
 # text is missing, rejected_rows is empty on tiny data: Delta records no empty overwrite)
@@ -67,30 +63,6 @@ REWRITTEN = {
     tables.RECOMMENDATIONS,
     tables.EVALUATION,
 }
-
-
-def settings(root: Path, model_dir: str, openai_url: str) -> list[str]:
-    """``--set`` overrides: every output under ``root``, tiny and fast, models offline."""
-    sets = {
-        **output_settings(root),
-        # the test session's settings (getOrCreate applies SQL confs to the shared session)
-        "spark.shuffle_partitions": 2,
-        "embed.partitions": 1,
-        "embed.embedders.base_minilm_128.model": model_dir,
-        "embed.embedders.base_minilm_128.max_seq_length": 64,
-        "embed.embedders.finetuned_minilm.max_seq_length": 64,  # tiny model: 128 positions
-        "embed.embedders.openai_small.base_url": openai_url,
-        "embed.embedders.openai_small.max_retries": 1,
-        "embed.embedders.openai_small.backoff_base_s": 0.01,
-        "finetune.base_model": model_dir,
-        "finetune.max_seq_length": 64,
-        "finetune.epochs": 1,
-        "finetune.max_train_pairs": 32,
-        "finetune.checkpoint_steps": 0,
-        "jaccard.title_blocks": 2,
-        "recommend.bootstrap_samples": 20,
-    }
-    return set_args(sets)
 
 
 class Capture(logging.Handler):
@@ -113,7 +85,7 @@ class Pipeline:
         self.lake = str(root / "lake")
         self.tracking_uri = f"sqlite:///{root / 'mlruns.db'}"
         self.argv = ["--conf", CONF, "--log-level", "DEBUG", "--set", f"paths.raw={raw}"]
-        self.argv += settings(root, model_dir, fake.base_url)
+        self.argv += pipeline_settings(root, model_dir, fake.base_url)
         self.job = load_job("pipeline")
         self.capture = Capture()
         self.out, self.err = io.StringIO(), io.StringIO()
@@ -208,6 +180,7 @@ def run_records(spark, lake: str) -> list[dict]:
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_failed_stage_is_recorded_and_the_rerun_resumes_from_it(spark, runs):
     assert runs.failure == (
         "embedder openai_small: OpenAI embeddings HTTP 401: authentication failed: "
@@ -239,6 +212,7 @@ def test_failed_stage_is_recorded_and_the_rerun_resumes_from_it(spark, runs):
     assert "step embed openai_small: done" not in runs.logs["failed"]
 
 
+@pytest.mark.e2e
 def test_unchanged_rerun_skips_every_stage_and_registers_no_model_version(runs):
     log_text = runs.logs["unchanged"]
     for stage in STAGES:
@@ -277,6 +251,7 @@ def stale(spark, runs):
     return runs
 
 
+@pytest.mark.e2e
 def test_a_stage_run_alone_or_restored_by_hand_is_recomputed_by_the_next_pipeline_run(
     spark, stale
 ):
@@ -315,6 +290,7 @@ def sorted_rows(spark, lake: str, name: str, version: int | None) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_forced_rerun_rewrites_the_same_contents(spark, forced):
     runs = forced
     for stage in STAGES:
@@ -331,6 +307,7 @@ def test_forced_rerun_rewrites_the_same_contents(spark, forced):
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_forced_rerun_registers_no_duplicate_model_version(forced):
     runs = forced
     # the fine-tune fingerprint hashes its inputs' contents, not their (new) Delta versions
@@ -338,6 +315,7 @@ def test_forced_rerun_registers_no_duplicate_model_version(forced):
     assert "already trained in run" in runs.logs["forced"]
 
 
+@pytest.mark.e2e
 def test_no_table_but_the_run_log_ever_had_an_append(spark, runs):
     """(Run after the forced run too when the slow tests run: it then covers all four.)"""
     appends = {}
@@ -364,6 +342,7 @@ def files_under(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if p.is_file()]
 
 
+@pytest.mark.e2e
 def test_fake_key_appears_in_no_file_log_or_output(runs):
     key = KEY.encode()
     root = runs.root
@@ -397,6 +376,7 @@ def test_fake_key_appears_in_no_file_log_or_output(runs):
         assert "0123456789abcdef" not in text, f"part of the key found in {what}"
 
 
+@pytest.mark.e2e
 def test_fake_key_is_in_no_mlflow_param_tag_or_artifact_name(runs):
     import mlflow
 
@@ -449,6 +429,7 @@ def test_a_delta_write_conflict_exits_2_with_one_line(capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_two_concurrent_ingests_do_not_corrupt_the_tables(
     spark, tiny_raw, tmp_path, record_property
 ):

@@ -23,11 +23,13 @@ import uuid
 from pathlib import Path
 
 import pytest
-from tests.reliability.test_pipeline_guarantees import CONF, REPO, load_job
 
 from anime_recs import tables
 from anime_recs.cli import run_main
 from anime_recs.lakehouse import read_table, table_digest, table_path, table_version
+from tests.helpers import CONF, REPO, load_job
+
+pytestmark = pytest.mark.e2e  # whole jobs on a damaged lake
 
 JACCARD_STEP = f"compute and write {tables.ANIME_PAIR_JACCARD}"
 FINGERPRINT_STEP = "fingerprint jaccard"  # the runner reads the inputs' versions

@@ -8,14 +8,14 @@ import mlflow  # noqa: E402 - after the SQLAlchemy shim
 import numpy as np
 import pytest
 from pyspark.sql import functions as F
-from tools.job_loader import load_job
-from training_data import make_copromoted_rows, make_descriptions, make_pair_rows
 
 from anime_recs import tables
 from anime_recs.errors import JobError
 from anime_recs.lakehouse import read_table, table_version, write_table
 from anime_recs.training import stage as finetune_stage
 from anime_recs.training.registry import FINGERPRINT_TAG
+from tests.helpers import load_job
+from tests.training.training_data import make_copromoted_rows, make_descriptions, make_pair_rows
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -148,6 +148,7 @@ def test_job_trains_tracks_registers_then_skips_an_unchanged_rerun(
     assert registered == [1, 2] and len(runs) == 2
 
 
+@pytest.mark.e2e
 def test_case_study_recipe_trains_on_training_pairs_with_cosine_loss(
     inputs, tiny_model_dir, tmp_path
 ):
@@ -161,6 +162,7 @@ def test_case_study_recipe_trains_on_training_pairs_with_cosine_loss(
     assert params["data.val_pairs"] == "66"
 
 
+@pytest.mark.e2e
 def test_job_resumes_an_interrupted_run_in_the_same_mlflow_run(
     inputs, tiny_model_dir, tmp_path, monkeypatch
 ):
@@ -220,6 +222,7 @@ def write_circle_vectors(spark, lake: str, embedder: str, model: str, step_degre
     )
 
 
+@pytest.mark.e2e
 def test_contrastive_pairs_are_chosen_inside_the_base_vectors_neighbourhoods(
     spark, tiny_model_dir, tmp_path
 ):

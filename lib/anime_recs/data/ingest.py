@@ -736,7 +736,7 @@ def ingest(
     raw_dir: str | Path,
     test_fraction: float,
     split_seed: int,
-    cold_title_fraction: float = 0.0,
+    cold_title_fraction: float,
 ) -> IngestResult:
     """Read and validate the three files of ``raw_dir``; build the three output frames.
 

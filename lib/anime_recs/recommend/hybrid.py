@@ -36,9 +36,9 @@ def hybrid_neighbors(
     cf: pd.DataFrame,
     content: pd.DataFrame,
     k: int,
-    fusion: str = "rrf",
-    weight_cf: float = 0.5,
-    rrf_k: int = 60,
+    fusion: str,
+    weight_cf: float,
+    rrf_k: int,
 ) -> pd.DataFrame:
     """Top-``k`` hybrid neighbours of every title from two neighbour frames.
 

@@ -62,18 +62,19 @@ MetricsCallback = Callable[[dict[str, float], int], None]
 class TrainSettings:
     """What the loop needs (explicit values; the job builds this from ``FinetuneConfig``)."""
 
-    batch_size: int = 16
-    epochs: int = 1
-    learning_rate: float = 2e-5
-    warmup_ratio: float = 0.1
-    seed: int = 13
+    batch_size: int
+    epochs: int
+    learning_rate: float
+    warmup_ratio: float
+    seed: int
+    logging_steps: int
+    checkpoint_steps: int  # 0: only at the end of each epoch
+    loss: str  # one of options.LOSSES
+    forward_chunk: int  # texts per forward pass, by length (batch_embeddings); 0: the batch
+    # not settings of the config: the loop's own constants
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
-    logging_steps: int = 10
-    checkpoint_steps: int = 200  # 0: only at the end of each epoch
     eval_batch_size: int = 32
-    loss: str = "CosineSimilarityLoss"  # one of LOSSES
-    forward_chunk: int = 0  # texts per forward pass, by length (batch_embeddings); 0: the batch
 
 
 @dataclass

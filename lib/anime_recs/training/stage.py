@@ -102,8 +102,8 @@ def read_val_pairs(
     spark: SparkSession,
     lake: str,
     versions: dict[str, int | None],
-    max_val_pairs: int = 0,
-    seed: int = 0,
+    max_val_pairs: int,
+    seed: int,
 ) -> PairSet:
     """The graded validation pairs with both descriptions: at most ``max_val_pairs``, a seeded
     sample taken in Spark (:func:`~anime_recs.training.pairs.sample_pair_rows`)."""
