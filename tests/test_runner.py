@@ -3,9 +3,9 @@ small stages (:mod:`anime_recs.pipeline`): a stage is skipped only when its fing
 its last successful run and its outputs are still at the versions the run log expects.
 
 ``source`` writes ``t_source`` (one row: ``recommend.k``); ``double`` reads it by version and
-writes ``t_out`` (the value x 2) and ``t_shared``; ``last`` reads ``t_source`` by content and
-writes ``t_shared`` again after ``double`` (as ``embed_finetuned`` rewrites rows of the table
-``embed_base`` writes).
+writes ``t_out`` (the value x 2); ``last`` reads ``t_source`` by content and writes ``t_out``
+too, after ``double`` (as ``embed_finetuned`` rewrites rows of the table ``embed_base``
+writes).
 """
 
 from __future__ import annotations
@@ -14,17 +14,16 @@ import json
 from pathlib import Path
 
 import pytest
-from delta.tables import DeltaTable
 from pyspark.sql.types import IntegerType, StructField, StructType
 
 from anime_recs import pipeline, runlog, tables
 from anime_recs.config import load_config
-from anime_recs.lakehouse import read_table, table_path, table_version, write_table
+from anime_recs.lakehouse import read_table, table_version, write_table
 from anime_recs.stages import Stage
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf" / "local.yaml")
 SCHEMA = StructType([StructField("value", IntegerType(), False)])
-SOURCE, OUT, SHARED = "t_source", "t_out", "t_shared"
+SOURCE, OUT = "t_source", "t_out"
 
 
 def write(spark, lake: str, name: str, value: int) -> int:
@@ -43,19 +42,16 @@ def double(spark, config, run) -> None:
     lake = config.paths.lake
     doubled = 2 * read_table(spark, lake, SOURCE, run.versions[SOURCE]).first()["value"]
     write(spark, lake, OUT, doubled)
-    write(spark, lake, SHARED, doubled)
-    if config.recommend.seed < 0:  # a failure after the first output is written
-        raise RuntimeError("killed after writing t_out")
 
 
 def last(spark, config, run) -> None:
-    write(spark, config.paths.lake, SHARED, -1)
+    write(spark, config.paths.lake, OUT, -1)
 
 
 REGISTRY = (
     Stage("source", "unused", (), (SOURCE,), ("recommend.k",), source),
-    Stage("double", "unused", (SOURCE,), (OUT, SHARED), ("recommend.seed",), double),
-    Stage("last", "unused", (SOURCE,), (SHARED,), (), last, by_content=True),
+    Stage("double", "unused", (SOURCE,), (OUT,), (), double),
+    Stage("last", "unused", (SOURCE,), (OUT,), (), last, by_content=True),
 )
 
 
@@ -63,66 +59,65 @@ REGISTRY = (
 def run(spark, tmp_path):
     lake = str(tmp_path / "lake")
 
-    def run_all(*sets: str, force: bool = False) -> dict[str, str]:
+    def run_some(*sets: str, only: tuple[str, ...] = (), force: bool = False) -> dict[str, str]:
+        """Run the stages of the registry named in ``only`` (default all), in order."""
         config = load_config(CONF, [f"paths.lake={lake}", *sets])
-        timings = pipeline.run_stages(spark, config, REGISTRY, force, registry=REGISTRY)
+        chosen = [s for s in REGISTRY if not only or s.name in only]
+        timings = pipeline.run_stages(spark, config, chosen, force, registry=REGISTRY)
         return {name: status for name, status, _ in timings}
 
-    run_all.lake = lake
-    return run_all
+    run_some.lake = lake
+    return run_some
 
 
 def versions(spark, lake: str) -> dict[str, int | None]:
-    names = (SOURCE, OUT, SHARED, tables.PIPELINE_RUNS)
+    names = (SOURCE, OUT, tables.PIPELINE_RUNS)
     return {name: table_version(spark, lake, name) for name in names}
-
-
-def records(spark, lake: str) -> list[tuple[str, str]]:
-    rows = read_table(spark, lake, tables.PIPELINE_RUNS).orderBy("finished_at").collect()
-    return [(r.stage, r.status) for r in rows]
 
 
 def test_a_stage_is_skipped_only_while_settings_inputs_and_outputs_are_as_recorded(spark, run):
     assert run() == {"source": "ran", "double": "ran", "last": "ran"}
     lake = run.lake
-    assert records(spark, lake) == [(s.name, runlog.SUCCEEDED) for s in REGISTRY]
     logged = read_table(spark, lake, tables.PIPELINE_RUNS).orderBy("finished_at").collect()
-    assert json.loads(logged[1].outputs) == {OUT: 0, SHARED: 0}
+    assert [(r.stage, r.status) for r in logged] == [(s.name, runlog.SUCCEEDED) for s in REGISTRY]
+    assert json.loads(logged[1].outputs) == {OUT: 0}
     assert json.loads(logged[1].inputs) == {SOURCE: 0}
     before = versions(spark, lake)
-    assert before[SHARED] == 1  # last rewrote it after double: double's record is moved on
+    assert before[OUT] == 1  # last rewrote it after double: double's record is moved on
 
     assert run() == {"source": "unchanged", "double": "unchanged", "last": "unchanged"}
     assert versions(spark, lake) == before  # not a commit, not even in the run log
 
     # the stale-results case: a run with k = 5 (alone or in the pipeline: recorded either
     # way), then the default settings again recompute with the default
-    assert run("recommend.k=5") == {"source": "ran", "double": "ran", "last": "ran"}
+    both = ("source", "double")
+    assert run("recommend.k=5", only=both) == {"source": "ran", "double": "ran"}
     assert value(spark, lake, OUT) == 10
-    assert run() == {"source": "ran", "double": "ran", "last": "ran"}
+    assert run(only=both) == {"source": "ran", "double": "ran"}
     assert value(spark, lake, OUT) == 6
 
-    # an output rewritten by hand (a version no run recorded), or restored to an old version
+    # an output rewritten by hand: a version no run recorded
     write(spark, lake, OUT, 99)
-    assert run() == {"source": "unchanged", "double": "ran", "last": "unchanged"}
+    assert run(only=both) == {"source": "unchanged", "double": "ran"}
     assert value(spark, lake, OUT) == 6
-    DeltaTable.forPath(spark, table_path(lake, OUT)).restoreToVersion(3)  # the 99 again
-    assert value(spark, lake, OUT) == 99
-    assert run()["double"] == "ran" and value(spark, lake, OUT) == 6
-    assert run(force=True) == {"source": "ran", "double": "ran", "last": "ran"}
+
+    # an input rewritten with the same rows: a new version, the same contents
+    write(spark, lake, SOURCE, 3)
+    assert run(only=("double", "last")) == {"double": "ran", "last": "unchanged"}
 
 
-def test_failed_runs_are_recorded_and_inputs_by_content_survive_a_same_rows_rewrite(spark, run):
-    lake = run.lake
-    run()
-    with pytest.raises(RuntimeError, match="killed after writing t_out"):
-        run("recommend.seed=-1")
-    failed = read_table(spark, lake, tables.PIPELINE_RUNS).orderBy("finished_at").collect()[-1]
-    assert (failed.stage, failed.status) == ("double", runlog.FAILED)
-    assert json.loads(failed.outputs)["error"] == "RuntimeError: killed after writing t_out"
-    # the settings of its last success again, but t_out holds the failed run's rows
-    assert run() == {"source": "unchanged", "double": "ran", "last": "unchanged"}
+def record(stage: str, finished: int, outputs: dict) -> dict:
+    return {"stage": stage, "finished_at": finished, "outputs": json.dumps(outputs)}
 
-    write(spark, lake, SOURCE, 3)  # the same row by hand, a new version: both rerun but
-    # last, which identifies its input by content
-    assert run() == {"source": "ran", "double": "ran", "last": "unchanged"}
+
+def test_expected_outputs_follow_later_writers_of_the_registry_only():
+    writers = {OUT: {"double"}, SOURCE: {"double", "last"}}
+    records = [
+        record("double", 1, {OUT: 0, SOURCE: 0}),
+        record("last", 2, {SOURCE: 1}),
+        record("restore", 3, {OUT: 5}),  # jobs/check.py --restore: no writer of the registry
+        record("other", 4, {SOURCE: 9}),
+    ]
+    assert runlog.last_of(records, "double") == 0 and runlog.last_of(records, "x") is None
+    assert runlog.expected_outputs(records, 0, writers) == {OUT: 0, SOURCE: 1}
+    assert runlog.expected_outputs(records, 1, writers) == {SOURCE: 1}

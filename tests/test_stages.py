@@ -64,15 +64,22 @@ def test_plan_leaves_out_embed_stages_without_embedders(tmp_path):
     assert "embed_base" not in [s.name for s in stages.plan(finetuned_only)]
 
 
-@pytest.fixture()
-def registry(tmp_path):
-    """Three versions of ``enc`` in a fresh SQLite registry, alias ``champion`` on 1."""
-    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    """The folder of this module's SQLite registry (creating one costs seconds)."""
+    return tmp_path_factory.mktemp("registry")
+
+
+@pytest.fixture(scope="module")
+def registry(store):
+    """Three versions of ``enc`` in a fresh SQLite registry, alias ``champion`` on 1 (tests
+    that move it put it back)."""
+    uri = f"sqlite:///{store / 'mlruns.db'}"
     with keep_logging():
         client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
         client.create_registered_model("enc")
         for _ in range(3):
-            client.create_model_version("enc", source=str(tmp_path / "model"))
+            client.create_model_version("enc", source=str(store / "model"))
         client.set_registered_model_alias("enc", "champion", "1")
     return client
 
@@ -95,16 +102,16 @@ def fingerprint(config) -> str:
     ],
 )
 def test_model_version_in_the_fingerprint_is_the_one_the_uri_names(
-    registry, tmp_path, model, expected
+    registry, store, model, expected
 ):
-    config = config_with(tmp_path, f"embed.embedders.{FINETUNED}.model={model}")
+    config = config_with(store, f"embed.embedders.{FINETUNED}.model={model}")
     extra = stages.by_name("embed_finetuned").extra_inputs(None, config)
     assert extra == {"models": {FINETUNED: expected}}
 
 
-def test_moving_the_alias_changes_the_embed_finetuned_fingerprint(registry, tmp_path):
-    alias = config_with(tmp_path, f"embed.embedders.{FINETUNED}.model=models:/enc@champion")
-    pinned = config_with(tmp_path, f"embed.embedders.{FINETUNED}.model=models:/enc/2")
+def test_moving_the_alias_changes_the_embed_finetuned_fingerprint(registry, store):
+    alias = config_with(store, f"embed.embedders.{FINETUNED}.model=models:/enc@champion")
+    pinned = config_with(store, f"embed.embedders.{FINETUNED}.model=models:/enc/2")
     before = fingerprint(alias), fingerprint(pinned)
     assert fingerprint(alias) == before[0]  # stable while nothing moves
     registry.set_registered_model_alias("enc", "champion", "3")

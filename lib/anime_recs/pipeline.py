@@ -115,12 +115,13 @@ def why_run(
     config: AppConfig,
     stage: Stage,
     fingerprint: str,
+    records: Sequence[dict],
     registry: Sequence[Stage] = STAGES,
 ) -> tuple[str | None, str | None]:
     """``(why the stage must run, None)``, or ``(None, run id)`` when its last successful run
-    (that run id) has this fingerprint and left every output at the version it still has (or
-    a later successful run of a ``registry`` stage writing the same table left it at)."""
-    records = runlog.succeeded_runs(spark, config.paths.lake)
+    in ``records`` (the run log's successes, oldest first) has this fingerprint and left every
+    output at the version it still has (or a later successful run of a ``registry`` stage
+    writing the same table left it at)."""
     index = runlog.last_of(records, stage.name)
     if index is None:
         return "no successful run recorded", None
@@ -143,16 +144,21 @@ def run_stage(
     run_id: str,
     force: bool = False,
     registry: Sequence[Stage] = STAGES,
+    records: list[dict] | None = None,
 ) -> tuple[str, float]:
     """Run the stage unless it is unchanged (:func:`why_run`); record the run. Returns what
-    happened (``ran``/``unchanged``) and the wall seconds of the run."""
+    happened (``ran``/``unchanged``) and the wall seconds of the run. ``records``: the run
+    log's successes as read earlier in this process (this run's success is added to them);
+    None reads them."""
     lake = config.paths.lake
     run = prepare(spark, config, stage, run_id)
     fp = run.fingerprint
+    if records is None:
+        records = runlog.succeeded_runs(spark, lake)
     if force or stage.forced(config):
         reason, last_id = "forced", None
     else:
-        reason, last_id = why_run(spark, config, stage, fp, registry)
+        reason, last_id = why_run(spark, config, stage, fp, records, registry)
     if reason is None:
         log.info(
             "stage %s: unchanged since run %s (fingerprint %s), skipped", stage.name, last_id, fp
@@ -183,7 +189,7 @@ def run_stage(
     wall = time.perf_counter() - start
     outputs = {t: table_version(spark, lake, t) for t in written(stage)}
     record = (run_id, stage.name, fp, runlog.SUCCEEDED, recorded_inputs, outputs, started, wall)
-    runlog.record(spark, lake, *record)
+    records.append(runlog.record(spark, lake, *record))
     log.info("stage %s: done in %.1fs", stage.name, wall)
     return "ran", wall
 
@@ -197,9 +203,10 @@ def run_stages(
 ) -> list[Timing]:
     """Run ``stages`` (of ``registry``) in order under one run id (what ``jobs/<job>.py``
     does)."""
-    run_id = runlog.new_run_id()
+    run_id, records = runlog.new_run_id(), runlog.succeeded_runs(spark, config.paths.lake)
     return [
-        (stage.name, *run_stage(spark, config, stage, run_id, force, registry)) for stage in stages
+        (stage.name, *run_stage(spark, config, stage, run_id, force, registry, records))
+        for stage in stages
     ]
 
 
@@ -212,13 +219,15 @@ def run_pipeline(
 ) -> list[Timing]:
     """Run the planned stages; return ``(stage, what happened, wall seconds)`` per stage."""
     skip = skip or []
-    run_id = runlog.new_run_id()
+    run_id, records = runlog.new_run_id(), runlog.succeeded_runs(spark, config.paths.lake)
     timings: list[Timing] = []
     for stage in plan(config):
         if stage.name in skip or (only and stage.name not in only):
             timings.append((stage.name, "skipped (asked)", 0.0))
             continue
-        timings.append((stage.name, *run_stage(spark, config, stage, run_id, force)))
+        timings.append(
+            (stage.name, *run_stage(spark, config, stage, run_id, force, records=records))
+        )
     return timings
 
 

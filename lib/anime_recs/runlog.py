@@ -117,8 +117,9 @@ def record(
     outputs: Mapping[str, Any],
     started_at: dt.datetime,
     wall_s: float,
-) -> None:
-    """Append one run record (the log is append-only by design: it is history)."""
+) -> dict[str, Any]:
+    """Append one run record (the log is append-only by design: it is history); return it as
+    :func:`succeeded_runs` would read it back."""
     row = (
         run_id,
         stage,
@@ -132,6 +133,7 @@ def record(
     )
     df = spark.createDataFrame([row], PIPELINE_RUNS_SCHEMA)
     write_table(df, lake, PIPELINE_RUNS, PIPELINE_RUNS_SCHEMA, mode="append")
+    return dict(zip(PIPELINE_RUNS_SCHEMA.fieldNames(), row, strict=True))
 
 
 def new_run_id() -> str:

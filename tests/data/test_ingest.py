@@ -148,6 +148,22 @@ def assert_small_tables(spark, lake: str) -> None:
     )
 
 
+def test_ingest_builds_the_exact_tables(spark, tmp_path):
+    """The library ingest of the small files: the rows the job writes (the job itself, its
+    writes and rerun: the e2e test below)."""
+    result = ingest(spark, write_raw(tmp_path / "raw", small_files()), 0.1, 42, 0.1)
+    try:
+        assert result.anime.columns == tables.ANIME_SCHEMA.fieldNames()
+        expected_anime = spark.createDataFrame(EXPECTED_ANIME, tables.ANIME_SCHEMA)
+        assertDataFrameEqual(result.anime, expected_anime)
+        assertDataFrameEqual(result.ratings, _expected_ratings(spark))
+        expected_rejected = spark.createDataFrame(EXPECTED_REJECTED, tables.REJECTED_ROWS_SCHEMA)
+        assertDataFrameEqual(result.rejected, expected_rejected)
+    finally:
+        result.unpersist()
+
+
+@pytest.mark.e2e  # the whole job twice
 def test_job_writes_the_exact_tables_and_reruns_idempotently(spark, lake, tmp_path):
     raw = write_raw(tmp_path / "raw", small_files())
     job = load_job("ingest")

@@ -10,7 +10,7 @@ from anime_recs.tables import ANIME, ANIME_SCHEMA
 from tests.helpers import CONF, load_job
 from tests.tiny_model import TINY_MAX_SEQ
 
-__all__ = ["DESCRIPTIONS", "TINY_MAX_SEQ", "anime_row", "run_job", "tiny", "write_anime"]
+__all__ = ["DESCRIPTIONS", "TINY_MAX_SEQ", "anime_row", "anime_rows", "run_job", "tiny"]
 
 DESCRIPTIONS = {
     1: "A boy and his robot travel the galaxy looking for a lost planet.",
@@ -34,6 +34,12 @@ def anime_row(anime_id: int, description: str | None, has_description: bool) -> 
     )
     return row
 
+
+
+def anime_rows() -> list[dict]:
+    """Six titled anime, one without a description, one with only whitespace."""
+    rows = [anime_row(i, d, True) for i, d in DESCRIPTIONS.items()]
+    return [*rows, anime_row(7, None, False), anime_row(8, "   ", True)]
 
 
 def write_anime(spark, lake, descriptions: dict[int, str]) -> None:

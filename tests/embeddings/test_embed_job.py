@@ -1,6 +1,7 @@
 """jobs/embed.py end to end on real Delta tables: tiny model in Spark + OpenAI over HTTP."""
 
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from anime_recs.embeddings.openai_embedder import l2_normalise
 from anime_recs.embeddings.text import normalise_text, text_hash
 from anime_recs.lakehouse import read_table, table_exists, write_table
 from anime_recs.tables import ANIME, ANIME_EMBEDDINGS, ANIME_SCHEMA, EMBEDDING_CACHE
-from tests.embeddings.embed_data import DESCRIPTIONS, TINY_MAX_SEQ, run_job, tiny
+from tests.embeddings.embed_data import DESCRIPTIONS, TINY_MAX_SEQ, anime_rows, run_job, tiny
 from tests.embeddings.fake_openai import FakeOpenAI, fake_vector
 
 KEY = "sk-test-JOBKEY-abcdef0123456789"
@@ -29,10 +30,20 @@ FAST_OPENAI = [
 ]
 
 
-@pytest.fixture()
-def anime_lake(spark, lake, anime_df):
-    write_table(anime_df, lake, ANIME, ANIME_SCHEMA)
+@pytest.fixture(scope="module")
+def anime_only_lake(spark, tmp_path_factory) -> Path:
+    """A lake holding ``anime`` (:func:`anime_rows`), written once for the module."""
+    lake = tmp_path_factory.mktemp("anime_only") / "lake"
+    write_table(spark.createDataFrame(anime_rows(), ANIME_SCHEMA), str(lake), ANIME, ANIME_SCHEMA)
     return lake
+
+
+@pytest.fixture()
+def anime_lake(anime_only_lake, tmp_path) -> str:
+    """This test's copy of :func:`anime_only_lake` (a copy costs less than a Delta write)."""
+    copy = tmp_path / "lake"
+    shutil.copytree(anime_only_lake, copy)
+    return str(copy)
 
 
 def openai_cfg(base_url: str) -> list[str]:
@@ -48,6 +59,7 @@ def _lake_bytes(lake: str) -> bytes:
     return b"".join(p.read_bytes() for p in Path(lake).rglob("*") if p.is_file())
 
 
+@pytest.mark.e2e  # the whole job three times
 def test_job_end_to_end_rerun_and_replace_where(
     spark, anime_lake, tiny_model_dir, monkeypatch, caplog, capsys
 ):

@@ -115,6 +115,7 @@ def test_torch_counter_equals_scipy_on_cpu(generated_ratings):
     assert got == _rows(block_pair_batches(matrix, lo, 40, 1, max_cells=300))
 
 
+@pytest.mark.e2e  # the whole job twice
 def test_job_matches_brute_force_and_rerun_gives_same_tables(spark, lake, generated_ratings):
     from anime_recs.lakehouse import read_table
 
