@@ -1,12 +1,13 @@
-# make run  : create .venv if missing, install, run the whole pipeline on the embedded default
-# make test : create/update .venv, run the test suite (the README's and CI's test command)
+# make run      : create .venv if missing, install, run the whole pipeline on generated sample data
+# make test     : create/update .venv, run the fast test suite (the README's test command)
+# make test-e2e : the end-to-end tests (whole pipelines, jobs in their own process); CI runs both
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST := $(BIN)/python -m pytest --durations=15
 
-.PHONY: venv run test test-slow test-cluster bench quality lint wheel clean
+.PHONY: venv run test test-e2e test-slow test-cluster bench quality lint wheel clean
 
 # uv installs from its cache (hard links), so a fresh clone re-creates .venv in seconds once
 # torch has been downloaded; the stamp keeps `make test` from reinstalling when nothing changed.
@@ -24,7 +25,10 @@ run: $(STAMP)
 	$(BIN)/python jobs/pipeline.py --conf conf/local.yaml --generate sample
 
 test: $(STAMP)
-	$(PYTEST) -m "not slow and not cluster"
+	$(PYTEST) -m "not slow and not cluster and not e2e"
+
+test-e2e: $(STAMP)
+	$(PYTEST) -m "e2e and not slow and not cluster"
 
 test-slow: $(STAMP)
 	$(PYTEST) -m "slow"

@@ -97,7 +97,14 @@ def bench_spark(spark, lake: str, texts: list[str], args, threads: int | None) -
     df.count()
     start = time.perf_counter()
     vectors = embed_texts(
-        df, args.model, args.max_seq_length, args.batch_size, args.partitions, threads
+        df,
+        args.model,
+        args.max_seq_length,
+        args.batch_size,
+        args.partitions,
+        threads,
+        backend="torch",
+        quantize="none",
     )
     rows = with_identity(vectors, "bench", args.model, None)
     write_table(
@@ -119,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="2000,16000", help="comma-separated title counts")
     parser.add_argument("--lake", help="lake with an ingested `anime` table (else synthetic)")
+    parser.add_argument("--conf", default="conf/local.yaml", help="config (spark settings)")
     parser.add_argument("--model", default="packaged:all-MiniLM-L6-v2")
     parser.add_argument("--max-seq-length", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -134,17 +142,14 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from anime_recs.config import load_config
     from anime_recs.embeddings.encode import local_cores, worker_threads
     from anime_recs.models import load_sentence_transformer
     from anime_recs.spark import get_spark
 
-    spark = get_spark(
-        app_name="bench-embed",
-        master=args.master,
-        shuffle_partitions=4,
-        log_level="ERROR",
-        arrow_batch_size=args.arrow_batch_size,
-    )
+    sets = [f"spark.master={args.master}", "spark.shuffle_partitions=4"]
+    sets.append(f"spark.arrow_batch_size={args.arrow_batch_size}")
+    spark = get_spark(load_config(args.conf, sets).spark, "ERROR", "bench-embed")
     cores = local_cores(spark.sparkContext.master) or spark.sparkContext.defaultParallelism
     args.partitions = args.partitions or spark.sparkContext.defaultParallelism
     threads = worker_threads(cores, min(cores, args.partitions))

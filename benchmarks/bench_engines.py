@@ -53,6 +53,7 @@ def cosine_summary(vectors: np.ndarray, reference: np.ndarray) -> dict[str, floa
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lake", help="a lake with an ingested anime table")
+    parser.add_argument("--conf", default="conf/local.yaml", help="config (spark settings)")
     parser.add_argument("--model", default="packaged:all-MiniLM-L6-v2")
     parser.add_argument("--sample", type=int, default=1000, help="texts timed per engine")
     parser.add_argument("--seqs", default="128,384")
@@ -71,9 +72,11 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     if args.lake:
+        from anime_recs.config import load_config
         from anime_recs.spark import get_spark
 
-        spark = get_spark("bench-engines", master="local[2]", shuffle_partitions=2)
+        sets = ["spark.master=local[2]", "spark.shuffle_partitions=2"]
+        spark = get_spark(load_config(args.conf, sets).spark, "ERROR", "bench-engines")
         texts = texts_from_lake(spark, args.lake)
         spark.stop()
     else:

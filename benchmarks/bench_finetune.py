@@ -35,6 +35,7 @@ TOKENS_MEDIAN, TOKENS_MEAN = 69.0, 92.0  # MiniLM tokens per MAL synopsis (2,000
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--lake", help="a lake with an ingested anime table (real descriptions)")
+    p.add_argument("--conf", default="conf/local.yaml", help="config (spark settings)")
     p.add_argument("--model", default="packaged:all-MiniLM-L6-v2")
     p.add_argument("--seqs", default="384,128", help="max_seq_length values")
     p.add_argument("--chunks", default="0,8", help="forward_chunk values (0 = whole batch)")
@@ -45,6 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--learning-rate", type=float, default=2e-5)
+    p.add_argument("--warmup-ratio", type=float, default=0.1)
     p.add_argument("--out", default="bench")
     return p.parse_args(argv)
 
@@ -92,6 +95,8 @@ def run_setting(model, initial, pairs, args, seq: int, chunk: int) -> dict:
     settings = TrainSettings(
         batch_size=args.batch_size,
         epochs=1,
+        learning_rate=args.learning_rate,
+        warmup_ratio=args.warmup_ratio,
         seed=args.seed,
         logging_steps=1,
         checkpoint_steps=0,
@@ -137,10 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     model = load_sentence_transformer(args.model, max(seqs), device)
     initial = copy.deepcopy(model.state_dict())
     if args.lake:
+        from anime_recs.config import load_config
         from anime_recs.spark import get_spark
         from benchmarks.bench_embed import texts_from_lake
 
-        spark = get_spark("bench-finetune", master="local[2]", shuffle_partitions=2)
+        sets = ["spark.master=local[2]", "spark.shuffle_partitions=2"]
+        spark = get_spark(load_config(args.conf, sets).spark, "ERROR", "bench-finetune")
         texts = texts_from_lake(spark, args.lake)
         spark.stop()
     else:

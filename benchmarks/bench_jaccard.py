@@ -242,11 +242,11 @@ def write_pairs_parquet(arrays: list[np.ndarray], folder: str) -> float:
     return round(path.stat().st_size / 1e6, 1)
 
 
-def blocked_single_process(matrix, min_intersection: int, n_blocks: int) -> int:
+def blocked_single_process(matrix, min_intersection: int, n_blocks: int, max_cells: int) -> int:
     bounds = plan_blocks(title_costs(matrix), n_blocks)
     rows = 0
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-        for batch in block_pair_batches(matrix, int(lo), int(hi), min_intersection):
+        for batch in block_pair_batches(matrix, int(lo), int(hi), min_intersection, max_cells):
             rows += batch.num_rows
     return rows
 
@@ -256,12 +256,12 @@ def blocked_single_process(matrix, min_intersection: int, n_blocks: int) -> int:
 # ------------------------------------------------------------------------------------------
 
 
-def _half_pairs(users: np.ndarray, titles: np.ndarray) -> dict:
+def _half_pairs(users: np.ndarray, titles: np.ndarray, max_cells: int) -> dict:
     """All co-promoted pairs of one half: (anime_a, anime_b) -> (pa, pb, inter)."""
     matrix = build_promoter_matrix(users, titles)
     out = {}
     bounds = plan_blocks(title_costs(matrix), 1)
-    for batch in block_pair_batches(matrix, 0, int(bounds[-1])):
+    for batch in block_pair_batches(matrix, 0, int(bounds[-1]), 1, max_cells):
         cols = [batch.column(i).to_numpy() for i in range(5)]
         for a, b, pa_, pb_, inter in zip(*cols, strict=True):
             out[(int(a), int(b))] = (int(pa_), int(pb_), int(inter))
@@ -275,7 +275,8 @@ def support_study(
     negative_threshold: float,
     grid_promoters: list[int],
     grid_intersection: list[int],
-    seed: int = 7,
+    seed: int,
+    max_cells: int,
 ) -> list[dict]:
     """Split-half reliability of the labels under each pair of support guards.
 
@@ -289,8 +290,8 @@ def support_study(
     uniq = np.unique(users)
     half = set(rng.choice(uniq, size=uniq.size // 2, replace=False).tolist())
     in_1 = np.array([u in half for u in users.tolist()])
-    p1, n1 = _half_pairs(users[in_1], titles[in_1])
-    p2, n2 = _half_pairs(users[~in_1], titles[~in_1])
+    p1, n1 = _half_pairs(users[in_1], titles[in_1], max_cells)
+    p2, n2 = _half_pairs(users[~in_1], titles[~in_1], max_cells)
     rows = []
     for m in grid_promoters:
         for k in grid_intersection:
@@ -344,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
 
     config = load_config(args.conf, [*args.overrides, f"paths.lake={args.lake}"])
     cfg = config.jaccard
-    spark = session(config, "bench-jaccard")
+    spark = session(config, "INFO", "bench-jaccard")
     lake = args.lake
     results: dict = {"lake": str(Path(lake).absolute()), "cores": psutil.cpu_count()}
 
@@ -447,7 +448,9 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             shutil.rmtree(out_dir, ignore_errors=True)
         with measured(results, "blocked_kernel_single_process") as entry:
-            entry["rows"] = blocked_single_process(matrix, cfg.min_intersection, plan.n_blocks)
+            entry["rows"] = blocked_single_process(
+                matrix, cfg.min_intersection, plan.n_blocks, cfg.max_block_cells
+            )
 
     spark.stop()
     report(results)
@@ -464,7 +467,7 @@ def run_support_study(args: argparse.Namespace) -> int:
         users, titles = raw["user_id"].to_numpy(), raw["anime_id"].to_numpy()
         source = args.ratings_csv
     else:
-        spark = session(config, "bench-jaccard-support")
+        spark = session(config, "INFO", "bench-jaccard-support")
         table = promoters(read_table(spark, args.lake, tables.RATINGS)).toArrow()
         users, titles = table.column("user_id").to_numpy(), table.column("anime_id").to_numpy()
         source = args.lake
@@ -476,6 +479,7 @@ def run_support_study(args: argparse.Namespace) -> int:
         grid_promoters=[1, 3, 5, 10, 20],
         grid_intersection=[1, 2, 3, 5],
         seed=cfg.seed,
+        max_cells=cfg.max_block_cells,
     )
     print(f"support study on {source}: {np.unique(users).size:,} users, {users.size:,} promoters")
     header = "| half min_promoters | half min_positive_intersection | positives |"

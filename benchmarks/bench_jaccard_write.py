@@ -54,9 +54,12 @@ def folder_mb(path: str) -> float:
 
 def run_layouts(args: argparse.Namespace) -> dict:
     config = load_config(args.conf, [f"paths.lake={args.lake}"])
-    spark = session(config, "bench-jaccard-write")
+    spark = session(config, "INFO", "bench-jaccard-write")
     ratings = read_table(spark, args.lake, tables.RATINGS)
-    pairs, plan = pair_jaccard(spark, promoters(ratings), min_intersection=1)
+    cfg = config.jaccard
+    pairs, plan = pair_jaccard(
+        spark, promoters(ratings), 1, cfg.title_blocks, cfg.max_block_cells, cfg.device
+    )
     pairs = conform(pairs, tables.ANIME_PAIR_JACCARD_SCHEMA)
     scratch = tempfile.mkdtemp(prefix="bench-jaccard-write-", dir=args.scratch)
     times: dict[str, list[float]] = {name: [] for name in LAYOUTS}
@@ -105,9 +108,11 @@ def run_layouts(args: argparse.Namespace) -> dict:
 
 COLD_SCAN = """
 import sys, time
+from anime_recs.config import load_config
 from anime_recs.spark import get_spark
 from anime_recs.lakehouse import read_table
-spark = get_spark(extra_conf={"spark.databricks.delta.snapshotPartitions": sys.argv[2]})
+extra = "spark.extra={spark.databricks.delta.snapshotPartitions: '%s'}" % sys.argv[2]
+spark = get_spark(load_config(sys.argv[3], [extra]).spark, "ERROR")
 start = time.perf_counter()
 read_table(spark, sys.argv[1], "anime").select("anime_id").toArrow()
 print("first scan", time.perf_counter() - start)
@@ -119,7 +124,7 @@ def run_cold_scan(args: argparse.Namespace) -> dict:
     for rep in range(args.repeats):
         for value in args.snapshot_partitions if rep % 2 == 0 else args.snapshot_partitions[::-1]:
             out = subprocess.run(
-                [sys.executable, "-c", COLD_SCAN, args.lake, value],
+                [sys.executable, "-c", COLD_SCAN, args.lake, value, args.conf],
                 capture_output=True,
                 text=True,
                 check=True,

@@ -168,7 +168,7 @@ def main() -> None:
         *args.overrides,
     ]
     config = load_config(args.conf, overrides)
-    spark = session(config, "bench")
+    spark = session(config, "INFO", "bench")
     result: dict = {"command": " ".join(["python", *sys.argv]), "cpus": os.cpu_count()}
     if args.generate:
         start = time.perf_counter()
@@ -189,7 +189,7 @@ def main() -> None:
     logging.getLogger("anime_recs").addHandler(times)
     load_before = os.getloadavg()
     start = time.perf_counter()
-    argv = ["--conf", args.conf] + [x for o in overrides for x in ("--set", o)]
+    argv = ["--conf", args.conf, "--force"] + [x for o in overrides for x in ("--set", o)]
     job.main(argv)
     result["job_s"] = round(time.perf_counter() - start, 1)
     result["steps_s"] = times.steps

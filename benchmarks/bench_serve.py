@@ -32,7 +32,8 @@ def run_once(job_args: list[str], log: Path) -> dict:
     start = time.perf_counter()
     with PeakRss() as rss, log.open("w") as out:
         code = subprocess.call(
-            [sys.executable, str(REPO_ROOT / "jobs" / "serve.py"), *job_args],
+            # --force: each repeat serves (an unchanged serve stage is otherwise skipped)
+            [sys.executable, str(REPO_ROOT / "jobs" / "serve.py"), "--force", *job_args],
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -73,11 +74,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"run {i + 1}: {runs[-1]}", flush=True)
     same = None
     if len(runs) >= 2:
+        from anime_recs.config import load_config
         from anime_recs.lakehouse import table_digest
         from anime_recs.spark import get_spark
         from anime_recs.tables import USER_RECOMMENDATIONS
 
-        spark = get_spark("bench-serve", "local[2]", shuffle_partitions=2, log_level="ERROR")
+        sets = ["spark.master=local[2]", "spark.shuffle_partitions=2"]
+        conf = str(REPO_ROOT / "conf" / "local.yaml")
+        spark = get_spark(load_config(conf, sets).spark, "ERROR", "bench-serve")
         lake = lake_of(job_args)
         last, previous = runs[-1]["version"], runs[-2]["version"]
         same = table_digest(spark, lake, USER_RECOMMENDATIONS, last) == table_digest(

@@ -37,7 +37,7 @@ import numpy as np
 
 FULL = {"users": 310_059, "titles": 17_562, "per_user": 52, "texts": 17_562, "pairs": 3_000}
 SMOKE = {"users": 2_000, "titles": 300, "per_user": 8, "texts": 48, "pairs": 64}
-MAX_CELLS = 4_000_000  # the job's sub-chunk size (similarity.jaccard.DEFAULT_MAX_CELLS)
+MAX_CELLS = 4_000_000  # the job's sub-chunk size (jaccard.max_block_cells of conf/base.yaml)
 MEDIAN_TOKENS, P90_TOKENS = 104, 264  # real descriptions, MiniLM tokens (docs/performance.md)
 
 
@@ -147,7 +147,9 @@ def check_encode(model: str, texts: list[str], device: str, cpu_texts: int) -> d
     for seq in (128, 384):
         for on, batch in runs:
             threads = torch.get_num_threads() if on == "cpu" else None
-            encode = make_encode_fn(model, seq, 64, num_threads=threads, device=on)
+            encode = make_encode_fn(
+                model, seq, 64, num_threads=threads, device=on, backend="torch", quantize="none"
+            )
             list(encode(iter([pd.Series(batch[:64])])))  # load and warm up
             start = time.perf_counter()
             vectors = [v for part in encode(iter([pd.Series(batch)])) for v in part]
@@ -166,8 +168,12 @@ def check_train(model_dir: str, texts: list[str], pairs: int, device: str, seed:
     rng = np.random.default_rng(seed)
     a, b = rng.integers(0, len(texts), pairs), rng.integers(0, len(texts), pairs)
     train_pairs = PairSet([texts[i] for i in a], [texts[j] for j in b], [1.0] * pairs)
-    settings = TrainSettings(
+    settings = TrainSettings(  # the contrastive recipe's settings of conf/base.yaml
         batch_size=32,
+        epochs=1,
+        learning_rate=2e-5,
+        warmup_ratio=0.1,
+        seed=seed,
         forward_chunk=8,
         loss="MultipleNegativesRankingLoss",
         logging_steps=1_000,

@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 
+from anime_recs.config import load_config
 from anime_recs.similarity.jaccard import block_pair_batches
 from anime_recs.similarity.matrix import build_promoter_matrix, plan_blocks, title_costs
 from malgen import generate as g
@@ -33,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--held-out", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--set", dest="params", action="append", default=[], help="k=v")
+    parser.add_argument("--conf", default="conf/local.yaml", help="config (jaccard settings)")
     args = parser.parse_args(argv)
+    max_cells = load_config(args.conf).jaccard.max_block_cells
     overrides = {k: float(v) for k, v in (p.split("=", 1) for p in args.params)}
     params = dataclasses.replace(g.ModelParams(), **overrides)
     scale = g.SCALES[args.scale]
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     passing = dict.fromkeys(THRESHOLDS, 0)
     bounds = plan_blocks(title_costs(matrix), 16)
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-        for batch in block_pair_batches(matrix, int(lo), int(hi)):
+        for batch in block_pair_batches(matrix, int(lo), int(hi), 1, max_cells):
             pa_, pb = batch.column("promoters_a").to_numpy(), batch.column("promoters_b").to_numpy()
             inter, jac = batch.column("intersection").to_numpy(), batch.column("jaccard").to_numpy()
             guarded = (pa_ >= min_promoters) & (pb >= min_promoters) & (inter >= min_intersection)

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     if (args.restore is None) != (args.to_version is None):
         raise JobError("--restore TABLE and --to-version N go together")
     config = start_job("check", args)
-    spark = session(config, "check")
+    spark = session(config, args.log_level, "check")
     lake = config.paths.lake
     if args.restore:
         try:

@@ -1,8 +1,11 @@
 """Embed every titled anime's description with each configured embedder.
 
-Reads ``anime``; writes ``anime_embeddings`` (each embedder's rows replaced, the others kept)
-and, for OpenAI embedders, ``embedding_cache``. ``embed.run`` picks the embedders ([] = all);
-optional ones whose model cannot be resolved are skipped with a warning. Stage code:
+Reads ``anime`` (and, for embedders of registered models, the model version); writes
+``anime_embeddings`` (each embedder's rows replaced, the others kept) and, for OpenAI embedders,
+``embedding_cache``. ``embed.run`` picks the embedders ([] = all); optional ones whose model
+cannot be resolved are skipped with a warning. Runs the registry's ``embed_base`` stage (base
+models) and then ``embed_finetuned`` (registered models), each recorded in ``pipeline_runs``
+and skipped when unchanged (``--force`` runs them anyway). Stage code:
 ``anime_recs.embeddings.stage``.
 
 Local:   python jobs/embed.py --conf conf/local.yaml [--set embed.run=[base_minilm_128]]
@@ -15,14 +18,11 @@ GPU:     spark-submit --master spark://HOST:7077 --packages io.delta:delta-spark
 
 from __future__ import annotations
 
-from anime_recs.cli import job_parser, run_main, session, start_job
-from anime_recs.embeddings import stage
+from anime_recs.cli import run_job, run_main
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = start_job("embed", job_parser(__doc__).parse_args(argv))
-    stage.run(session(config), config, stage.configured_embedders(config))
-    return 0
+    return run_job("embed", argv, __doc__)
 
 
 if __name__ == "__main__":

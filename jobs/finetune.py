@@ -2,9 +2,10 @@
 
 Reads ``training_pairs``, ``copromoted_pairs``, ``anime`` and the base encoder's vectors in
 ``anime_embeddings`` (run ``embed_base`` first); writes no Delta table but one MLflow run, the
-model and a new version of ``finetune.registered_model``. Skipped when the same settings and input
-contents were trained and registered already (``--set finetune.force=true`` trains again);
-an interrupted run resumes from its last checkpoint. Stage code: ``anime_recs.training.stage``.
+model and a new version of ``finetune.registered_model``. Runs the registry's ``finetune``
+stage: recorded in ``pipeline_runs``, skipped when the same settings and input contents were
+trained already (``--force`` or ``--set finetune.force=true`` trains again); an interrupted run
+resumes from its last checkpoint. Stage code: ``anime_recs.training.stage``.
 
 Local:   python jobs/finetune.py --conf conf/local.yaml
 Cluster (the training runs on the driver; give it the GPU):
@@ -14,14 +15,11 @@ Cluster (the training runs on the driver; give it the GPU):
 
 from __future__ import annotations
 
-from anime_recs.cli import job_parser, run_main, session, start_job
-from anime_recs.training import stage
+from anime_recs.cli import run_job, run_main
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = start_job("finetune", job_parser(__doc__).parse_args(argv))
-    stage.run(session(config, "finetune"), config)
-    return 0
+    return run_job("finetune", argv, __doc__)
 
 
 if __name__ == "__main__":

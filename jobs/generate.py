@@ -22,7 +22,7 @@ import argparse
 import dataclasses
 import logging
 
-from anime_recs.cli import JobError, run_main, setup_logging, step
+from anime_recs.cli import JobError, default_log_level, run_main, setup_logging, step
 from malgen.generate import SCALES, generate_dataset
 
 log = logging.getLogger("anime_recs.jobs.generate")
@@ -36,12 +36,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--users", type=int, help="override the scale's number of users")
     parser.add_argument("--titles", type=int, help="override the scale's number of titles")
     parser.add_argument("--ratings", type=int, help="override the scale's number of ratings")
+    parser.add_argument("--log-level", type=str.upper, default=default_log_level())
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    setup_logging()
+    setup_logging(args.log_level)
     scale = SCALES[args.scale]
     sizes = dataclasses.replace(
         scale,

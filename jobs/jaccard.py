@@ -2,8 +2,11 @@
 
 Reads ``ratings`` (train split; promoters are ratings >= 9) and ``anime`` (``has_description``);
 writes ``anime_pair_jaccard`` (every pair ``anime_a < anime_b`` sharing at least
-``jaccard.min_intersection`` promoters) and ``training_pairs`` (``anime_a, anime_b, jaccard,
-label, split``), both overwritten. Stage code: ``anime_recs.similarity.stage``.
+``jaccard.min_intersection`` promoters), ``training_pairs`` (the case study's labelled pairs:
+``anime_a, anime_b, jaccard, label, split``) and ``copromoted_pairs`` (the graded pairs of the
+contrastive recipe), each overwritten. Runs the registry's ``jaccard`` stage: recorded in
+``pipeline_runs``, skipped when unchanged (``--force`` runs it anyway). Stage code:
+``anime_recs.similarity.stage``.
 
 Local:   python jobs/jaccard.py --conf conf/local.yaml [--set jaccard.title_blocks=16]
 Cluster: spark-submit --master spark://HOST:7077 --packages io.delta:delta-spark_2.13:4.0.0 \\
@@ -12,14 +15,11 @@ Cluster: spark-submit --master spark://HOST:7077 --packages io.delta:delta-spark
 
 from __future__ import annotations
 
-from anime_recs.cli import job_parser, run_main, session, start_job
-from anime_recs.similarity import stage
+from anime_recs.cli import run_job, run_main
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = start_job("jaccard", job_parser(__doc__).parse_args(argv))
-    stage.run(session(config), config)
-    return 0
+    return run_job("jaccard", argv, __doc__)
 
 
 if __name__ == "__main__":

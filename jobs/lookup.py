@@ -22,7 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = start_job("lookup", args)
     n = lookup.list_length(args.n, config.serve.n)  # before paying for the JVM
-    lines = lookup.lookup_lines(session(config, "lookup"), config, args.user, args.recommender, n)
+    spark = session(config, args.log_level, "lookup")
+    lines = lookup.lookup_lines(spark, config, args.user, args.recommender, n)
     print("\n".join(lines))  # noqa: T201 - the job's output
     return 0
 

@@ -1,8 +1,11 @@
 """Recommend titles to every test user and score the lists: neighbours, NPS@N, baselines, CIs.
 
-Reads ``ratings``, ``anime_embeddings``, ``anime_pair_jaccard``; writes ``anime_neighbors``,
-``user_scores``, ``recommendations`` and ``evaluation``, a report with charts in
-``paths.reports`` and one MLflow run. Stage code: ``anime_recs.recommend.stage``.
+Reads ``ratings``, ``anime_pair_jaccard`` and ``anime_embeddings`` (when there: each embedder
+is a recommender); writes ``anime_neighbors``, ``user_scores``, ``recommendations``,
+``evaluation`` and ``cold_start_evaluation``, a report with charts in ``paths.reports`` and one
+MLflow run. Runs the registry's ``recommend`` stage: recorded in ``pipeline_runs`` like a
+pipeline stage, so a later pipeline run reruns it unless its settings and inputs are the same
+(``--force`` runs it anyway). Stage code: ``anime_recs.recommend.stage``.
 
 Local:   python jobs/recommend.py --conf conf/local.yaml [--set recommend.k=5]
 Cluster: spark-submit --master spark://HOST:7077 --packages io.delta:delta-spark_2.13:4.0.0 \\
@@ -11,14 +14,11 @@ Cluster: spark-submit --master spark://HOST:7077 --packages io.delta:delta-spark
 
 from __future__ import annotations
 
-from anime_recs.cli import job_parser, run_main, session, start_job
-from anime_recs.recommend import stage
+from anime_recs.cli import run_job, run_main
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = start_job("recommend", job_parser(__doc__).parse_args(argv))
-    stage.run(session(config, "recommend"), config)
-    return 0
+    return run_job("recommend", argv, __doc__)
 
 
 if __name__ == "__main__":

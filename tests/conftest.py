@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from anime_recs.config import load_config
 from anime_recs.spark import get_spark
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -16,18 +17,14 @@ SHARED_MAL = REPO_ROOT.parent / "shared" / "data" / "mal2020"
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory):
     warehouse = tmp_path_factory.mktemp("warehouse")
-    session = get_spark(
-        app_name="anime-recs-tests",
-        master="local[2]",
-        shuffle_partitions=2,
-        driver_memory="2g",
-        log_level="ERROR",
-        extra_conf={
-            "spark.sql.warehouse.dir": str(warehouse),
-            "spark.default.parallelism": "2",
-            "spark.databricks.delta.snapshotPartitions": "2",
-        },
-    )
+    extra = {
+        "spark.sql.warehouse.dir": str(warehouse),
+        "spark.default.parallelism": "2",
+        "spark.databricks.delta.snapshotPartitions": "2",
+    }
+    sets = ["spark.master=local[2]", "spark.shuffle_partitions=2", "spark.driver_memory=2g"]
+    settings = load_config(str(REPO_ROOT / "conf" / "local.yaml"), sets).spark
+    session = get_spark(settings.model_copy(update={"extra": extra}), "ERROR", "tests")
     yield session
     session.stop()
 

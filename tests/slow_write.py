@@ -50,12 +50,13 @@ def kill_mid_write(mode: str, target: str | Path, under_way: Callable[[], bool])
 def main() -> None:
     from pyspark.sql import functions as F
 
+    from anime_recs.config import load_config
     from anime_recs.spark import get_spark
 
     mode, target, rows, pause = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-    spark = get_spark(
-        master="local[2]", shuffle_partitions=2, driver_memory="1g", log_level="ERROR"
-    )
+    conf = str(Path(__file__).resolve().parents[1] / "conf" / "local.yaml")
+    sets = ["spark.master=local[2]", "spark.shuffle_partitions=2", "spark.driver_memory=1g"]
+    spark = get_spark(load_config(conf, sets).spark, "ERROR", "slow-write")
 
     @F.udf("int")
     def slow(x):

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 WITHOUT_SPARK = """
@@ -27,6 +29,7 @@ runpy.run_module("benchmarks.gpu_check", run_name="__main__")
 """
 
 
+@pytest.mark.e2e  # the timing script in its own process
 def test_gpu_check_runs_without_spark_and_its_kernels_agree(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "lib"), str(REPO)])}
     result = subprocess.run(

@@ -1,4 +1,5 @@
-"""The production package never imports the generator: ``anime_recs`` -> ``malgen`` is forbidden.
+"""The production package never imports the generator: ``anime_recs`` -> ``malgen`` is forbidden,
+and of the jobs only ``jobs/generate.py`` does.
 
 ``malgen`` (the synthetic-data generator) is test and benchmark tooling beside the product; it
 may use ``anime_recs``, never the other way round. The check reads every source file of
@@ -61,3 +62,15 @@ def test_anime_recs_imports_nothing_from_malgen():
         if is_forbidden(module)
     ]
     assert offenders == []
+
+
+def test_no_job_but_the_generator_imports_malgen():
+    """``jobs/pipeline.py --generate`` runs ``jobs/generate.py`` in its own process instead of
+    importing the generator (a scheduled pipeline never loads it)."""
+    jobs = sorted((REPO_ROOT / "jobs").glob("*.py"))
+    importing = {
+        path.name
+        for path in jobs
+        if any(is_forbidden(m) for m in imported_modules(path.read_text(encoding="utf-8")))
+    }
+    assert importing == {"generate.py"}

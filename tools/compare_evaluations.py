@@ -17,13 +17,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("base_lake")
     parser.add_argument("other_lake")
     parser.add_argument("--base-version", type=int, help="Delta version of the base table")
+    parser.add_argument("--conf", default="conf/local.yaml", help="config (its spark settings)")
     args = parser.parse_args(argv)
 
+    from anime_recs.config import load_config
     from anime_recs.lakehouse import read_table
     from anime_recs.spark import get_spark
     from anime_recs.tables import EVALUATION
 
-    spark = get_spark("compare-evaluations", "local[2]", shuffle_partitions=2, log_level="ERROR")
+    sets = ["spark.master=local[2]", "spark.shuffle_partitions=2"]
+    spark = get_spark(load_config(args.conf, sets).spark, "ERROR", "compare-evaluations")
     base = read_table(spark, args.base_lake, EVALUATION, version=args.base_version).collect()
     other = read_table(spark, args.other_lake, EVALUATION).collect()
     base_rows = {(r.recommender, r.n): r for r in base}

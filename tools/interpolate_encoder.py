@@ -52,13 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     from anime_recs.config import load_config
     from anime_recs.lakehouse import table_version
     from anime_recs.models import load_sentence_transformer
+    from anime_recs.stages import by_name
     from anime_recs.training.finetune import evaluate_spearman
-    from anime_recs.training.stage import INPUTS, read_val_pairs
+    from anime_recs.training.stage import read_val_pairs
 
     config = load_config(args.conf, [f"paths.lake={root / 'lake'}"])
     lake = config.paths.lake
-    spark = session(config, "interpolate-encoder")
-    versions = {name: table_version(spark, lake, name) for name in INPUTS}
+    spark = session(config, "ERROR", "interpolate-encoder")
+    versions = {name: table_version(spark, lake, name) for name in by_name("finetune").inputs}
     ft = config.finetune
     val_pairs = read_val_pairs(spark, lake, versions, ft.max_val_pairs, ft.seed)
     spark.stop()

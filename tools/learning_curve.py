@@ -65,7 +65,14 @@ def subset_pairs(spark, lake: Lake, anime, users: np.ndarray, jaccard) -> pd.Dat
         rows.assign(split="train")[["user_id", "anime_id", "rating", "split"]],
         "user_id int, anime_id int, rating int, split string",
     )
-    pairs, plan = pair_jaccard(spark, promoters(ratings), min_intersection=1)
+    pairs, plan = pair_jaccard(
+        spark,
+        promoters(ratings),
+        jaccard.min_intersection,
+        jaccard.title_blocks,
+        jaccard.max_block_cells,
+        "cpu",
+    )
     pairs = pairs.cache()
     cp = jaccard.copromoted
     graded = copromoted_pairs(

@@ -166,11 +166,14 @@ def summary(root: Path, name: str) -> str:
     import mlflow
 
     from anime_recs import tables
+    from anime_recs.config import load_config
     from anime_recs.evaluation.evaluate import flat_lists
     from anime_recs.lakehouse import read_table
     from anime_recs.spark import get_spark
 
-    spark = get_spark(app_name="quality-summary", master="local[2]", log_level="ERROR")
+    conf = str(REPO / "conf" / "local.yaml")
+    settings = load_config(conf, ["spark.master=local[2]", "spark.app_name=quality-summary"])
+    spark = get_spark(settings.spark, "ERROR")
     lake = str(root / "lake")
     evaluation = read_table(spark, lake, tables.EVALUATION).toPandas()
     cold = read_table(spark, lake, tables.COLD_START_EVALUATION).toPandas()

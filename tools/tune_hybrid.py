@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def hybrid(weight: float, prior_weight: float) -> pd.DataFrame:
         return hybrid_neighbors(
-            cf, content, args.k, "score", weight, prior=prior, prior_weight=prior_weight
+            cf, content, args.k, "score", weight, 60, prior=prior, prior_weight=prior_weight
         )
 
     grid = [(float(w), float(p)) for w in args.weights.split(",") for p in args.priors.split(",")]

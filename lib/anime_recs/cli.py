@@ -1,12 +1,17 @@
-"""What every job entry point shares: arguments, logging, config, session, step timing.
+"""What every job entry point shares: arguments, logging, config, session, running stages.
 
-A job's ``main(argv)`` is::
+A stage job's ``main(argv)`` is ``return run_job("<job>", argv, __doc__)``: the registry
+(:mod:`anime_recs.stages`) says which stages the job runs and which flags it takes, and the
+runner (:mod:`anime_recs.pipeline`) fingerprints, skips or runs and records each of them, as
+``jobs/pipeline.py`` does. Other jobs (``lookup``, ``check``) wire the same pieces::
 
     args = job_parser(__doc__).parse_args(argv)
-    config = start_job("ingest", args)          # logging + config (fails fast, one line)
-    spark = session(config)
-    with step("read ratings"):
-        ...
+    config = start_job("lookup", args)          # logging + config (fails fast, one line)
+    spark = session(config, args.log_level)
+
+Every job takes ``--log-level`` (default: ``$ANIME_RECS_LOG_LEVEL``, else INFO): at INFO a job
+prints its progress and result; the config, the session's start and Spark's warnings go to
+DEBUG (the JVM's levels follow, ``anime_recs.spark``).
 
 Fail-fast problems (bad config, missing input file or column) raise :class:`JobError` (or
 ``ConfigError``/``FileNotFoundError``); :func:`run_main` turns them into one line on stderr
@@ -23,11 +28,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable
 
-from anime_recs import faults
+from pyspark.sql import SparkSession
+
+from anime_recs import faults, pipeline, stages
 from anime_recs.config import DEFAULT_CONF, AppConfig, ConfigError, load_config, masked
 from anime_recs.errors import JobError
 from anime_recs.progress import LOG_FORMAT
@@ -35,10 +43,27 @@ from anime_recs.steps import step
 
 log = logging.getLogger("anime_recs")
 
-__all__ = ["JobError", "job_parser", "run_main", "session", "setup_logging", "start_job", "step"]
+__all__ = [
+    "JobError",
+    "job_parser",
+    "run_job",
+    "run_main",
+    "session",
+    "setup_logging",
+    "start_job",
+    "step",
+]
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_LEVEL_ENV = "ANIME_RECS_LOG_LEVEL"
 
 
-def setup_logging(level: int = logging.INFO) -> None:
+def default_log_level() -> str:
+    """``$ANIME_RECS_LOG_LEVEL`` (upper-cased), else INFO."""
+    return os.environ.get(LOG_LEVEL_ENV, "").upper() or "INFO"
+
+
+def setup_logging(level: int | str = logging.INFO) -> None:
     """Configure the root logger once (idempotent); quiet down chatty libraries."""
     root = logging.getLogger()
     # a handler writing to a closed stream (e.g. the console handler MLflow's alembic
@@ -61,9 +86,21 @@ def _writes_to_closed_stream(handler: logging.Handler) -> bool:
 
 
 def job_parser(description: str | None) -> argparse.ArgumentParser:
-    """The arguments every job takes: ``--conf PATH`` and repeated ``--set dotted.key=value``."""
+    """The arguments every job takes: ``--conf PATH``, repeated ``--set dotted.key=value`` and
+    ``--log-level``."""
     parser = argparse.ArgumentParser(
         description=(description or "").strip().splitlines()[0] if description else None
+    )
+    default = default_log_level()
+    if default not in LOG_LEVELS:
+        raise ConfigError(f"{LOG_LEVEL_ENV}: must be one of {LOG_LEVELS}, got {default!r}")
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        default=default,
+        help=f"DEBUG also shows the config, Spark's warnings and full traces (default "
+        f"${LOG_LEVEL_ENV}, else INFO: progress and result)",
     )
     parser.add_argument(
         "--conf", default=DEFAULT_CONF, help=f"YAML config (default {DEFAULT_CONF})"
@@ -79,30 +116,50 @@ def job_parser(description: str | None) -> argparse.ArgumentParser:
     return parser
 
 
-def start_job(stage: str, args: argparse.Namespace) -> AppConfig:
-    """Set up logging, load and validate the config, log it with secrets masked."""
-    setup_logging()
+def start_job(job: str, args: argparse.Namespace) -> AppConfig:
+    """Set up logging at ``args.log_level``, load and validate the config, log it (secrets
+    masked) at DEBUG."""
+    setup_logging(args.log_level)
     config = load_config(args.conf, args.overrides)
-    log.info("stage %s: config %s", stage, json.dumps(masked(config.to_dict()), sort_keys=True))
+    log.debug("job %s: config %s", job, json.dumps(masked(config.to_dict()), sort_keys=True))
     return config
 
 
-def session(config: AppConfig, app_suffix: str = ""):
-    """The job's SparkSession built from ``config.spark``."""
+def session(config: AppConfig, log_level: str, app_suffix: str = "") -> SparkSession:
+    """The job's SparkSession built from ``config.spark``, Spark's logging at ``log_level``."""
     from anime_recs.spark import get_spark
 
-    sc = config.spark
-    spark = get_spark(
-        app_name=f"{sc.app_name}{'-' + app_suffix if app_suffix else ''}",
-        master=sc.master,
-        shuffle_partitions=sc.shuffle_partitions,
-        driver_memory=sc.driver_memory,
-        log_level=sc.log_level,
-        arrow_batch_size=sc.arrow_batch_size,
-        extra_conf=sc.extra,
-    )
-    faults.quiet_local_task_failures(spark, sc.log_level)
-    return spark
+    return get_spark(config.spark, log_level, app_suffix)
+
+
+def run_job(job: str, argv: list[str] | None, description: str | None) -> int:
+    """``jobs/<job>.py``: run the job's stages of the registry (the enabled ones, in order)
+    through the runner, each fingerprinted, skipped when unchanged and recorded in
+    ``pipeline_runs`` like a pipeline stage."""
+    declared = stages.of_job(job)
+    if not declared:
+        raise ValueError(f"no stage of the registry runs in job {job!r}")
+    parser = job_parser(description)
+    parser.add_argument("--force", action="store_true", help="run even if unchanged")
+    options = {o.flag: o for stage in declared for o in stage.options}
+    for option in options.values():
+        parser.add_argument(option.flag, metavar=option.metavar, help=option.help)
+    args = parser.parse_args(argv)
+    for option in options.values():
+        value = getattr(args, option.flag.lstrip("-").replace("-", "_"))
+        if value is not None:  # a JSON string is a YAML string: never read as a number
+            args.overrides.append(f"{option.key}={json.dumps(value)}")
+    config = start_job(job, args)
+    planned = [stage for stage in declared if stage.enabled(config)]
+    if not planned:
+        names = [stage.name for stage in declared]
+        raise JobError(f"jobs/{job}.py: nothing to do for this config (stages {names})")
+    for stage in planned:
+        if stage.precheck is not None:  # before paying for the JVM
+            stage.precheck(config)
+    spark = session(config, args.log_level, job)
+    pipeline.run_stages(spark, config, planned, args.force)
+    return 0
 
 
 _DELTA_CONFLICT = re.compile(

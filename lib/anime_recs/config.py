@@ -39,11 +39,8 @@ from pydantic import (
     ValidationError,
 )
 
-from anime_recs.embeddings.engine import BACKENDS, QUANTIZATIONS
-from anime_recs.recommend.candidates import AGGREGATIONS
-from anime_recs.recommend.fusion import FUSIONS
+from anime_recs.options import AGGREGATIONS, BACKENDS, FUSIONS, QUANTIZATIONS, RECIPES
 from anime_recs.tables import BUILTIN_RECOMMENDERS, HYBRID
-from anime_recs.training.recipes import RECIPES
 
 DEFAULT_CONF = "conf/local.yaml"
 DEFAULT_BASE = "conf/base.yaml"
@@ -103,7 +100,6 @@ class SparkConfig(Section):
     app_name: Text
     shuffle_partitions: Positive
     driver_memory: Text | None  # None: set by spark-submit
-    log_level: Text
     arrow_batch_size: Positive
     extra: dict[str, Text]
 
@@ -202,7 +198,7 @@ class EmbedConfig(Section):
 class FinetuneConfig(Section):
     base_model: Text
     max_seq_length: Positive
-    recipe: Literal[tuple(RECIPES)]
+    recipe: Literal[RECIPES]
     content_neighbours: NonNegative  # contrastive: pairs inside the base encoder's k-NN; 0: all
     content_neighbours_embedder: Text  # the embedder whose vectors give those neighbourhoods
     batch_size: Positive

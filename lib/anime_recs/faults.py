@@ -122,36 +122,6 @@ def check_contract(name: str, path: str, schema: StructType) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# The operator's screen
-# --------------------------------------------------------------------------------------------
-
-#: In local mode the executor runs in the driver's process, and these Spark loggers print a
-#: failed task's whole Java trace on its stderr (the executor's ERROR, the scheduler's "Lost
-#: task" WARN, the writers' "Aborting job"); a local task is not retried, so the same trace
-#: reaches the job's error, which ``cli.run_main`` logs at DEBUG. On a cluster they stay
-#: (executor logs are elsewhere and a "Lost task" there may be retried).
-LOCAL_TASK_FAILURE_LOGGERS = {
-    "org.apache.spark.executor.Executor": "FATAL",
-    "org.apache.spark.scheduler.TaskSetManager": "ERROR",
-    "org.apache.spark.sql.delta.files.DeltaFileFormatWriter": "FATAL",
-    "org.apache.spark.sql.execution.datasources.FileFormatWriter": "FATAL",
-}
-
-
-def quiet_local_task_failures(spark, log_level: str) -> None:
-    """Raise :data:`LOCAL_TASK_FAILURE_LOGGERS` to their level in local mode at WARN and above
-    (an operator asking for INFO or DEBUG keeps them)."""
-    verbose = log_level.upper() in ("ALL", "TRACE", "DEBUG", "INFO")
-    if verbose or not spark.sparkContext.master.startswith("local"):
-        return
-    jvm = spark.sparkContext._jvm
-    for logger, level in LOCAL_TASK_FAILURE_LOGGERS.items():
-        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
-            logger, jvm.org.apache.logging.log4j.Level.toLevel(level)
-        )
-
-
-# --------------------------------------------------------------------------------------------
 # Diagnosis of an error
 # --------------------------------------------------------------------------------------------
 

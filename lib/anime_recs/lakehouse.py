@@ -37,15 +37,22 @@ def table_exists(spark: SparkSession, lake: str, name: str) -> bool:
     return DeltaTable.isDeltaTable(spark, table_path(lake, name))
 
 
+def missing_tables_message(lake: str, names: list[str]) -> str:
+    """One line naming the missing tables and the jobs that write them."""
+    jobs = sorted({WRITTEN_BY[n] for n in names if n in WRITTEN_BY})
+    run = f" ({', '.join(f'jobs/{job}.py' for job in jobs)})" if jobs else ""
+    if len(names) == 1:
+        path = table_path(lake, names[0])
+        return f"Delta table {names[0]!r} not found at {path}: run its stage first{run}"
+    return f"Delta tables {names} not found under {lake}: run their stages first{run}"
+
+
 def read_table(spark: SparkSession, lake: str, name: str, version: int | None = None) -> DataFrame:
     """Read a Delta table (optionally an older version); fails with a clear one-line message,
     also when the table's columns differ from its contract (``faults.check_contract``)."""
     path = table_path(lake, name)
     if not table_exists(spark, lake, name):
-        job = f" (jobs/{WRITTEN_BY[name]}.py)" if name in WRITTEN_BY else ""
-        raise FileNotFoundError(
-            f"Delta table {name!r} not found at {path}: run its stage first{job}"
-        )
+        raise FileNotFoundError(missing_tables_message(lake, [name]))
     reader = spark.read.format("delta")
     if version is not None:
         reader = reader.option("versionAsOf", version)

@@ -1,10 +1,14 @@
-"""Run the registered stages in order with one config and session, resuming after a failure.
+"""The runner: every run of a stage, alone or in the pipeline, goes through :func:`run_stage`.
 
-Every stage's run is recorded in the Delta table ``pipeline_runs`` with a fingerprint of the
-config sections it reads and the versions of its inputs (:mod:`anime_recs.stages`); a rerun
-skips a stage whose fingerprint did not change and whose outputs exist (``force`` runs it
-anyway), so after a failure the pipeline resumes from the failed stage. A failed run is recorded
-with the step it failed in and the one-line reason (in ``outputs``).
+A stage's run is recorded in the Delta table ``pipeline_runs`` with its fingerprint
+(:func:`prepare`: the config sections it reads and its inputs' identities, hashed by
+``runlog.fingerprint``) and the versions of the tables it wrote. A stage is skipped only when
+its last successful run has the same fingerprint and each of its outputs is still at the
+version the run log expects (``runlog.expected_outputs``); ``force`` (or the stage's own
+``forced`` setting) runs it anyway. So after a failure the pipeline resumes from the failed
+stage, and a stage run alone with other settings (``jobs/recommend.py --set recommend.k=5``),
+or an output rewritten or restored by hand, makes the next run of the stage recompute it. A
+failed run is recorded with the step it failed in and the one-line reason (in ``outputs``).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +25,17 @@ from pyspark.sql import SparkSession
 from anime_recs import faults, runlog, tables
 from anime_recs.config import AppConfig
 from anime_recs.errors import JobError
-from anime_recs.lakehouse import read_table, table_exists, table_version
+from anime_recs.lakehouse import (
+    missing_tables_message,
+    read_table,
+    table_digest,
+    table_exists,
+    table_version,
+)
 from anime_recs.paths import is_uri
-from anime_recs.stages import Stage, plan
+from anime_recs.runlog import StageRun
+from anime_recs.stages import STAGES, Stage, plan, read, writers, written
+from anime_recs.steps import step
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +43,8 @@ SUMMARY_OMITS = ("users_total", "nps_user_mean")  # of the evaluation table, in 
 
 # (out folder, scale name, seed) -> writes the raw files; the generator lives outside the package
 Generate = Callable[[str, str, int], None]
+
+Timing = tuple[str, str, float]  # (stage, what happened, wall seconds)
 
 
 def check_stage_names(config: AppConfig, names: list[str]) -> None:
@@ -55,30 +69,145 @@ def ensure_raw_data(config: AppConfig, scale: str | None, seed: int, generate: G
         raise JobError(f"generate failed: {exc}") from exc
 
 
-def config_parts(config: AppConfig, sections: tuple[str, ...]) -> dict[str, Any]:
-    """``{dotted section: its values}`` for the fingerprint."""
+def config_parts(config: AppConfig, stage: Stage) -> dict[str, Any]:
+    """``{dotted section: its values}`` of the stage's config sections, without its
+    ``ignored_settings``."""
     full = config.to_dict()
     out = {}
-    for dotted in sections:
+    for dotted in stage.config_sections:
         node = full
         for part in dotted.split("."):
             node = node[part]
+        if isinstance(node, dict):
+            prefix = dotted + "."
+            ignored = {
+                k.removeprefix(prefix) for k in stage.ignored_settings if k.startswith(prefix)
+            }
+            node = {k: v for k, v in node.items() if k not in ignored}
         out[dotted] = node
     return out
 
 
-def stage_inputs(spark: SparkSession, config: AppConfig, stage: Stage) -> dict[str, Any]:
-    """The versions of everything the stage reads: Delta tables, then its extra inputs."""
+def prepare(spark: SparkSession, config: AppConfig, stage: Stage, run_id: str) -> StageRun:
+    """The stage's input versions and identities and its fingerprint (a one-line error when a
+    table it needs does not exist)."""
     lake = config.paths.lake
-    tables_read = (*stage.inputs, *stage.optional_inputs)  # an absent optional one: None
-    inputs: dict[str, Any] = {t: table_version(spark, lake, t) for t in tables_read}
-    if stage.extra_inputs is not None:
-        inputs.update(stage.extra_inputs(spark, config))
-    return inputs
+    with step(f"fingerprint {stage.name}") as facts:
+        missing = [t for t in stage.inputs if not table_exists(spark, lake, t)]
+        if missing:
+            raise FileNotFoundError(missing_tables_message(lake, missing))
+        versions = {t: table_version(spark, lake, t) for t in read(stage)}  # absent: None
+        identity: dict[str, Any] = dict(versions)
+        if stage.by_content:
+            identity = {
+                t: None if v is None else table_digest(spark, lake, t, v)
+                for t, v in versions.items()
+            }
+        if stage.extra_inputs is not None:
+            identity.update(stage.extra_inputs(spark, config))
+        fingerprint = runlog.fingerprint(stage.name, config_parts(config, stage), identity)
+        facts["fingerprint"] = fingerprint
+    return StageRun(run_id, fingerprint, versions, identity)
 
 
-def stage_fingerprint(config: AppConfig, stage: Stage, inputs: dict[str, Any]) -> str:
-    return runlog.fingerprint(stage.name, config_parts(config, stage.config_sections), inputs)
+def why_run(
+    spark: SparkSession,
+    config: AppConfig,
+    stage: Stage,
+    fingerprint: str,
+    records: Sequence[dict],
+    registry: Sequence[Stage] = STAGES,
+) -> tuple[str | None, str | None]:
+    """``(why the stage must run, None)``, or ``(None, run id)`` when its last successful run
+    in ``records`` (the run log's successes, oldest first) has this fingerprint and left every
+    output at the version it still has (or a later successful run of a ``registry`` stage
+    writing the same table left it at)."""
+    index = runlog.last_of(records, stage.name)
+    if index is None:
+        return "no successful run recorded", None
+    last = records[index]
+    if last["fingerprint"] != fingerprint:
+        return f"changed since run {last['run_id']} (fingerprint {last['fingerprint']})", None
+    expected = runlog.expected_outputs(records, index, writers(registry))
+    for table in written(stage):
+        now = table_version(spark, config.paths.lake, table)
+        if table in expected and now != expected[table]:
+            why = f"table {table} is at version {now}, not {expected[table]} as the run log left it"
+            return why, None
+    return None, last["run_id"]
+
+
+def run_stage(
+    spark: SparkSession,
+    config: AppConfig,
+    stage: Stage,
+    run_id: str,
+    force: bool = False,
+    registry: Sequence[Stage] = STAGES,
+    records: list[dict] | None = None,
+) -> tuple[str, float]:
+    """Run the stage unless it is unchanged (:func:`why_run`); record the run. Returns what
+    happened (``ran``/``unchanged``) and the wall seconds of the run. ``records``: the run
+    log's successes as read earlier in this process (this run's success is added to them);
+    None reads them."""
+    lake = config.paths.lake
+    run = prepare(spark, config, stage, run_id)
+    fp = run.fingerprint
+    if records is None:
+        records = runlog.succeeded_runs(spark, lake)
+    if force or stage.forced(config):
+        reason, last_id = "forced", None
+    else:
+        reason, last_id = why_run(spark, config, stage, fp, records, registry)
+    if reason is None:
+        log.info(
+            "stage %s: unchanged since run %s (fingerprint %s), skipped", stage.name, last_id, fp
+        )
+        return "unchanged", 0.0
+
+    log.info("stage %s: running (fingerprint %s): %s", stage.name, fp, reason)
+    recorded_inputs = {**run.inputs, **run.versions}  # tables by version, extra inputs as hashed
+    started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    start = time.perf_counter()
+    try:
+        stage.run(spark, config, run)
+    except BaseException as exc:
+        wall = time.perf_counter() - start
+        failure = faults.failure_record(exc)  # the failed step and the one-line reason
+        record = (run_id, stage.name, fp, runlog.FAILED, recorded_inputs, failure, started, wall)
+        try:
+            runlog.record(spark, lake, *record)
+        except Exception as record_error:  # noqa: BLE001 - e.g. the same full disk
+            log.warning("could not record the failure: %s", faults.one_line(record_error))
+        log.error(
+            "stage %s failed in step %s: %s; rerun to resume from it",
+            stage.name,
+            failure["failed_step"],
+            failure["error"],
+        )
+        raise
+    wall = time.perf_counter() - start
+    outputs = {t: table_version(spark, lake, t) for t in written(stage)}
+    record = (run_id, stage.name, fp, runlog.SUCCEEDED, recorded_inputs, outputs, started, wall)
+    records.append(runlog.record(spark, lake, *record))
+    log.info("stage %s: done in %.1fs", stage.name, wall)
+    return "ran", wall
+
+
+def run_stages(
+    spark: SparkSession,
+    config: AppConfig,
+    stages: Sequence[Stage],
+    force: bool = False,
+    registry: Sequence[Stage] = STAGES,
+) -> list[Timing]:
+    """Run ``stages`` (of ``registry``) in order under one run id (what ``jobs/<job>.py``
+    does)."""
+    run_id, records = runlog.new_run_id(), runlog.succeeded_runs(spark, config.paths.lake)
+    return [
+        (stage.name, *run_stage(spark, config, stage, run_id, force, registry, records))
+        for stage in stages
+    ]
 
 
 def run_pipeline(
@@ -87,56 +216,18 @@ def run_pipeline(
     only: list[str] | None = None,
     skip: list[str] | None = None,
     force: bool = False,
-) -> list[tuple[str, str, float]]:
+) -> list[Timing]:
     """Run the planned stages; return ``(stage, what happened, wall seconds)`` per stage."""
-    lake, skip = config.paths.lake, skip or []
-    run_id = runlog.new_run_id()
-    timings: list[tuple[str, str, float]] = []
+    skip = skip or []
+    run_id, records = runlog.new_run_id(), runlog.succeeded_runs(spark, config.paths.lake)
+    timings: list[Timing] = []
     for stage in plan(config):
         if stage.name in skip or (only and stage.name not in only):
             timings.append((stage.name, "skipped (asked)", 0.0))
             continue
-        inputs = stage_inputs(spark, config, stage)
-        fp = stage_fingerprint(config, stage, inputs)
-        last = runlog.last_success(spark, lake, stage.name)
-        outputs_exist = all(table_exists(spark, lake, t) for t in stage.outputs)
-        if not force and last and last["fingerprint"] == fp and outputs_exist:
-            log.info(
-                "stage %s: unchanged since run %s (fingerprint %s), skipped",
-                stage.name,
-                last["run_id"],
-                fp,
-            )
-            timings.append((stage.name, "unchanged", 0.0))
-            continue
-
-        log.info("stage %s: running (fingerprint %s)", stage.name, fp)
-        started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        start = time.perf_counter()
-        try:
-            stage.run(spark, config)
-        except BaseException as exc:
-            wall = time.perf_counter() - start
-            failure = faults.failure_record(exc)  # the failed step and the one-line reason
-            record = (run_id, stage.name, fp, runlog.FAILED, inputs, failure, started, wall)
-            try:
-                runlog.record(spark, lake, *record)
-            except Exception as record_error:  # noqa: BLE001 - e.g. the same full disk
-                log.warning("could not record the failure: %s", faults.one_line(record_error))
-            log.error(
-                "stage %s failed in step %s: %s; rerun the pipeline to resume from it",
-                stage.name,
-                failure["failed_step"],
-                failure["error"],
-            )
-            raise
-        wall = time.perf_counter() - start
-        written = (*stage.outputs, *stage.optional_outputs)
-        outputs = {t: table_version(spark, lake, t) for t in written}
-        record = (run_id, stage.name, fp, runlog.SUCCEEDED, inputs, outputs, started, wall)
-        runlog.record(spark, lake, *record)
-        timings.append((stage.name, "ran", wall))
-        log.info("stage %s: done in %.1fs", stage.name, wall)
+        timings.append(
+            (stage.name, *run_stage(spark, config, stage, run_id, force, records=records))
+        )
     return timings
 
 

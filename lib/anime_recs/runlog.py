@@ -1,10 +1,13 @@
-"""The pipeline run log: which stage ran on which inputs (Delta table ``pipeline_runs``).
+"""The run log: which stage ran on which inputs (Delta table ``pipeline_runs``).
 
-A stage's *fingerprint* is a hash of its name, the config sections it reads and the versions of
-its inputs (Delta table versions, raw file sizes and modification times, registered model
-versions). A rerun skips a stage whose last successful run has the same fingerprint and whose
-output tables exist; any change upstream (a new Delta version of an input) or in its config
-changes the fingerprint, so the stage and everything after it run again.
+Every run of a stage, alone (``jobs/<stage>.py``) or in the pipeline, goes through the runner
+(:mod:`anime_recs.pipeline`) and is appended here with its *fingerprint*: :func:`fingerprint`
+of the stage name, the config sections it reads and the identities of its inputs (Delta table
+versions, or content digests where the stage declares so; raw file sizes and modification
+times; registered model versions). A stage is skipped only when its last successful run has
+the same fingerprint and its output tables are still at the versions the run log recorded
+(:func:`expected_outputs`); any change upstream, in its settings or to its outputs by hand
+makes it run again.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import datetime as dt
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +36,22 @@ FAILED = "failed"
 
 
 def fingerprint(stage: str, config_parts: Mapping[str, Any], inputs: Mapping[str, Any]) -> str:
-    """``hashing.stable_hash`` of the stage name, its config sections and its input versions."""
+    """``hashing.stable_hash`` of the stage name, its config sections and its inputs'
+    identities: the one fingerprint of every stage run (the fine-tune's MLflow runs and
+    registered versions and the served rows' ``run_id`` carry it too)."""
     return stable_hash({"stage": stage, "config": config_parts, "inputs": inputs})
+
+
+@dataclass(frozen=True)
+class StageRun:
+    """What the runner hands a stage's run function: this run's id, the stage's fingerprint,
+    the Delta versions of the tables it reads (read them at these versions: the fingerprint
+    is of them) and the input identities the fingerprint hashed."""
+
+    run_id: str
+    fingerprint: str
+    versions: Mapping[str, int | None]
+    inputs: Mapping[str, Any]
 
 
 def file_versions(folder: str, names: list[str]) -> dict[str, str]:
@@ -51,18 +69,41 @@ def file_versions(folder: str, names: list[str]) -> dict[str, str]:
     return out
 
 
-def last_success(spark: SparkSession, lake: str, stage: str) -> dict | None:
-    """The newest successful run record of ``stage``, or None."""
+def succeeded_runs(spark: SparkSession, lake: str) -> list[dict]:
+    """Every successful run record, oldest first (the log is small: a row per stage run)."""
     if not table_exists(spark, lake, PIPELINE_RUNS):
-        return None
+        return []
     rows = (
         read_table(spark, lake, PIPELINE_RUNS)
-        .where((F.col("stage") == stage) & (F.col("status") == SUCCEEDED))
-        .orderBy(F.col("finished_at").desc())
-        .limit(1)
+        .where(F.col("status") == SUCCEEDED)
+        .orderBy("finished_at")
         .collect()
     )
-    return rows[0].asDict() if rows else None
+    return [r.asDict() for r in rows]
+
+
+def last_of(records: Sequence[Mapping[str, Any]], stage: str) -> int | None:
+    """The index of ``stage``'s newest record in ``records`` (oldest first), or None."""
+    for index in range(len(records) - 1, -1, -1):
+        if records[index]["stage"] == stage:
+            return index
+    return None
+
+
+def expected_outputs(
+    records: Sequence[Mapping[str, Any]], index: int, writers: Mapping[str, Iterable[str]]
+) -> dict[str, Any]:
+    """``{table: version}`` each output of the successful run ``records[index]`` should be at
+    now: the version recorded by the newest successful run from it on of a stage that writes
+    the table (``writers``: table -> stage names). Another stage of the registry writing the
+    same table afterwards (``embed_finetuned`` after ``embed_base``) moves it on the record; a
+    write by anything else (a hand-made overwrite, ``RESTORE``) does not."""
+    expected = json.loads(records[index]["outputs"] or "{}")
+    for later in records[index + 1 :]:
+        for table, version in json.loads(later["outputs"] or "{}").items():
+            if table in expected and later["stage"] in writers.get(table, ()):
+                expected[table] = version
+    return expected
 
 
 def record(
@@ -76,8 +117,9 @@ def record(
     outputs: Mapping[str, Any],
     started_at: dt.datetime,
     wall_s: float,
-) -> None:
-    """Append one run record (the log is append-only by design: it is history)."""
+) -> dict[str, Any]:
+    """Append one run record (the log is append-only by design: it is history); return it as
+    :func:`succeeded_runs` would read it back."""
     row = (
         run_id,
         stage,
@@ -91,6 +133,7 @@ def record(
     )
     df = spark.createDataFrame([row], PIPELINE_RUNS_SCHEMA)
     write_table(df, lake, PIPELINE_RUNS, PIPELINE_RUNS_SCHEMA, mode="append")
+    return dict(zip(PIPELINE_RUNS_SCHEMA.fieldNames(), row, strict=True))
 
 
 def new_run_id() -> str:

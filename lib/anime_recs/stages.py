@@ -1,25 +1,33 @@
 """The stage registry: every stage of the pipeline declared once, in run order.
 
-A :class:`Stage` names the Delta tables it reads and writes, the config sections it reads and
-its run function ``run(spark, config)``. The pipeline runner (:mod:`anime_recs.pipeline`) runs
-them in this order, fingerprints each one from its config sections and input versions for the
-run log (:mod:`anime_recs.runlog`), and skips a stage whose fingerprint did not change and
-whose outputs exist. Nothing else lists stages, tables per stage or config per stage: the
-docs and ``jobs/pipeline.py --help`` read this module too (:func:`catalogue`).
+A :class:`Stage` names the Delta tables it reads and writes, the config sections it reads, the
+job that runs it alone (``jobs/<job>.py``) and its run function
+``run(spark, config, run: StageRun)``. Every entry point runs stages through the runner
+(:mod:`anime_recs.pipeline`): ``jobs/pipeline.py`` all of them in this order, ``jobs/<job>.py``
+the stages of that job (``cli.run_job``). The runner fingerprints each run from its config
+sections and inputs, records it in the run log (:mod:`anime_recs.runlog`) and skips a stage
+whose fingerprint did not change and whose outputs are still at the versions recorded.
+Nothing else lists stages, tables per stage or config per stage: ``tables.WRITTEN_BY``, the
+README's stage table (:func:`catalogue`, also ``jobs/pipeline.py --list``) and the jobs'
+docstrings are checked against this module by ``tests/test_stages.py``.
 
-Adding a stage = one :class:`Stage` entry in :data:`STAGES` (at its place in the order) and one
-run function next to the code it orchestrates (e.g. ``lib/anime_recs/<package>/stage.py``),
-plus, when it should also run alone, a ``jobs/<name>.py`` of a few lines that calls it. Inputs
-that are not whole Delta tables (raw files, registered model versions, one embedder's rows of
-``anime_embeddings``) go in ``extra_inputs``; tables a stage writes or reads only in some runs
-(``watch_status``: only when ``animelist.csv`` is there) in ``optional_outputs`` /
-``optional_inputs`` (their version, None when absent, is part of the fingerprint); a stage that
-has nothing to do for some configs says so in ``enabled``.
+Adding a stage = one :class:`Stage` entry in :data:`STAGES` (at its place in the order), one
+run function next to the code it orchestrates (``lib/anime_recs/<package>/stage.py``) and a
+``jobs/<job>.py`` of a few lines calling ``cli.run_job``. A stage's inputs are identified in
+its fingerprint by their Delta versions, or by their contents (``by_content``: a rewrite with
+the same rows keeps the fingerprint, for a stage whose result must not change identity then:
+a registered model version, the served ``run_id``). Inputs that are not whole Delta tables
+(raw files, registered model versions, one embedder's rows of ``anime_embeddings``) go in
+``extra_inputs``; tables a stage writes or reads only in some runs (``watch_status``: only when
+``animelist.csv`` is there; ``embedding_cache``: only for OpenAI embedders) in
+``optional_outputs`` / ``optional_inputs`` (their version, None when absent, is recorded and
+checked like the others); a stage that has nothing to do for some configs says so in
+``enabled``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +38,7 @@ from anime_recs.config import AppConfig
 from anime_recs.data import stage as ingest_stage
 from anime_recs.embeddings import stage as embed_stage
 from anime_recs.recommend import stage as recommend_stage
+from anime_recs.runlog import StageRun
 from anime_recs.serve import stage as serve_stage
 from anime_recs.similarity import stage as jaccard_stage
 from anime_recs.training import stage as finetune_stage
@@ -39,33 +48,58 @@ def _always(config: AppConfig) -> bool:
     return True
 
 
+def _never(config: AppConfig) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class Option:
+    """A job flag that sets a config key (``--export PATH`` = ``--set serve.export=PATH``)."""
+
+    flag: str
+    key: str
+    help: str
+    metavar: str = "VALUE"
+
+
 @dataclass(frozen=True)
 class Stage:
     name: str
-    inputs: tuple[str, ...]  # Delta tables read
+    job: str  # jobs/<job>.py runs it alone; also the rerun a damage diagnosis proposes
+    inputs: tuple[str, ...]  # Delta tables read (must exist)
     outputs: tuple[str, ...]  # Delta tables written
     config_sections: tuple[str, ...]  # dotted config keys whose values it depends on
-    run: Callable[[SparkSession, AppConfig], None]
-    # inputs that are not whole Delta tables (raw files, model versions, some rows of a
-    # table), as {name: version or content digest} for the fingerprint
-    extra_inputs: Callable[[SparkSession, AppConfig], Mapping[str, Any]] | None = None
-    enabled: Callable[[AppConfig], bool] = _always  # False: nothing to do for this config
+    run: Callable[[SparkSession, AppConfig, StageRun], None]
     optional_inputs: tuple[str, ...] = ()  # Delta tables read when they exist
     optional_outputs: tuple[str, ...] = ()  # Delta tables written in some runs only
+    by_content: bool = False  # fingerprint the tables' content digests, not their versions
+    # inputs that are not whole Delta tables, as {name: version or content digest}
+    extra_inputs: Callable[[SparkSession, AppConfig], Mapping[str, Any]] | None = None
+    extra_reads: str = ""  # what extra_inputs are, in words (the stage table)
+    extra_writes: str = ""  # what it writes besides Delta tables, in words (the stage table)
+    ignored_settings: tuple[str, ...] = ()  # dotted keys in config_sections that change no result
+    forced: Callable[[AppConfig], bool] = _never  # True: run even when unchanged
+    enabled: Callable[[AppConfig], bool] = _always  # False: nothing to do for this config
+    precheck: Callable[[AppConfig], None] | None = None  # fail fast, before the JVM starts
+    options: tuple[Option, ...] = ()  # flags of jobs/<job>.py
 
 
 STAGES: tuple[Stage, ...] = (
     Stage(
         name="ingest",
+        job="ingest",
         inputs=(),
         outputs=(tables.ANIME, tables.RATINGS, tables.REJECTED_ROWS),
+        optional_outputs=(tables.WATCH_STATUS,),  # when animelist.csv is present
         config_sections=("ingest", "paths.raw"),
         run=ingest_stage.run,
         extra_inputs=lambda spark, config: ingest_stage.raw_file_versions(config),
-        optional_outputs=(tables.WATCH_STATUS,),  # when animelist.csv is present
+        extra_reads="raw files (`paths.raw`)",
+        precheck=ingest_stage.check_local_inputs,
     ),
     Stage(
         name="jaccard",
+        job="jaccard",
         inputs=(tables.RATINGS, tables.ANIME),
         outputs=(tables.ANIME_PAIR_JACCARD, tables.TRAINING_PAIRS, tables.COPROMOTED_PAIRS),
         config_sections=("jaccard",),
@@ -73,34 +107,50 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         name="embed_base",
+        job="embed",
         inputs=(tables.ANIME,),
         outputs=(tables.ANIME_EMBEDDINGS,),
+        optional_outputs=(tables.EMBEDDING_CACHE,),  # OpenAI embedders only
         config_sections=("embed",),
         run=embed_stage.run_base,
         enabled=lambda config: bool(embed_stage.base_embedders(config)),
     ),
     Stage(
         name="finetune",
-        inputs=finetune_stage.INPUTS,
-        outputs=(),  # an MLflow run and a registered model version
+        job="finetune",
+        inputs=(tables.TRAINING_PAIRS, tables.COPROMOTED_PAIRS, tables.ANIME),
+        outputs=(),
         config_sections=("finetune", "mlflow"),
         run=finetune_stage.run,
-        extra_inputs=finetune_stage.neighbourhood_input,  # the base encoder's vectors
+        # a forced upstream rerun rewrites the same pairs: no new model version for them
+        by_content=True,
+        # only the base encoder's rows of anime_embeddings, which embed_finetuned rewrites
+        # other rows of right after
+        extra_inputs=finetune_stage.neighbourhood_input,
+        extra_reads="the base encoder's rows of `anime_embeddings`",
+        extra_writes="MLflow run + registered model",
+        ignored_settings=finetune_stage.IGNORED_SETTINGS,
+        forced=lambda config: config.finetune.force,
     ),
     Stage(
         name="embed_finetuned",
+        job="embed",
         inputs=(tables.ANIME,),
         outputs=(tables.ANIME_EMBEDDINGS,),
+        optional_outputs=(tables.EMBEDDING_CACHE,),
         config_sections=("embed",),
         run=embed_stage.run_finetuned,
         extra_inputs=lambda spark, config: {
             "models": embed_stage.registered_model_versions(config)
         },
+        extra_reads="the registered model",
         enabled=lambda config: bool(embed_stage.finetuned_embedders(config)),
     ),
     Stage(
         name="recommend",
-        inputs=(tables.RATINGS, tables.ANIME_EMBEDDINGS, tables.ANIME_PAIR_JACCARD),
+        job="recommend",
+        inputs=(tables.RATINGS, tables.ANIME_PAIR_JACCARD),
+        optional_inputs=(tables.ANIME_EMBEDDINGS,),  # without it: no embedding recommenders
         outputs=(
             tables.ANIME_NEIGHBORS,
             tables.USER_SCORES,
@@ -110,14 +160,26 @@ STAGES: tuple[Stage, ...] = (
         ),
         config_sections=("recommend", "mlflow"),
         run=recommend_stage.run,
+        extra_writes="report and charts (`paths.reports`), MLflow run",
     ),
     Stage(
         name="serve",
-        inputs=serve_stage.INPUTS,
+        job="serve",
+        inputs=(tables.RATINGS, tables.ANIME, tables.ANIME_NEIGHBORS),
+        optional_inputs=(tables.WATCH_STATUS,),  # excluded titles too, when ingest wrote it
         outputs=(tables.USER_RECOMMENDATIONS,),
-        config_sections=serve_stage.CONFIG_SECTIONS,
+        # besides serve: the candidate settings the lists are built with
+        config_sections=(
+            "serve",
+            "recommend.k",
+            "recommend.aggregation",
+            "recommend.frequency_bonus",
+        ),
         run=serve_stage.run,
-        optional_inputs=serve_stage.OPTIONAL_INPUTS,
+        # the fingerprint is the served rows' run_id: the same rows keep it
+        by_content=True,
+        extra_writes="export (`serve.export`)",
+        options=(Option("--export", "serve.export", "also export to PATH", "PATH"),),
     ),
 )
 
@@ -134,14 +196,53 @@ def by_name(name: str) -> Stage:
     raise KeyError(name)
 
 
+def of_job(job: str) -> list[Stage]:
+    """The stages ``jobs/<job>.py`` runs, in order (none: not a stage job)."""
+    return [stage for stage in STAGES if stage.job == job]
+
+
+def written(stage: Stage) -> tuple[str, ...]:
+    """Every Delta table the stage may write."""
+    return (*stage.outputs, *stage.optional_outputs)
+
+
+def read(stage: Stage) -> tuple[str, ...]:
+    """Every Delta table the stage may read."""
+    return (*stage.inputs, *stage.optional_inputs)
+
+
+def writers(registry: Sequence[Stage] = STAGES) -> dict[str, set[str]]:
+    """``{table: names of the stages of ``registry`` that write it}``."""
+    out: dict[str, set[str]] = {}
+    for stage in registry:
+        for table in written(stage):
+            out.setdefault(table, set()).add(stage.name)
+    return out
+
+
+def written_by() -> dict[str, str]:
+    """``{table: the job that writes it}``: what ``tables.WRITTEN_BY`` must say."""
+    return {table: stage.job for stage in STAGES for table in written(stage)}
+
+
 def catalogue() -> str:
-    """One line per stage: name, inputs -> outputs ([optional]), config sections, run
-    function."""
-    lines = []
+    """The stage table of the README, as Markdown: one row per stage (optional tables in
+    brackets), with the job that runs it alone and its run function."""
+
+    def names(required: tuple[str, ...], optional: tuple[str, ...], extra: str) -> str:
+        cells = [f"`{t}`" for t in required] + [f"[`{t}`]" for t in optional]
+        return ", ".join(cells + ([extra] if extra else [])) or "-"
+
+    lines = [
+        "| stage | reads | writes | config | job | run function |",
+        "|---|---|---|---|---|---|",
+    ]
     for s in STAGES:
-        inputs = ", ".join([*s.inputs, *(f"[{t}]" for t in s.optional_inputs)]) or "raw files"
-        outputs = ", ".join([*s.outputs, *(f"[{t}]" for t in s.optional_outputs)])
-        outputs = outputs or "MLflow model"
-        where = f"{s.run.__module__}.{s.run.__name__}"
-        lines.append(f"{s.name}: {inputs} -> {outputs} [{', '.join(s.config_sections)}] {where}")
+        reads = names(s.inputs, s.optional_inputs, s.extra_reads)
+        writes = names(s.outputs, s.optional_outputs, s.extra_writes)
+        config = ", ".join(f"`{c}`" for c in s.config_sections)
+        where = f"`{s.run.__module__}.{s.run.__name__}`"
+        lines.append(
+            f"| `{s.name}` | {reads} | {writes} | {config} | `jobs/{s.job}.py` | {where} |"
+        )
     return "\n".join(lines)

@@ -308,6 +308,8 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 #: The job (``jobs/<job>.py``) that writes each table: the rerun a damage diagnosis proposes.
+#: The stage registry (``anime_recs.stages``) is the source; the foundations cannot import it,
+#: so ``tests/test_stages.py`` fails when this mapping differs from ``stages.written_by()``.
 WRITTEN_BY: dict[str, str] = {
     ANIME: "ingest",
     RATINGS: "ingest",

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from pyspark.sql.types import IntegerType, LongType, StringType, StructField, StructType
 
+from anime_recs.config import load_config
 from anime_recs.lakehouse import read_table, write_table
 from anime_recs.spark import get_spark
 
@@ -36,7 +38,8 @@ def rows(index, iterator):
 
 
 def main(lake: str, n: int) -> int:
-    spark = get_spark(app_name="anime-recs-cluster-smoke", master=None)
+    conf = str(Path(__file__).resolve().parents[2] / "conf" / "cluster.yaml")
+    spark = get_spark(load_config(conf).spark, "ERROR", "cluster-smoke")
     data = spark.sparkContext.range(0, n, numSlices=4).mapPartitionsWithIndex(rows)
     df = spark.createDataFrame(data, SCHEMA)
     version = write_table(df, lake, "smoke", SCHEMA)

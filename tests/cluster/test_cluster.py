@@ -21,12 +21,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from pyspark.sql import functions as F
-from tests.settings import output_settings, set_args
-from tools.job_loader import load_job
 from tools.standalone_cluster import REPO_ROOT, Submit, make_submit, tail
 
 from anime_recs import runlog, tables
 from anime_recs.lakehouse import read_table, table_exists
+from tests.helpers import load_job, output_settings, set_args
 
 pytestmark = pytest.mark.cluster
 

@@ -2,8 +2,9 @@
 
 Three tables of cases, each a small set of inline files written to ``tmp_path``:
 
-* ratings cases run the whole library ingest (Spark) and assert the exact accepted ratings and
-  the exact ``rejected_rows`` (source, record, reason);
+* ratings cases run the ingest's parsing rules in Spark (all cases in one job, each case its own
+  files) and assert the exact accepted ratings and the exact ``rejected_rows`` (source, record,
+  reason);
 * anime-file cases run the driver-side parsers and assert the exact accepted titles and rejects;
 * fail-fast cases assert the one-line :class:`JobError` of the input checks, and two of them go
   through ``jobs/ingest.py`` (in-process ``run_main`` and a real subprocess) for exit status 2.
@@ -12,12 +13,14 @@ Three tables of cases, each a small set of inline files written to ``tmp_path``:
 from __future__ import annotations
 
 import codecs
+import functools
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from tools.job_loader import load_job
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from anime_recs import tables
 from anime_recs.cli import JobError, run_main
@@ -27,11 +30,12 @@ from anime_recs.data.ingest import (
     SYNOPSIS_FILE,
     anime_records,
     check_inputs,
-    ingest,
     parse_anime_csv,
+    parse_ratings,
     parse_synopsis_csv,
     read_text,
 )
+from tests.helpers import load_job
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -236,19 +240,34 @@ RATINGS_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("files", "accepted", "rejected"), RATINGS_CASES)
-def test_ratings_cases(spark, tmp_path, files, accepted, rejected):
-    raw = write_files(tmp_path / "raw", files)
-    result = ingest(spark, raw, 0.1, 42)
-    try:
-        ratings = result.ratings.collect()
-        got_rejected = result.rejected.collect()
-    finally:
-        result.unpersist()
-    assert sorted((r.user_id, r.anime_id, r.rating) for r in ratings) == sorted(accepted)
-    assert {r.split for r in ratings} <= {"train", "test"}
-    assert sorted(tuple(r) for r in got_rejected) == sorted(rejected)
-    assert result.counts[R].total == len(accepted) + sum(1 for r in rejected if r[0] == R)
+def judged_case(spark, raw: Path, case: str):
+    """The rating lines of one case's files judged by the ingest's rules (lazy, tagged with
+    ``case``), and the anime-file rows rejected on the driver."""
+    headers = check_inputs(raw, spark)
+    anime = parse_anime_csv(read_text(str(raw / A), spark))
+    synopses = parse_synopsis_csv(read_text(str(raw / S), spark), anime.accepted)
+    ids = spark.createDataFrame([(i,) for i in anime.accepted], "anime_id INT")
+    judged = parse_ratings(spark, raw, headers[R], ids).select(F.lit(case).alias("case"), "*")
+    return judged, anime.rejected + synopses.rejected
+
+
+def test_ratings_cases(spark, tmp_path):
+    """Every case's files are judged in one Spark job (the cases are independent: each its own
+    files and anime ids), then each case is checked on its own rows."""
+    frames, driver_rejects = [], {}
+    for case in RATINGS_CASES:
+        (files, _, _), name = case.values, case.id
+        frame, driver_rejects[name] = judged_case(spark, write_files(tmp_path / name, files), name)
+        frames.append(frame)
+    rows = functools.reduce(DataFrame.unionByName, frames).collect()
+    for case in RATINGS_CASES:
+        (_, accepted, rejected), name = case.values, case.id
+        mine = [r for r in rows if r.case == name]
+        ok = [(r.user_id, r.anime_id, r.rating) for r in mine if r.reason is None]
+        assert sorted(ok) == sorted(accepted), name
+        got_rejected = [(R, r.record, r.reason) for r in mine if r.reason is not None]
+        assert sorted(got_rejected + driver_rejects[name]) == sorted(rejected), name
+        assert len(mine) == len(accepted) + sum(1 for r in rejected if r[0] == R), name
 
 
 # --------------------------------------------------------------------------------------------
@@ -591,6 +610,7 @@ def test_job_exits_2_with_one_line_for_a_missing_file(tmp_path, capsys):
     assert "Traceback" not in err
 
 
+@pytest.mark.e2e
 def test_job_subprocess_exits_2_for_a_renamed_column(tmp_path):
     raw = write_files(
         tmp_path / "raw",

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from tools.job_loader import load_job
 
 from anime_recs.cli import JobError
 from anime_recs.submit import build_wheel
@@ -27,6 +26,7 @@ from malgen.generate import (
     rating_cut_points,
     user_rating_counts,
 )
+from tests.helpers import load_job
 
 ANIME_HEADER = (
     "MAL_ID,Name,Score,Genres,English name,Japanese name,Type,Episodes,Aired,Premiered,"

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
-from tools.job_loader import load_job
 
 from anime_recs import tables
 from anime_recs.cli import JobError
@@ -31,117 +28,15 @@ from anime_recs.data.ingest import (
 )
 from anime_recs.data.split import assign_split
 from anime_recs.lakehouse import read_table, table_path
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-ANIME_HEADER = (
-    "MAL_ID,Name,Score,Genres,English name,Japanese name,Type,Episodes,Aired,Premiered,"
-    "Producers,Licensors,Studios,Source,Duration,Rating,Ranked,Popularity,Members,Favorites,"
-    "Watching,Completed,On-Hold,Dropped,Plan to Watch,Score-10,Score-9,Score-8,Score-7,Score-6,"
-    "Score-5,Score-4,Score-3,Score-2,Score-1"
-).split(",")
-
-ANIME_DEFAULTS = {
-    "Score": "7.5",
-    "Genres": "Action, Comedy",
-    "English name": "Unknown",
-    "Japanese name": "Unknown",
-    "Type": "TV",
-    "Episodes": "12",
-    "Aired": "Apr 1, 2000 to Jun 30, 2000",
-    "Premiered": "Spring 2000",
-    "Producers": "Prod A",
-    "Licensors": "Unknown",
-    "Studios": "Studio X",
-    "Source": "Manga",
-    "Duration": "24 min. per ep.",
-    "Rating": "PG-13 - Teens 13 or older",
-    "Ranked": "100.0",
-    "Popularity": "200",
-    "Members": "3000",
-    "Favorites": "40",
-}
-
-
-def csv_text(header: list[str], rows: list[list[str]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue()
-
-
-def anime_row(mal_id: object, name: str, **values: str) -> list[str]:
-    """One anime.csv row: defaults overridden by ``values`` (keys with '_' for ' ')."""
-    row = {"MAL_ID": str(mal_id), "Name": name, **ANIME_DEFAULTS}
-    row.update({k.replace("_", " "): v for k, v in values.items()})
-    return [row.get(c, "0") for c in ANIME_HEADER]
-
-
-def anime_text(rows: list[list[str]]) -> str:
-    return csv_text(ANIME_HEADER, rows)
-
-
-def synopsis_text(rows: list[tuple[object, str]], names: dict | None = None) -> str:
-    names = names or {}
-    header = ["MAL_ID", "Name", "Score", "Genres", "sypnopsis"]
-    return csv_text(header, [[str(i), names.get(i, "n"), "7.5", "g", s] for i, s in rows])
-
-
-def write_raw(folder: Path, files: dict[str, str | bytes | None]) -> Path:
-    """Write the raw files (str as UTF-8, bytes as is; None = leave the file out)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, content in files.items():
-        if content is None:
-            continue
-        data = content.encode("utf-8") if isinstance(content, str) else content
-        (folder / name).write_bytes(data)
-    return folder
-
-
-# The small canonical dataset: 3 titles (one without synopsis), 6 rating lines, 2 bad.
-SMALL_ANIME = anime_text(
-    [
-        anime_row(1, "Alpha", Genres="Action, Sci-Fi", Producers="Bandai", Studios="Sunrise"),
-        anime_row(
-            2,
-            "Beta",
-            Type="Movie",
-            Score="Unknown",
-            Episodes="1",
-            Premiered="Unknown",
-            Ranked="Unknown",
-            English_name="Beta The Movie",
-        ),
-        anime_row(3, "Gamma", Type="OVA", Genres="Drama"),
-    ]
+from tests.data.raw_files import (
+    anime_row,
+    anime_text,
+    job_argv,
+    small_files,
+    synopsis_text,
+    write_raw,
 )
-SMALL_SYNOPSES = synopsis_text(
-    [(1, "A crew hunts bounties\u2014in space."), (2, "No synopsis has been added yet.")]
-)
-SMALL_RATINGS = "user_id,anime_id,rating\n10,1,9\n10,2,7\n11,1,3\n11,3,10\n11,1,5\n12,9,8\n"
-
-
-def small_files() -> dict[str, str]:
-    return {ANIME_FILE: SMALL_ANIME, SYNOPSIS_FILE: SMALL_SYNOPSES, RATINGS_FILE: SMALL_RATINGS}
-
-
-def job_argv(raw: Path, lake: str, *extra: str) -> list[str]:
-    return [
-        "--conf",
-        str(REPO_ROOT / "conf" / "local.yaml"),
-        "--set",
-        f"paths.raw={raw}",
-        "--set",
-        f"paths.lake={lake}",
-        # keep the shared test session as it is (the job reuses it in-process)
-        "--set",
-        "spark.shuffle_partitions=2",
-        "--set",
-        "spark.log_level=ERROR",
-        *extra,
-    ]
-
+from tests.helpers import load_job
 
 EXPECTED_ANIME = [
     (
@@ -253,6 +148,22 @@ def assert_small_tables(spark, lake: str) -> None:
     )
 
 
+def test_ingest_builds_the_exact_tables(spark, tmp_path):
+    """The library ingest of the small files: the rows the job writes (the job itself, its
+    writes and rerun: the e2e test below)."""
+    result = ingest(spark, write_raw(tmp_path / "raw", small_files()), 0.1, 42, 0.1)
+    try:
+        assert result.anime.columns == tables.ANIME_SCHEMA.fieldNames()
+        expected_anime = spark.createDataFrame(EXPECTED_ANIME, tables.ANIME_SCHEMA)
+        assertDataFrameEqual(result.anime, expected_anime)
+        assertDataFrameEqual(result.ratings, _expected_ratings(spark))
+        expected_rejected = spark.createDataFrame(EXPECTED_REJECTED, tables.REJECTED_ROWS_SCHEMA)
+        assertDataFrameEqual(result.rejected, expected_rejected)
+    finally:
+        result.unpersist()
+
+
+@pytest.mark.e2e  # the whole job twice
 def test_job_writes_the_exact_tables_and_reruns_idempotently(spark, lake, tmp_path):
     raw = write_raw(tmp_path / "raw", small_files())
     job = load_job("ingest")
@@ -261,7 +172,8 @@ def test_job_writes_the_exact_tables_and_reruns_idempotently(spark, lake, tmp_pa
     assert job.main(argv) == 0
     assert_small_tables(spark, lake)
 
-    assert job.main(argv) == 0  # rerun: same contents, history shows overwrites only
+    # forced rerun (an unchanged one is skipped): same contents, history shows overwrites only
+    assert job.main([*argv, "--force"]) == 0
     assert_small_tables(spark, lake)
     for name in (tables.ANIME, tables.RATINGS, tables.REJECTED_ROWS):
         history = (
@@ -315,7 +227,7 @@ def test_duplicates_keep_the_first_row_in_file_order_across_splits(spark, tmp_pa
     spark.conf.set("spark.sql.files.maxPartitionBytes", "64")
     try:
         assert read_rating_lines(spark, raw / RATINGS_FILE).rdd.getNumPartitions() >= 4
-        result = ingest(spark, raw, 0.1, 42)
+        result = ingest(spark, raw, 0.1, 42, 0.0)
         try:
             got = result.ratings.select("user_id", "anime_id", "rating")
             expected = [(u, 1, 1 + u % 10) for u in range(40)]
@@ -341,7 +253,7 @@ def test_real_files(spark, shared_mal, tmp_path):
     (raw / ANIME_FILE).symlink_to(shared_mal / "anime.csv")
     (raw / SYNOPSIS_FILE).symlink_to(shared_mal / "anime_with_synopsis.csv")
     (raw / RATINGS_FILE).symlink_to(shared_mal / "rating_complete_head_fullusers.csv")
-    result = ingest(spark, raw, 0.1, 42)
+    result = ingest(spark, raw, 0.1, 42, 0.0)
     try:
         counts = {name: (c.total, c.accepted, c.rejected) for name, c in result.counts.items()}
         assert counts == {
@@ -435,7 +347,7 @@ def test_ingest_reads_a_uri_through_spark(spark, tmp_path):
     raw = write_raw(tmp_path / "raw", small_files())
     uri = raw.as_uri()  # file:///...
     assert check_inputs(uri, spark)[RATINGS_FILE] == ["user_id", "anime_id", "rating"]
-    result = ingest(spark, uri, 0.1, 42)
+    result = ingest(spark, uri, 0.1, 42, 0.0)
     try:
         assert {n: (c.total, c.accepted) for n, c in result.counts.items()} == {
             ANIME_FILE: (3, 3),

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 from pyspark.testing import assertDataFrameEqual
-from tests.data.test_ingest import job_argv, small_files, write_raw
-from tools.job_loader import load_job
 
 from anime_recs import tables
 from anime_recs.data.watch_status import (
@@ -22,6 +20,8 @@ from anime_recs.data.watch_status import (
 )
 from anime_recs.errors import JobError
 from anime_recs.lakehouse import read_table
+from tests.data.raw_files import job_argv, small_files, write_raw
+from tests.helpers import load_job
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "data" / "mal2020_samples"
 
@@ -118,6 +118,7 @@ def test_missing_column_fails_fast(spark, tmp_path):
         ingest_watch_status(spark, raw, anime_ids)
 
 
+@pytest.mark.e2e
 def test_ingest_job_writes_watch_status_and_its_rejections(spark, lake, tmp_path):
     files = {**small_files(), ANIMELIST_FILE: "user_id,anime_id,rating,watching_status,"
              "watched_episodes\n10,3,0,6,0\n11,2,8,2,1\n12,9,0,1,0\n"}  # fmt: skip

@@ -1,23 +1,22 @@
 """jobs/embed.py end to end on real Delta tables: tiny model in Spark + OpenAI over HTTP."""
 
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
-from tests.embeddings.conftest import DESCRIPTIONS, TINY_MAX_SEQ
-from tests.embeddings.fake_openai import FakeOpenAI, fake_vector
-from tools.job_loader import load_job
 
 from anime_recs.cli import JobError
 from anime_recs.embeddings.openai_embedder import l2_normalise
 from anime_recs.embeddings.text import normalise_text, text_hash
 from anime_recs.lakehouse import read_table, table_exists, write_table
 from anime_recs.tables import ANIME, ANIME_EMBEDDINGS, ANIME_SCHEMA, EMBEDDING_CACHE
+from tests.embeddings.embed_data import DESCRIPTIONS, TINY_MAX_SEQ, anime_rows, run_job, tiny
+from tests.embeddings.fake_openai import FakeOpenAI, fake_vector
 
-REPO = Path(__file__).resolve().parents[2]
 KEY = "sk-test-JOBKEY-abcdef0123456789"
 FAST_OPENAI = [
     "kind=openai",
@@ -31,39 +30,20 @@ FAST_OPENAI = [
 ]
 
 
-embed_job = load_job("embed")
-
-
-def run_job(lake: str, run: list[str], embedders: dict[str, list[str]], *extra: str) -> int:
-    argv = ["--conf", str(REPO / "conf" / "local.yaml")]
-    sets = [
-        f"paths.lake={lake}",
-        "spark.shuffle_partitions=2",
-        "spark.log_level=ERROR",
-        "embed.partitions=2",
-        f"embed.run=[{','.join(run)}]",
-        *extra,
-    ]
-    for name, settings in embedders.items():
-        sets += [f"embed.embedders.{name}.{s}" for s in settings]
-    for s in sets:
-        argv += ["--set", s]
-    return embed_job.main(argv)
-
-
-@pytest.fixture()
-def anime_lake(spark, lake, anime_df):
-    write_table(anime_df, lake, ANIME, ANIME_SCHEMA)
+@pytest.fixture(scope="module")
+def anime_only_lake(spark, tmp_path_factory) -> Path:
+    """A lake holding ``anime`` (:func:`anime_rows`), written once for the module."""
+    lake = tmp_path_factory.mktemp("anime_only") / "lake"
+    write_table(spark.createDataFrame(anime_rows(), ANIME_SCHEMA), str(lake), ANIME, ANIME_SCHEMA)
     return lake
 
 
-def tiny(model_dir: str, max_seq: int = TINY_MAX_SEQ) -> list[str]:
-    return [
-        "kind=sentence-transformers",
-        f"model={model_dir}",
-        f"max_seq_length={max_seq}",
-        "batch_size=4",
-    ]
+@pytest.fixture()
+def anime_lake(anime_only_lake, tmp_path) -> str:
+    """This test's copy of :func:`anime_only_lake` (a copy costs less than a Delta write)."""
+    copy = tmp_path / "lake"
+    shutil.copytree(anime_only_lake, copy)
+    return str(copy)
 
 
 def openai_cfg(base_url: str) -> list[str]:
@@ -79,6 +59,7 @@ def _lake_bytes(lake: str) -> bytes:
     return b"".join(p.read_bytes() for p in Path(lake).rglob("*") if p.is_file())
 
 
+@pytest.mark.e2e  # the whole job three times
 def test_job_end_to_end_rerun_and_replace_where(
     spark, anime_lake, tiny_model_dir, monkeypatch, caplog, capsys
 ):
@@ -123,9 +104,10 @@ def test_job_end_to_end_rerun_and_replace_where(
         cache = read_table(spark, anime_lake, EMBEDDING_CACHE)
         assert cache.filter("model = 'fake-embed'").count() == 6
 
-        # rerun: no request for cached texts, same table contents
+        # rerun (forced: an unchanged one is skipped): no request for cached texts, same
+        # table contents
         fake.reset_counts()
-        assert run_job(anime_lake, ["tiny", "oa"], embedders) == 0
+        assert run_job(anime_lake, ["tiny", "oa"], embedders, options=("--force",)) == 0
         assert fake.requests == 0
         assertDataFrameEqual(read_table(spark, anime_lake, ANIME_EMBEDDINGS), first, rtol=1e-6)
 
@@ -144,6 +126,7 @@ def test_job_end_to_end_rerun_and_replace_where(
     first.unpersist()
 
 
+@pytest.mark.e2e
 def test_rerun_after_failure_only_pays_for_missing(spark, anime_lake, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     settings = ["max_concurrency=1", "max_retries=1"]

@@ -11,9 +11,6 @@ import numpy as np
 import pytest
 from benchmarks.bench_embed import synthetic_descriptions
 from pyspark.sql import functions as F
-from tests.embeddings.test_embed_job import run_job, tiny
-from tests.embeddings.test_incremental import DESCRIPTIONS, counts_logged, write_anime
-from tests.tiny_model import TINY_MAX_SEQ
 
 from anime_recs.config import ConfigError, load_config
 from anime_recs.embeddings import engine
@@ -21,6 +18,14 @@ from anime_recs.embeddings.sentence import encoder_version
 from anime_recs.lakehouse import read_table
 from anime_recs.models import load_sentence_transformer, resolve_model_path
 from anime_recs.tables import ANIME_EMBEDDINGS
+from tests.embeddings.embed_data import (
+    DESCRIPTIONS,
+    TINY_MAX_SEQ,
+    counts_logged,
+    run_job,
+    tiny,
+    write_anime,
+)
 
 # measured over all 16k titles of the real 2020 files, int8 vs torch fp32 has a median cosine
 # of ~0.99 (docs/performance.md); a per-tensor or activation-quantized export falls far below
@@ -108,6 +113,7 @@ def test_an_export_is_made_once_and_an_interrupted_one_is_replaced(tmp_path, mon
     assert sorted(p.name for p in (tmp_path / "onnx").iterdir()) == ["fp-int8"]  # no temp left
 
 
+@pytest.mark.e2e
 def test_spark_job_on_int8_onnx_is_its_own_vector_version(
     spark, tmp_path, tiny_model_dir, caplog, monkeypatch
 ):
@@ -161,7 +167,7 @@ def test_an_archive_shipped_through_spark_files_loads_in_a_task(spark, minilm_ex
     name = SPARK_FILES_PREFIX + archive.rsplit("/", 1)[-1]
 
     def encode(rows):
-        model = get_model(name, 128, "cpu", "onnx", "int8", 1)
+        model = get_model(name, 128, "cpu", backend="onnx", quantize="int8", num_threads=1)
         unpacked = SparkFiles.get(name[len(SPARK_FILES_PREFIX) :])
         for row in rows:
             yield unpacked, float(np.linalg.norm(model.encode([row[0]])[0]))

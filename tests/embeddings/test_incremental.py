@@ -2,31 +2,23 @@
 and gives the same vectors as a full run; a new model version re-embeds everything."""
 
 import logging
-import re
 
 import numpy as np
+import pytest
 from pyspark.sql import functions as F
-from tests.embeddings.conftest import DESCRIPTIONS, TINY_MAX_SEQ, anime_row
-from tests.embeddings.test_embed_job import run_job, tiny
 
-from anime_recs.lakehouse import read_table, write_table
-from anime_recs.tables import ANIME, ANIME_EMBEDDINGS, ANIME_SCHEMA
+from anime_recs.lakehouse import read_table
+from anime_recs.tables import ANIME_EMBEDDINGS
+from tests.embeddings.embed_data import (
+    DESCRIPTIONS,
+    TINY_MAX_SEQ,
+    counts_logged,
+    run_job,
+    tiny,
+    write_anime,
+)
 
-
-def write_anime(spark, lake, descriptions: dict[int, str]) -> None:
-    rows = [
-        {**anime_row(i, d, True), "description_source": "synopsis"}  # not nullable
-        for i, d in descriptions.items()
-    ]
-    write_table(spark.createDataFrame(rows, ANIME_SCHEMA), lake, ANIME, ANIME_SCHEMA)
-
-
-def counts_logged(caplog) -> tuple[int, int]:
-    """(reused, computed) of the last 'step embed tiny' line; computed = texts the encoder
-    was handed in the Spark workers (an accumulator)."""
-    lines = [r.getMessage() for r in caplog.records if "step embed tiny: done" in r.getMessage()]
-    match = re.search(r"reused=(\d+) computed=(\d+)", lines[-1])
-    return int(match[1]), int(match[2])
+pytestmark = pytest.mark.e2e  # job reruns
 
 
 def vectors(spark, lake) -> dict[int, tuple[str, str, np.ndarray]]:

@@ -5,7 +5,6 @@ import random
 
 import numpy as np
 import pytest
-from tests.embeddings.fake_openai import FakeOpenAI, fake_vector
 
 from anime_recs.embeddings.openai_embedder import (
     EmbeddingRequestError,
@@ -20,6 +19,7 @@ from anime_recs.embeddings.openai_embedder import (
     plan_batches,
     scrub,
 )
+from tests.embeddings.fake_openai import FakeOpenAI, fake_vector
 
 KEY = "sk-test-FAKEKEY-0123456789abcdef"
 FAST = RetryPolicy(max_retries=4, base_s=0.001, max_s=0.05)

@@ -4,13 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from pyspark.sql import functions as F
-from tests.embeddings.conftest import DESCRIPTIONS, TINY_MAX_SEQ
 
 from anime_recs.embeddings.encode import get_model, local_cores, make_encode_fn, worker_threads
 from anime_recs.embeddings.sentence import embed_texts, model_fingerprint, with_identity
 from anime_recs.embeddings.text import titles_to_embed
+from tests.embeddings.embed_data import DESCRIPTIONS, TINY_MAX_SEQ
 
 TEXTS = [" ".join(d.split()) for d in DESCRIPTIONS.values()]
+TORCH = {"backend": "torch", "quantize": "none"}  # the engine of conf/base.yaml's embedders
 
 
 def test_worker_threads_pinned():
@@ -38,7 +39,7 @@ def _direct(model_dir: str, texts: list[str]) -> np.ndarray:
 
 
 def test_pandas_fn_matches_encode_and_is_unit_norm(tiny_model_dir):
-    fn = make_encode_fn(tiny_model_dir, TINY_MAX_SEQ, batch_size=4, num_threads=1, device="cpu")
+    fn = make_encode_fn(tiny_model_dir, TINY_MAX_SEQ, 4, 1, "cpu", **TORCH)
     out = list(fn(iter([pd.Series(TEXTS[:4]), pd.Series(TEXTS[4:]), pd.Series([], dtype=str)])))
     assert [len(s) for s in out] == [4, len(TEXTS) - 4, 0]
     got = np.vstack([np.stack(s.tolist()) for s in out[:2]])
@@ -51,16 +52,16 @@ def test_pandas_fn_matches_encode_and_is_unit_norm(tiny_model_dir):
 
 
 def test_model_loaded_once_per_process(tiny_model_dir):
-    first = get_model(tiny_model_dir, TINY_MAX_SEQ, "cpu")
-    fn = make_encode_fn(tiny_model_dir, TINY_MAX_SEQ, batch_size=4, device="cpu")
+    first = get_model(tiny_model_dir, TINY_MAX_SEQ, "cpu", **TORCH)
+    fn = make_encode_fn(tiny_model_dir, TINY_MAX_SEQ, 4, device="cpu", **TORCH)
     list(fn(iter([pd.Series(TEXTS[:2]), pd.Series(TEXTS[2:])])))
-    assert get_model(tiny_model_dir, TINY_MAX_SEQ, "cpu") is first
-    assert get_model(tiny_model_dir, 16, "cpu") is not first  # other window: its own copy
+    assert get_model(tiny_model_dir, TINY_MAX_SEQ, "cpu", **TORCH) is first
+    assert get_model(tiny_model_dir, 16, "cpu", **TORCH) is not first  # other window: its own copy
 
 
 def test_spark_matches_direct_encode(spark, anime_df, tiny_model_dir):
     texts = titles_to_embed(anime_df)
-    vectors = embed_texts(texts, tiny_model_dir, TINY_MAX_SEQ, 4, partitions=2, num_threads=1)
+    vectors = embed_texts(texts, tiny_model_dir, TINY_MAX_SEQ, 4, 2, 1, **TORCH)
     rows = with_identity(vectors, "tiny", tiny_model_dir, "v1").orderBy("anime_id").collect()
     assert [r.anime_id for r in rows] == [1, 2, 3, 4, 5, 6]
     assert {(r.embedder, r.dim, r.model, r.model_version) for r in rows} == {
@@ -70,7 +71,7 @@ def test_spark_matches_direct_encode(spark, anime_df, tiny_model_dir):
     expected_texts = [r.text for r in texts.orderBy("anime_id").collect()]
     np.testing.assert_allclose(got, _direct(tiny_model_dir, expected_texts), atol=1e-5)
     # pandas function called directly gives the same as through Spark
-    fn = make_encode_fn(tiny_model_dir, TINY_MAX_SEQ, batch_size=4, device="cpu")
+    fn = make_encode_fn(tiny_model_dir, TINY_MAX_SEQ, 4, device="cpu", **TORCH)
     direct = np.stack(next(fn(iter([pd.Series(expected_texts)]))).tolist())
     np.testing.assert_allclose(got, direct, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
@@ -79,7 +80,7 @@ def test_spark_matches_direct_encode(spark, anime_df, tiny_model_dir):
 def test_embed_texts_requires_columns(spark, tiny_model_dir):
     df = spark.createDataFrame([(1, "x")], "anime_id INT, description STRING")
     with pytest.raises(ValueError, match=r"missing columns \['text', 'text_hash'\]"):
-        embed_texts(df, tiny_model_dir, 8, 2, 1)
+        embed_texts(df, tiny_model_dir, 8, 2, 1, **TORCH)
 
 
 def test_model_fingerprint(tmp_path, tiny_model_dir):
@@ -99,7 +100,7 @@ def test_real_minilm_through_spark_matches_encode(spark, anime_df):
     spec = "packaged:all-MiniLM-L6-v2"
     texts = titles_to_embed(anime_df)
     rows = (
-        embed_texts(texts, spec, 128, 16, partitions=2, num_threads=1)
+        embed_texts(texts, spec, 128, 16, 2, 1, **TORCH)
         .orderBy("anime_id")
         .select("embedding", F.col("anime_id"))
         .collect()

@@ -14,14 +14,14 @@ def test_aggregate_scores_modes():
     sums = np.array([0.9, 1.8])
     score, tb = aggregate_scores(max_sim, occ, sums, "weighted", 0.05)
     assert np.allclose(score, [0.9, 0.9]) and np.all(tb == 0)  # 0.8 + 0.05 * 2
-    score, _ = aggregate_scores(max_sim, occ, sums, "max")
+    score, _ = aggregate_scores(max_sim, occ, sums, "max", 0.05)
     assert score.tolist() == [0.9, 0.8]
-    score, tb = aggregate_scores(max_sim, occ, sums, "count")
+    score, tb = aggregate_scores(max_sim, occ, sums, "count", 0.05)
     assert score.tolist() == [1.0, 3.0] and tb.tolist() == [0.9, 0.8]
-    score, _ = aggregate_scores(max_sim, occ, sums, "sum")
+    score, _ = aggregate_scores(max_sim, occ, sums, "sum", 0.05)
     assert score.tolist() == [0.9, 1.8]
     with pytest.raises(ValueError, match="unknown aggregation"):
-        aggregate_scores(max_sim, occ, sums, "mean")
+        aggregate_scores(max_sim, occ, sums, "mean", 0.05)
 
 
 # titles 0..6 (indexes = anime_id order). User 0 promoted titles 0 and 1, rated 0, 1, 4 in train.

@@ -55,7 +55,7 @@ def test_hybrid_rrf_neighbors_by_hand():
 
 
 def test_hybrid_score_fusion_ties_go_to_the_smaller_id():
-    got = hybrid_neighbors(CF, CONTENT, k=2, fusion="score", weight_cf=0.5)
+    got = hybrid_neighbors(CF, CONTENT, k=2, fusion="score", weight_cf=0.5, rrf_k=60)
     # title 1: 2 -> 0.5*1 + 0.5*0, 3 -> 0.5*0 + 0.5*1 (tie: 2 first), 4 -> 0
     assert got[got.anime_id == 1][["neighbor_id", "similarity"]].values.tolist() == [
         [2, 0.5],
@@ -73,7 +73,7 @@ def test_cf_weight_drops_for_candidates_without_collaborative_data():
 def test_a_cold_candidate_competes_on_its_content_similarity():
     cf = frame([(1, 2, 1, 0.5), (1, 3, 2, 0.4), (6, 4, 1, 0.3)])
     content = frame([(1, 3, 1, 0.9), (1, 5, 2, 0.85), (1, 4, 3, 0.7)])
-    got = hybrid_neighbors(cf, content, k=4, fusion="score", weight_cf=0.9)
+    got = hybrid_neighbors(cf, content, k=4, fusion="score", weight_cf=0.9, rrf_k=60)
     # title 1: cf norm 2 -> 1, 3 -> 0; content norm 3 -> 1, 5 -> 0.75, 4 -> 0; 5 is cold
     rows = got[got.anime_id == 1]
     assert rows.neighbor_id.tolist() == [2, 5, 3, 4]
@@ -92,7 +92,7 @@ def test_weight_one_reproduces_the_collaborative_order():
 
 def test_unknown_fusion_is_rejected():
     with pytest.raises(ValueError, match="unknown fusion"):
-        hybrid_neighbors(CF, CONTENT, k=2, fusion="max")
+        hybrid_neighbors(CF, CONTENT, k=2, fusion="max", weight_cf=0.5, rrf_k=60)
 
 
 def test_title_prior_by_hand():
@@ -116,8 +116,8 @@ def test_prior_reorders_equally_similar_candidates():
     # content-only title 9 candidates 1 and 2 tie on similarity; the prior puts 2 first
     content = frame([(9, 1, 1, 0.5), (9, 2, 2, 0.5)])
     prior = TitlePrior(np.array([1, 2]), np.array([0.1, 0.6]), 0.0)
-    plain = hybrid_neighbors(frame([]), content, 2, "score", 0.9)
-    blended = hybrid_neighbors(frame([]), content, 2, "score", 0.9, prior=prior, prior_weight=0.5)
+    plain = hybrid_neighbors(frame([]), content, 2, "score", 0.9, 60)
+    blended = hybrid_neighbors(frame([]), content, 2, "score", 0.9, 60, prior, 0.5)
     assert plain["neighbor_id"].tolist() == [1, 2]
     assert blended["neighbor_id"].tolist() == [2, 1]
     # 0.5 x minmax(1.0) + 0.5 x prior
@@ -126,4 +126,4 @@ def test_prior_reorders_equally_similar_candidates():
 
 def test_prior_weight_without_a_prior_fails():
     with pytest.raises(ValueError, match="prior"):
-        hybrid_neighbors(CF, CONTENT, 2, "score", 0.9, prior_weight=0.1)
+        hybrid_neighbors(CF, CONTENT, 2, "score", 0.9, 60, prior_weight=0.1)

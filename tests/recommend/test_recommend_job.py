@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from recsynth import synthetic_tables
-from tools.job_loader import load_job
 
 from anime_recs import tables
 from anime_recs.evaluation.bootstrap import bootstrap_ratio_ci
 from anime_recs.lakehouse import read_table, write_table
+from tests.helpers import load_job
+from tests.recommend.recsynth import synthetic_tables
 
 REPO = Path(__file__).resolve().parents[2]
 K, N_MAX, BONUS, SAMPLES, SEED = 3, 10, 0.05, 200, 11

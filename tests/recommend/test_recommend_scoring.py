@@ -139,7 +139,15 @@ def test_score_users_through_spark_matches_one_chunk(spark):
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "7")  # users span batches
     try:
         lists = score_users(
-            spark, spark.createDataFrame(ratings), model(), 2, 3, chunk_rows=10, partitions=2
+            spark,
+            spark.createDataFrame(ratings),
+            model(),
+            2,
+            3,
+            "weighted",
+            0.05,
+            chunk_rows=10,
+            partitions=2,
         )
         got = sorted(
             (r.asDict() for r in lists.collect()), key=lambda r: (r["recommender"], r["user_id"])

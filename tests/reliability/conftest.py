@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.reliability.test_pipeline_guarantees import load_job
-from tests.reliability.test_storage_faults import job_args
 
 from anime_recs import tables
 from anime_recs.lakehouse import table_version
+from tests.helpers import load_job
+from tests.reliability.lake_jobs import job_args
 
 
 @pytest.fixture(scope="session")
@@ -18,7 +18,7 @@ def ingested_lake(spark, tiny_raw, tmp_path_factory) -> Path:
     versions 0 and 1 (same contents, different files). Never damaged: tests copy it."""
     lake = tmp_path_factory.mktemp("ingested") / "lake"
     ingest = load_job("ingest")
-    for _ in range(2):
-        assert ingest.main(job_args(lake, tiny_raw)) == 0
+    for _ in range(2):  # the second unchanged: forced
+        assert ingest.main([*job_args(lake, tiny_raw), "--force"]) == 0
     assert table_version(spark, str(lake), tables.RATINGS) == 1
     return lake

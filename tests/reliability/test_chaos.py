@@ -1,7 +1,7 @@
 """Chaos: the whole pipeline SIGKILLed at seeded random moments, rerun after each kill.
 
 On the generator's tiny data with the tiny random encoder (the overrides of
-``test_pipeline_guarantees.settings``; no ``OPENAI_API_KEY``, so the OpenAI embedder is
+``tests.helpers.pipeline_settings``; no ``OPENAI_API_KEY``, so the OpenAI embedder is
 skipped), ``jobs/pipeline.py`` runs as a real process (with its JVM and Python workers, in one
 process group):
 
@@ -31,12 +31,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from tests.reliability.test_pipeline_guarantees import CONF, MODEL_NAME, REPO, load_job, settings
 
 from anime_recs import tables
 from anime_recs.cli import run_main
 from anime_recs.lakehouse import table_digest
 from anime_recs.training.registry import FINGERPRINT_TAG
+from tests.helpers import CONF, MODEL_NAME, REPO, load_job, pipeline_settings
+
+pytestmark = pytest.mark.e2e  # the pipeline process killed
 
 SEED = 18
 KILLS = 8
@@ -114,7 +116,8 @@ def environment() -> dict[str, str]:
 
 def pipeline_argv(root: Path, raw: Path, model_dir: str) -> list[str]:
     argv = [sys.executable, str(REPO / "jobs" / "pipeline.py"), "--conf", CONF]
-    argv += ["--set", f"paths.raw={raw}", *settings(root, model_dir, "http://127.0.0.1:9/v1")]
+    argv += ["--set", f"paths.raw={raw}"]
+    argv += pipeline_settings(root, model_dir, "http://127.0.0.1:9/v1")
     return argv + ["--set", "spark.master=local[2]", "--set", "spark.driver_memory=1g"]
 
 

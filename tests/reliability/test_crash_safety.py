@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 from pyspark.testing import assertDataFrameEqual
-from tests.slow_write import kill_mid_write
 
 from anime_recs.lakehouse import read_table, table_path, table_version, write_table
 from anime_recs.tables import RATINGS, RATINGS_SCHEMA
+from tests.slow_write import kill_mid_write
+
+pytestmark = pytest.mark.e2e  # a writer process killed
 
 
 @pytest.mark.slow

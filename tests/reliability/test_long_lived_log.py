@@ -26,10 +26,12 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.reliability.test_storage_faults import call, fails_with_one_line, job_args
 
 from anime_recs import delta_log, tables
 from anime_recs.lakehouse import read_table, table_digest, table_path
+from tests.reliability.lake_jobs import call, fails_with_one_line, job_args
+
+pytestmark = pytest.mark.e2e  # whole jobs (check, restore, jaccard) on long-lived lakes
 
 RATINGS = tables.RATINGS
 BEFORE_DELETE = 22  # the last property commit: ingest's contents and files

@@ -40,19 +40,15 @@ from pathlib import Path
 
 import pytest
 from delta.tables import DeltaTable
-from tests.embeddings.fake_openai import FakeOpenAI
-from tests.settings import output_settings, set_args
-from tools.job_loader import load_job
 
 from anime_recs import cli, runlog, tables
 from anime_recs.cli import JobError, run_main
 from anime_recs.lakehouse import read_table, table_path, table_version
 from anime_recs.tracking import keep_logging
+from tests.embeddings.fake_openai import FakeOpenAI
+from tests.helpers import CONF, MODEL_NAME, REPO, load_job, pipeline_settings
 
-REPO = Path(__file__).resolve().parents[2]
-CONF = str(REPO / "conf" / "local.yaml")
 KEY = "sk-test-SECRET-0123456789abcdef"
-MODEL_NAME = "anime_encoder"
 STAGES = ["ingest", "jaccard", "embed_base", "finetune", "embed_finetuned", "recommend", "serve"]
 # tables every stage rewrites on a forced rerun (embedding_cache is only merged into when a
 # text is missing, rejected_rows is empty on tiny data: Delta records no empty overwrite)
@@ -67,31 +63,6 @@ REWRITTEN = {
     tables.RECOMMENDATIONS,
     tables.EVALUATION,
 }
-
-
-def settings(root: Path, model_dir: str, openai_url: str) -> list[str]:
-    """``--set`` overrides: every output under ``root``, tiny and fast, models offline."""
-    sets = {
-        **output_settings(root),
-        # the test session's settings (getOrCreate applies SQL confs to the shared session)
-        "spark.shuffle_partitions": 2,
-        "spark.log_level": "ERROR",
-        "embed.partitions": 1,
-        "embed.embedders.base_minilm_128.model": model_dir,
-        "embed.embedders.base_minilm_128.max_seq_length": 64,
-        "embed.embedders.finetuned_minilm.max_seq_length": 64,  # tiny model: 128 positions
-        "embed.embedders.openai_small.base_url": openai_url,
-        "embed.embedders.openai_small.max_retries": 1,
-        "embed.embedders.openai_small.backoff_base_s": 0.01,
-        "finetune.base_model": model_dir,
-        "finetune.max_seq_length": 64,
-        "finetune.epochs": 1,
-        "finetune.max_train_pairs": 32,
-        "finetune.checkpoint_steps": 0,
-        "jaccard.title_blocks": 2,
-        "recommend.bootstrap_samples": 20,
-    }
-    return set_args(sets)
 
 
 class Capture(logging.Handler):
@@ -113,8 +84,8 @@ class Pipeline:
         self.spark, self.root, self.fake = spark, root, fake
         self.lake = str(root / "lake")
         self.tracking_uri = f"sqlite:///{root / 'mlruns.db'}"
-        self.argv = ["--conf", CONF, "--set", f"paths.raw={raw}"]
-        self.argv += settings(root, model_dir, fake.base_url)
+        self.argv = ["--conf", CONF, "--log-level", "DEBUG", "--set", f"paths.raw={raw}"]
+        self.argv += pipeline_settings(root, model_dir, fake.base_url)
         self.job = load_job("pipeline")
         self.capture = Capture()
         self.out, self.err = io.StringIO(), io.StringIO()
@@ -130,15 +101,11 @@ class Pipeline:
         """Fake key in the environment; logs at DEBUG, stdout and stderr captured."""
         import torch
 
-        root, setup_logging = logging.getLogger(), cli.setup_logging
+        root = logging.getLogger()
         with contextlib.ExitStack() as stack:
             mp = stack.enter_context(pytest.MonkeyPatch.context())
             mp.setenv("OPENAI_API_KEY", KEY)
             mp.setenv("HF_HUB_OFFLINE", "1")
-            # every job configures logging through cli.setup_logging: make it DEBUG
-            mp.setattr(
-                cli, "setup_logging", lambda level=logging.INFO: setup_logging(logging.DEBUG)
-            )
             stack.enter_context(contextlib.redirect_stdout(self.out))
             stack.enter_context(contextlib.redirect_stderr(self.err))
             stack.callback(root.setLevel, root.level)
@@ -149,7 +116,8 @@ class Pipeline:
             yield
             self.handler_kept.append(self.capture in root.handlers)
 
-    def run(self, name: str, *extra: str) -> None:
+    def run(self, name: str, *extra: str, job: str = "pipeline") -> None:
+        """Run ``jobs/<job>.py`` (the pipeline) with the module's settings and ``extra``."""
         start, first = time.perf_counter(), len(self.capture.lines)
         try:
             with self.captured():
@@ -158,7 +126,8 @@ class Pipeline:
                         self.job.main(self.argv)
                     self.failure = str(info.value)
                 else:
-                    assert self.job.main([*self.argv, *extra]) == 0
+                    main = self.job.main if job == "pipeline" else load_job(job).main
+                    assert main([*self.argv, *extra]) == 0
         finally:
             self.logs[name] = "\n".join(self.capture.lines[first:])
             self.wall_s[name] = time.perf_counter() - start
@@ -211,6 +180,7 @@ def run_records(spark, lake: str) -> list[dict]:
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_failed_stage_is_recorded_and_the_rerun_resumes_from_it(spark, runs):
     assert runs.failure == (
         "embedder openai_small: OpenAI embeddings HTTP 401: authentication failed: "
@@ -242,6 +212,7 @@ def test_failed_stage_is_recorded_and_the_rerun_resumes_from_it(spark, runs):
     assert "step embed openai_small: done" not in runs.logs["failed"]
 
 
+@pytest.mark.e2e
 def test_unchanged_rerun_skips_every_stage_and_registers_no_model_version(runs):
     log_text = runs.logs["unchanged"]
     for stage in STAGES:
@@ -251,6 +222,59 @@ def test_unchanged_rerun_skips_every_stage_and_registers_no_model_version(runs):
     assert runs.versions["unchanged"] == runs.versions["resumed"]
     assert runs.model_versions["resumed"] == [1]
     assert runs.model_versions["unchanged"] == [1]
+
+
+# --------------------------------------------------------------------------------------------
+# A stage run alone, or an output changed by hand: the next pipeline run recomputes it
+# --------------------------------------------------------------------------------------------
+
+
+def rows(spark, lake: str, name: str) -> list[str]:
+    return sorted(repr(tuple(r)) for r in read_table(spark, lake, name).collect())
+
+
+@pytest.fixture(scope="module")
+def stale(spark, runs):
+    """After run 3: ``jobs/recommend.py --set recommend.k=5`` (run 5), the pipeline with its
+    own settings (run 6); ``anime_neighbors`` restored by hand to the k = 5 version with
+    ``jobs/check.py --restore`` (run 7), the pipeline again (run 8)."""
+    if "k5" not in runs.versions:
+        runs.run("k5", "--set", "recommend.k=5", job="recommend")
+        runs.run("after k5")
+        neighbors = runs.versions["k5"][tables.ANIME_NEIGHBORS]
+        restore = ["--restore", tables.ANIME_NEIGHBORS, "--to-version", str(neighbors)]
+        with pytest.raises(SystemExit) as done:
+            run_main(load_job("check").main, [*runs.argv, *restore])
+        assert done.value.code == 0
+        runs.versions["restored"] = lake_versions(runs.spark, runs.lake)
+        runs.run("after restore")
+    return runs
+
+
+@pytest.mark.e2e
+def test_a_stage_run_alone_or_restored_by_hand_is_recomputed_by_the_next_pipeline_run(spark, stale):
+    runs, versions = stale, stale.versions
+    records = run_records(spark, runs.lake)
+    alone = [r for r in records if r["stage"] == "recommend"][-3]  # the standalone k = 5 run
+    assert (alone["status"], json.loads(alone["outputs"])[tables.ANIME_NEIGHBORS]) == (
+        runlog.SUCCEEDED,
+        versions["k5"][tables.ANIME_NEIGHBORS],
+    )
+    for run in ("after k5", "after restore"):
+        log_text = runs.logs[run]
+        assert "stage recommend: running (fingerprint" in log_text, run
+        for stage in set(STAGES) - {"recommend"}:  # serve: the same neighbours' contents
+            assert f"stage {stage}: unchanged since run" in log_text, (run, stage)
+    assert "changed since run" in runs.logs["after k5"]
+    restored = versions["restored"][tables.ANIME_NEIGHBORS]
+    assert f"table {tables.ANIME_NEIGHBORS} is at version {restored}" in runs.logs["after restore"]
+    # the tables hold the pipeline's settings again (k = 3): the contents of run 3
+    neighbors = read_table(spark, runs.lake, tables.ANIME_NEIGHBORS)
+    assert neighbors.agg({"rank": "max"}).first()[0] == 3
+    for name in (tables.ANIME_NEIGHBORS, tables.EVALUATION, tables.USER_RECOMMENDATIONS):
+        before = versions["unchanged"][name]
+        assert rows(spark, runs.lake, name) == sorted_rows(spark, runs.lake, name, before), name
+    assert runs.model_versions["after restore"] == [1]
 
 
 # --------------------------------------------------------------------------------------------
@@ -264,6 +288,7 @@ def sorted_rows(spark, lake: str, name: str, version: int | None) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_forced_rerun_rewrites_the_same_contents(spark, forced):
     runs = forced
     for stage in STAGES:
@@ -280,6 +305,7 @@ def test_forced_rerun_rewrites_the_same_contents(spark, forced):
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_forced_rerun_registers_no_duplicate_model_version(forced):
     runs = forced
     # the fine-tune fingerprint hashes its inputs' contents, not their (new) Delta versions
@@ -287,6 +313,7 @@ def test_forced_rerun_registers_no_duplicate_model_version(forced):
     assert "already trained in run" in runs.logs["forced"]
 
 
+@pytest.mark.e2e
 def test_no_table_but_the_run_log_ever_had_an_append(spark, runs):
     """(Run after the forced run too when the slow tests run: it then covers all four.)"""
     appends = {}
@@ -313,6 +340,7 @@ def files_under(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if p.is_file()]
 
 
+@pytest.mark.e2e
 def test_fake_key_appears_in_no_file_log_or_output(runs):
     key = KEY.encode()
     root = runs.root
@@ -346,6 +374,7 @@ def test_fake_key_appears_in_no_file_log_or_output(runs):
         assert "0123456789abcdef" not in text, f"part of the key found in {what}"
 
 
+@pytest.mark.e2e
 def test_fake_key_is_in_no_mlflow_param_tag_or_artifact_name(runs):
     import mlflow
 
@@ -398,6 +427,7 @@ def test_a_delta_write_conflict_exits_2_with_one_line(capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_two_concurrent_ingests_do_not_corrupt_the_tables(
     spark, tiny_raw, tmp_path, record_property
 ):
@@ -407,7 +437,7 @@ def test_two_concurrent_ingests_do_not_corrupt_the_tables(
     the case of two overlapping scheduled reruns. (On an empty lake the loser gets Delta's
     ``ProtocolChangedException`` instead, through the same one-line error.)
     """
-    sets = [f"paths.raw={tiny_raw}", "spark.shuffle_partitions=2", "spark.log_level=ERROR"]
+    sets = [f"paths.raw={tiny_raw}", "spark.shuffle_partitions=2"]
     sets = [x for s in sets for x in ("--set", s)]
     lake = tmp_path / "lake"
     assert load_job("ingest").main(["--conf", CONF, *sets, "--set", f"paths.lake={lake}"]) == 0
@@ -415,7 +445,7 @@ def test_two_concurrent_ingests_do_not_corrupt_the_tables(
     expected = {name: sorted_rows(spark, str(lake), name, None) for name in names}
     argv = [sys.executable, str(REPO / "jobs" / "ingest.py"), "--conf", CONF, *sets]
     argv += ["--set", f"paths.lake={lake}", "--set", "spark.master=local[1]"]
-    argv += ["--set", "spark.driver_memory=1g"]
+    argv += ["--set", "spark.driver_memory=1g", "--force"]  # the tables are as recorded
     env = {**os.environ, "OPENAI_API_KEY": KEY}
     procs = []
     for i in range(2):  # output to files: a full pipe would stall one writer
@@ -455,7 +485,7 @@ def test_two_concurrent_ingests_do_not_corrupt_the_tables(
     ("job", "key", "message"),
     [
         ("ingest", "paths.raw", r"anime\.csv: input file not found at {path}/anime\.csv"),
-        ("jaccard", "paths.lake", r"Delta table 'ratings' not found at {path}/ratings: "),
+        ("jaccard", "paths.lake", r"Delta tables \['ratings', 'anime'\] not found under {path}: "),
         ("pipeline", "paths.raw", r"raw files missing in {path} \(pass --generate SCALE"),
     ],
 )
@@ -464,7 +494,7 @@ def test_unreadable_path_exits_2_with_one_line_naming_it(
 ):
     missing = tmp_path / "no" / "such" / "folder"
     argv = ["--conf", CONF, "--set", f"{key}={missing}"]
-    argv += ["--set", "spark.shuffle_partitions=2", "--set", "spark.log_level=ERROR"]
+    argv += ["--set", "spark.shuffle_partitions=2"]
     with pytest.raises(SystemExit) as exc:
         run_main(load_job(job).main, argv)
     assert exc.value.code == 2

@@ -15,7 +15,6 @@ damages a copy. Long-lived logs (checkpoints, expired commits): ``test_long_live
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 import subprocess
@@ -24,19 +23,15 @@ import uuid
 from pathlib import Path
 
 import pytest
-from tests.reliability.test_pipeline_guarantees import CONF, REPO, load_job
 
 from anime_recs import tables
-from anime_recs.cli import run_main
 from anime_recs.lakehouse import read_table, table_digest, table_path, table_version
+from tests.helpers import REPO, load_job
+from tests.reliability.lake_jobs import JACCARD_STEP, call, fails_with_one_line, job_args
 
-JACCARD_STEP = f"compute and write {tables.ANIME_PAIR_JACCARD}"
+pytestmark = pytest.mark.e2e  # whole jobs on a damaged lake
 
-
-def job_args(lake: Path, raw: Path | None = None) -> list[str]:
-    sets = [f"paths.lake={lake}", "spark.shuffle_partitions=2", "spark.log_level=ERROR"]
-    sets += ["jaccard.title_blocks=2"] + ([f"paths.raw={raw}"] if raw else [])
-    return ["--conf", CONF, *[x for s in sets for x in ("--set", s)]]
+FINGERPRINT_STEP = "fingerprint jaccard"  # the runner reads the inputs' versions
 
 
 @pytest.fixture(scope="module")
@@ -55,29 +50,6 @@ def lake(base_lake, tmp_path) -> Path:
     copy = tmp_path / "lake"
     shutil.copytree(base_lake, copy)
     return copy
-
-
-def call(job: str, argv: list[str], capsys) -> tuple[int, str, str]:
-    """``run_main(jobs/<job>.py main)`` in this process: (exit status, stdout, stderr)."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as info:
-        run_main(load_job(job).main, argv)
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
-
-
-def fails_with_one_line(lake: Path, capsys, caplog, step: str = JACCARD_STEP) -> str:
-    """Run jaccard on the damaged lake: exit 2, one ``error:`` line, no traceback."""
-    caplog.set_level(logging.INFO, logger="anime_recs")
-    caplog.clear()
-    code, _, err = call("jaccard", job_args(lake), capsys)
-    assert code == 2, err
-    lines = err.rstrip("\n").splitlines()
-    assert "Traceback" not in err and "\tat " not in err, err[-3000:]
-    assert [line for line in lines if line.startswith("error: ")] == lines[-1:], err[-3000:]
-    assert f"step {step}: failed after " in caplog.text
-    assert f"step {step}: done" not in caplog.text
-    return lines[-1]
 
 
 def current_files(lake: Path, name: str = tables.RATINGS) -> list[str]:
@@ -165,7 +137,7 @@ def test_truncated_log_commit(spark, lake, digests, tiny_raw, capsys, caplog, ke
     if not keep_checksum:
         commit.with_name(f".{commit.name}.crc").unlink()
     problem = "checksum mismatch" if keep_checksum else "truncated or invalid JSON"
-    line = fails_with_one_line(lake, capsys, caplog, step="read inputs")
+    line = fails_with_one_line(lake, capsys, caplog, FINGERPRINT_STEP)
     assert line == (
         "error: table ratings (version 1) is damaged: log entry "
         f"_delta_log/00000000000000000001.json is unreadable ({problem}); Delta cannot read the "
@@ -204,7 +176,7 @@ def test_truncated_log_commit(spark, lake, digests, tiny_raw, capsys, caplog, ke
 
 def test_dropped_table_folder(spark, lake, capsys, caplog):
     shutil.rmtree(lake / "anime")
-    line = fails_with_one_line(lake, capsys, caplog, step="read inputs")
+    line = fails_with_one_line(lake, capsys, caplog, FINGERPRINT_STEP)
     assert line == (
         f"error: Delta table 'anime' not found at {lake / 'anime'}: run its stage first "
         "(jobs/ingest.py)"
@@ -240,7 +212,6 @@ def test_operator_screen_shows_one_line_and_no_trace(base_lake, tmp_path):
     (lake / "ratings" / victim).unlink()
     argv = [sys.executable, str(REPO / "jobs" / "jaccard.py"), *job_args(lake)]
     argv += ["--set", "spark.master=local[1]", "--set", "spark.driver_memory=1g"]
-    argv[argv.index("spark.log_level=ERROR")] = "spark.log_level=WARN"  # the default
     proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 2, proc.stderr[-3000:]
     lines = proc.stderr.rstrip("\n").splitlines()
@@ -303,7 +274,7 @@ def test_disk_full_leaves_the_previous_version_and_the_rerun_completes(
     version, digest = table_version(spark, str(lake), name), table_digest(spark, str(lake), name)
 
     filler = fill(small_disk)
-    line = fails_with_one_line(lake, capsys, caplog)
+    line = fails_with_one_line(lake, capsys, caplog, JACCARD_STEP, "--force")
     assert line == (
         f"error: no space left on device writing table {name} at {lake / name}: the write was "
         f"not committed, the table stays at version {version}; free space and rerun "
@@ -313,6 +284,9 @@ def test_disk_full_leaves_the_previous_version_and_the_rerun_completes(
     assert table_digest(spark, str(lake), name) == digest
 
     filler.unlink()
+    # the write was not committed: the table is still what the last success recorded
     assert load_job("jaccard").main(job_args(lake)) == 0
+    assert table_version(spark, str(lake), name) == version
+    assert load_job("jaccard").main([*job_args(lake), "--force"]) == 0
     assert table_version(spark, str(lake), name) == version + 1
     assert table_digest(spark, str(lake), name) == digest

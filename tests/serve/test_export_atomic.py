@@ -4,9 +4,9 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from tests.slow_write import kill_mid_write
 
 from anime_recs.serve.export import export_recommendations, recover
+from tests.slow_write import kill_mid_write
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -28,6 +28,7 @@ def previous_export(spark, target: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_killed_export_leaves_the_previous_export_intact(spark, tmp_path):
     target = tmp_path / "exports" / "latest"
     before = previous_export(spark, target)

@@ -4,21 +4,18 @@ computation of the serving rules; exports equal the table; reruns write the same
 from __future__ import annotations
 
 import json
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from tools.job_loader import load_job
 
 from anime_recs import tables
 from anime_recs.cli import run_main
 from anime_recs.lakehouse import read_table, table_version, write_table
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recommend"))
-from recsynth import synthetic_tables  # noqa: E402
+from tests.helpers import load_job
+from tests.recommend.recsynth import synthetic_tables
 
 REPO = Path(__file__).resolve().parents[2]
 K, N, BONUS = 3, 10, 0.05
@@ -243,7 +240,8 @@ def test_exports_equal_the_table(spark, served):
 def test_rerun_writes_the_same_rows_as_a_new_version(spark, served):
     lake = served["lake"]
     before = table_version(spark, lake, tables.USER_RECOMMENDATIONS)
-    assert load_job("serve").main(served["argv"]) == 0
+    # forced: an unchanged rerun is skipped (tests/test_runner.py)
+    assert load_job("serve").main([*served["argv"], "--force"]) == 0
     after = table_version(spark, lake, tables.USER_RECOMMENDATIONS)
     assert after == before + 1
 

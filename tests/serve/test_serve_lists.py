@@ -46,7 +46,7 @@ ROWS = [
 def served(neighbors, n=3, k=2):
     model = build_serve_model(ANIME, neighbors, PROMOTERS, k)
     u, a, r, rated = (np.array(c) for c in zip(*ROWS, strict=True))
-    table = serve_chunk(u, a, r, rated, model, n, k)
+    table = serve_chunk(u, a, r, rated, model, n, k, "weighted", 0.05)
     out = {}
     for row in table.to_pylist():
         out.setdefault(row["user_id"], []).append(
@@ -107,7 +107,8 @@ def test_at_most_three_reasons_and_n_cut():
     )
     model = build_serve_model(ANIME, neighbors, PROMOTERS, 1)
     ids = np.array([10, 20, 40, 50])
-    table = serve_chunk(np.full(4, 7), ids, np.full(4, 10), np.ones(4, bool), model, 1, 1)
+    rated = np.ones(4, bool)
+    table = serve_chunk(np.full(4, 7), ids, np.full(4, 10), rated, model, 1, 1, "weighted", 0.05)
     assert table.to_pylist() == [
         {
             "user_id": 7,

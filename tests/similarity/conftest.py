@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from jaccard_data import make_ratings
 
 from anime_recs.tables import RATINGS_SCHEMA
+from tests.similarity.jaccard_data import make_ratings
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
-from tools.job_loader import load_job
-
 from anime_recs.tables import ANIME_PAIR_JACCARD_SCHEMA, ANIME_SCHEMA
+from tests.helpers import load_job
 
 
 def make_ratings(

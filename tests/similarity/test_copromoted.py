@@ -42,11 +42,13 @@ def test_the_example_titles_fall_in_the_intended_splits(anime):
     }
 
 
+# the tests' rules (conf/base.yaml's values but top_partners and min_intersection)
+RULES = dict(top_partners=1, min_promoters=5, min_intersection=3, val_fraction=0.2, seed=7)
+
+
 def test_copromoted_pairs_by_hand(spark, anime):
     pairs = spark.createDataFrame(PAIRS, PAIRS_DDL)
-    got = copromoted_pairs(
-        pairs, anime, top_partners=1, min_promoters=5, min_intersection=3, val_fraction=0.2, seed=7
-    )
+    got = copromoted_pairs(pairs, anime, **RULES)
     assert got.columns == ["anime_a", "anime_b", "jaccard", "intersection", "split"]
     assert sorted(tuple(r) for r in got.collect()) == [
         (1, 2, 0.5, 5, "train"),
@@ -59,7 +61,7 @@ def test_copromoted_pairs_by_hand(spark, anime):
 
 def test_more_partners_keep_more_train_pairs(spark, anime):
     pairs = spark.createDataFrame(PAIRS, PAIRS_DDL)
-    got = copromoted_pairs(pairs, anime, top_partners=2, min_promoters=5, min_intersection=3)
+    got = copromoted_pairs(pairs, anime, **{**RULES, "top_partners": 2})
     train = sorted((r.anime_a, r.anime_b) for r in got.where("split = 'train'").collect())
     assert train == [(1, 2), (1, 3), (1, 4), (2, 3)]
 
@@ -67,4 +69,4 @@ def test_more_partners_keep_more_train_pairs(spark, anime):
 def test_missing_columns_are_named(spark, anime):
     pairs = spark.createDataFrame(PAIRS, PAIRS_DDL).drop("intersection")
     with pytest.raises(ValueError, match=r"missing columns \[.intersection.\]"):
-        copromoted_pairs(pairs, anime)
+        copromoted_pairs(pairs, anime, **RULES)

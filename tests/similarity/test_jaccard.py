@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
-from jaccard_data import anime_rows, brute_force_pairs, expected_pairs_df, make_ratings, run_job
 from pyspark.testing import assertDataFrameEqual
 
 from anime_recs.similarity.jaccard import (
@@ -17,6 +16,13 @@ from anime_recs.similarity.jaccard import (
 from anime_recs.similarity.matrix import build_promoter_matrix, plan_blocks, scipy_counter
 from anime_recs.similarity.promoters import promoters
 from anime_recs.tables import ANIME_PAIR_JACCARD_SCHEMA, ANIME_SCHEMA, RATINGS_SCHEMA
+from tests.similarity.jaccard_data import (
+    anime_rows,
+    brute_force_pairs,
+    expected_pairs_df,
+    make_ratings,
+    run_job,
+)
 
 
 def test_jaccard_formula_hand_example():
@@ -31,6 +37,19 @@ def _matrix(rows):
     promo = [(u, a) for u, a, r, s in rows if s == "train" and r >= 9]
     users, titles = zip(*promo, strict=True)
     return build_promoter_matrix(np.array(users), np.array(titles))
+
+
+# the job's settings of conf/base.yaml that these tests do not vary
+MIN_INTERSECTION, AUTO_BLOCKS, MAX_CELLS, DEVICE = 1, 0, 4_000_000, "auto"
+
+
+def jaccard(spark, ratings, **settings):
+    """:func:`pair_jaccard` of the promoters of ``ratings`` with ``settings`` overriding the
+    job's."""
+    values = dict(
+        min_intersection=MIN_INTERSECTION, n_blocks=AUTO_BLOCKS, max_cells=MAX_CELLS, device=DEVICE
+    )
+    return pair_jaccard(spark, promoters(ratings), **{**values, **settings})
 
 
 def _rows(batches) -> list[tuple]:
@@ -51,8 +70,8 @@ def test_block_batches_cover_all_pairs_exactly(generated_ratings, n_blocks, max_
 def test_pair_jaccard_many_small_blocks_equals_one_block_and_brute_force(spark, ratings_df):
     rows = [tuple(r) for r in ratings_df.collect()]
     expected = expected_pairs_df(spark, rows)
-    one, plan_one = pair_jaccard(spark, promoters(ratings_df), n_blocks=1)
-    many, plan_many = pair_jaccard(spark, promoters(ratings_df), n_blocks=13, max_cells=50)
+    one, plan_one = jaccard(spark, ratings_df, n_blocks=1)
+    many, plan_many = jaccard(spark, ratings_df, n_blocks=13, max_cells=50)
     assert plan_one.n_blocks == 1 and plan_many.n_blocks == 13
     assertDataFrameEqual(one, expected, checkRowOrder=False)
     assertDataFrameEqual(many, expected, checkRowOrder=False)
@@ -61,7 +80,7 @@ def test_pair_jaccard_many_small_blocks_equals_one_block_and_brute_force(spark, 
 
 
 def test_min_intersection_filters_pairs(spark, ratings_df, generated_ratings):
-    got, _ = pair_jaccard(spark, promoters(ratings_df), min_intersection=2, n_blocks=4)
+    got, _ = jaccard(spark, ratings_df, min_intersection=2, n_blocks=4)
     expected = expected_pairs_df(spark, generated_ratings, min_intersection=2)
     assert 0 < expected.count() < len(brute_force_pairs(generated_ratings))
     assertDataFrameEqual(got, expected, checkRowOrder=False)
@@ -69,7 +88,7 @@ def test_min_intersection_filters_pairs(spark, ratings_df, generated_ratings):
 
 def test_pair_jaccard_without_promoters_is_empty(spark):
     ratings = spark.createDataFrame([(1, 10, 8, "train"), (2, 10, 10, "test")], RATINGS_SCHEMA)
-    got, plan = pair_jaccard(spark, promoters(ratings))
+    got, plan = jaccard(spark, ratings)
     assert plan.n_titles == 0
     assert got.schema == ANIME_PAIR_JACCARD_SCHEMA
     assert got.count() == 0
@@ -77,9 +96,9 @@ def test_pair_jaccard_without_promoters_is_empty(spark):
 
 def test_pair_jaccard_rejects_bad_arguments(spark, ratings_df):
     with pytest.raises(ValueError, match="min_intersection must be >= 1"):
-        pair_jaccard(spark, promoters(ratings_df), min_intersection=0)
+        jaccard(spark, ratings_df, min_intersection=0)
     with pytest.raises(ValueError, match=r"missing columns \['user_id'\]"):
-        pair_jaccard(spark, ratings_df.select("anime_id"))
+        pair_jaccard(spark, ratings_df.select("anime_id"), 1, 0, MAX_CELLS, DEVICE)
 
 
 def test_torch_counter_equals_scipy_on_cpu(generated_ratings):
@@ -92,10 +111,11 @@ def test_torch_counter_equals_scipy_on_cpu(generated_ratings):
     reference = scipy_counter(matrix, lo)
     for s0, s1 in [(5, 9), (9, 30), (30, matrix.n_titles)]:
         np.testing.assert_array_equal(counter(s0, s1), reference(s0, s1))
-    got = _rows(block_pair_batches(matrix, lo, 40, max_cells=300, counter=counter))
-    assert got == _rows(block_pair_batches(matrix, lo, 40, max_cells=300))
+    got = _rows(block_pair_batches(matrix, lo, 40, 1, max_cells=300, counter=counter))
+    assert got == _rows(block_pair_batches(matrix, lo, 40, 1, max_cells=300))
 
 
+@pytest.mark.e2e  # the whole job twice
 def test_job_matches_brute_force_and_rerun_gives_same_tables(spark, lake, generated_ratings):
     from anime_recs.lakehouse import read_table
 
@@ -126,7 +146,7 @@ def test_real_sample_matches_brute_force(spark, shared_mal):
     raw = pd.read_csv(shared_mal / "rating_complete_head_fullusers.csv")
     rows = [(int(u), int(a), int(r), "train") for u, a, r in raw.itertuples(index=False)]
     ratings = spark.createDataFrame(raw.assign(split="train"), RATINGS_SCHEMA)
-    got, plan = pair_jaccard(spark, promoters(ratings), n_blocks=8)
+    got, plan = jaccard(spark, ratings, n_blocks=8)
     expected = expected_pairs_df(spark, rows)
     assert plan.n_users == raw.loc[raw.rating >= 9, "user_id"].nunique()
     # ~1M rows: compare in Spark (exact, also the float64 jaccard) instead of on the driver

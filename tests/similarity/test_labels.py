@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 
 import pytest
-from jaccard_data import anime_rows
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
@@ -19,8 +18,19 @@ from anime_recs.similarity.labels import (
     training_pairs,
 )
 from anime_recs.tables import ANIME_PAIR_JACCARD_SCHEMA, ANIME_SCHEMA, TRAINING_PAIRS_SCHEMA
+from tests.similarity.jaccard_data import anime_rows
 
 ALL_TRAIN = 1e-9  # val_fraction so small that no title lands in val (bucket < 0.001)
+# the case study's rules and conf/base.yaml's guards, split and seed: each test overrides some
+RULES = dict(
+    positive_threshold=0.3,
+    negative_threshold=0.1,
+    negative_ratio=1.0,
+    min_promoters=20,
+    min_positive_intersection=5,
+    val_fraction=0.2,
+    seed=7,
+)
 
 
 def test_label_rule_thresholds_and_middle_band(spark):
@@ -69,10 +79,7 @@ def test_training_pairs_hand_example(spark):
     got = training_pairs(
         pairs,
         _anime(spark, range(1, 9), without_description=[5]),
-        min_promoters=3,
-        min_positive_intersection=5,
-        val_fraction=ALL_TRAIN,
-        negative_ratio=1.0,
+        **{**RULES, "min_promoters": 3, "val_fraction": ALL_TRAIN},
     )
     assert [(f.name, f.dataType) for f in got.schema.fields] == [
         (f.name, f.dataType) for f in TRAINING_PAIRS_SCHEMA.fields
@@ -108,7 +115,7 @@ def random_case(spark):
 
 def _run(case, **kwargs):
     pairs, anime, _, _ = case
-    params = dict(min_promoters=5, min_positive_intersection=3, val_fraction=0.3, seed=7)
+    params = {**RULES, "min_promoters": 5, "min_positive_intersection": 3, "val_fraction": 0.3}
     params.update(kwargs)
     return training_pairs(pairs, anime, **params)
 
@@ -218,4 +225,4 @@ def test_title_split_is_a_stable_fraction_of_described_titles(spark):
 def test_training_pairs_requires_columns(spark):
     pairs = spark.createDataFrame([(1, 2, 0.5)], "anime_a int, anime_b int, jaccard double")
     with pytest.raises(ValueError, match=r"anime_pair_jaccard: missing columns"):
-        training_pairs(pairs, _anime(spark, [1, 2]))
+        training_pairs(pairs, _anime(spark, [1, 2]), **RULES)

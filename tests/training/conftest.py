@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 
 import pytest
-from training_data import pair_set
 
 from anime_recs.training.examples import PairSet
+from tests.training.training_data import pair_set, train_settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -51,7 +51,7 @@ def trained(tiny_model_dir, train_pairs, val_pairs, tmp_path_factory):
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from anime_recs.training.finetune import TrainSettings, train
+    from anime_recs.training.finetune import train
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -61,7 +61,7 @@ def trained(tiny_model_dir, train_pairs, val_pairs, tmp_path_factory):
             model,
             train_pairs,
             val_pairs,
-            TrainSettings(**TINY_SETTINGS, logging_steps=3, checkpoint_steps=0),
+            train_settings(**TINY_SETTINGS, logging_steps=3, checkpoint_steps=0),
             tmp_path_factory.mktemp("trained_checkpoints"),
         )
     finally:

@@ -12,7 +12,6 @@ from sentence_transformers import SentenceTransformer
 from anime_recs.training.examples import PairSet
 from anime_recs.training.finetune import (
     STATE_FILE,
-    TrainSettings,
     batch_embeddings,
     clear_checkpoints,
     epoch_order,
@@ -25,6 +24,7 @@ from anime_recs.training.finetune import (
     train,
     warmup_steps,
 )
+from tests.training.training_data import train_settings
 
 
 def test_warmup_steps_is_ceil_of_ratio_times_total():
@@ -130,7 +130,7 @@ def test_metrics_callback_gets_loss_curve_and_evaluations(
 ):
     seen: list[tuple[dict, int]] = []
     small = train_pairs.subset(range(0, 288, 6))  # 48 pairs, 3 steps
-    settings = TrainSettings(batch_size=16, epochs=1, learning_rate=1e-3, logging_steps=2)
+    settings = train_settings(batch_size=16, epochs=1, learning_rate=1e-3, logging_steps=2)
     result = train(
         tiny_model,
         small,
@@ -154,7 +154,7 @@ def test_interrupted_training_resumes_to_the_same_weights(
     tiny_model_dir, train_pairs, val_pairs, tmp_path
 ):
     small = train_pairs.subset(range(0, 288, 3))  # 96 pairs: 6 steps per epoch, 12 in all
-    settings = TrainSettings(
+    settings = train_settings(
         batch_size=16, epochs=2, learning_rate=3e-3, seed=5, logging_steps=1, checkpoint_steps=4
     )
     straight = SentenceTransformer(tiny_model_dir, device="cpu")
@@ -185,7 +185,7 @@ def test_checkpoints_keep_only_the_newest_complete_one(
     tiny_model, train_pairs, val_pairs, tmp_path
 ):
     small = train_pairs.subset(range(0, 288, 6))  # 48 pairs, 3 steps
-    settings = TrainSettings(batch_size=16, epochs=1, checkpoint_steps=1)
+    settings = train_settings(batch_size=16, epochs=1, checkpoint_steps=1)
     train(tiny_model, small, val_pairs, settings, tmp_path)
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["checkpoint-3"]
@@ -198,11 +198,11 @@ def test_checkpoints_keep_only_the_newest_complete_one(
 
 def test_checkpoint_from_other_settings_is_refused(tiny_model, train_pairs, val_pairs, tmp_path):
     small = train_pairs.subset(range(0, 288, 6))
-    train(tiny_model, small, val_pairs, TrainSettings(batch_size=16, epochs=1), tmp_path)
+    train(tiny_model, small, val_pairs, train_settings(batch_size=16, epochs=1), tmp_path)
     with pytest.raises(ValueError, match="made for 3 steps, not 6"):
-        train(tiny_model, small, val_pairs, TrainSettings(batch_size=8, epochs=1), tmp_path)
+        train(tiny_model, small, val_pairs, train_settings(batch_size=8, epochs=1), tmp_path)
 
 
 def test_no_training_pairs_is_an_error(tiny_model, val_pairs, tmp_path):
     with pytest.raises(ValueError, match="no training pairs"):
-        train(tiny_model, PairSet(), val_pairs, TrainSettings(), tmp_path)
+        train(tiny_model, PairSet(), val_pairs, train_settings(), tmp_path)

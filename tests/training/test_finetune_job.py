@@ -8,14 +8,14 @@ import mlflow  # noqa: E402 - after the SQLAlchemy shim
 import numpy as np
 import pytest
 from pyspark.sql import functions as F
-from tools.job_loader import load_job
-from training_data import make_copromoted_rows, make_descriptions, make_pair_rows
 
 from anime_recs import tables
 from anime_recs.errors import JobError
-from anime_recs.lakehouse import table_version, write_table
+from anime_recs.lakehouse import read_table, table_version, write_table
 from anime_recs.training import stage as finetune_stage
 from anime_recs.training.registry import FINGERPRINT_TAG
+from tests.helpers import load_job
+from tests.training.training_data import make_copromoted_rows, make_descriptions, make_pair_rows
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -132,19 +132,23 @@ def test_job_trains_tracks_registers_then_skips_an_unchanged_rerun(
     ckpt = tmp_path / "checkpoints" / "finetune" / params["fingerprint"]
     assert ckpt.is_dir() and not list(ckpt.iterdir())  # checkpoints removed once registered
 
-    # writes no Delta table: same versions, no new table folder
+    # writes no Delta table but its run record: same versions, no other new table folder
     assert {t: table_version(spark, lake, t) for t in versions} == versions
-    assert sorted(p.name for p in Path(lake).iterdir()) == sorted(versions)
+    assert sorted(p.name for p in Path(lake).iterdir()) == sorted([*versions, "pipeline_runs"])
 
-    assert job.main(argv) == 0  # unchanged fingerprint: skipped
+    assert job.main(argv) == 0  # unchanged fingerprint: skipped (recorded in pipeline_runs)
     _, runs, registered = runs_and_versions(tmp_path)
     assert registered == [1] and len(runs) == 1
+    log = read_table(spark, lake, tables.PIPELINE_RUNS).collect()
+    mine = [(r.stage, r.status) for r in log if r.fingerprint == params["fingerprint"]]
+    assert mine == [("finetune", "succeeded")]  # the run the registered version came from
 
     assert job.main(argv + ["--set", "finetune.force=true"]) == 0
     _, runs, registered = runs_and_versions(tmp_path)
     assert registered == [1, 2] and len(runs) == 2
 
 
+@pytest.mark.e2e
 def test_case_study_recipe_trains_on_training_pairs_with_cosine_loss(
     inputs, tiny_model_dir, tmp_path
 ):
@@ -158,6 +162,7 @@ def test_case_study_recipe_trains_on_training_pairs_with_cosine_loss(
     assert params["data.val_pairs"] == "66"
 
 
+@pytest.mark.e2e
 def test_job_resumes_an_interrupted_run_in_the_same_mlflow_run(
     inputs, tiny_model_dir, tmp_path, monkeypatch
 ):
@@ -191,8 +196,8 @@ def test_job_without_inputs_fails_with_a_clear_message(tmp_path, tiny_model_dir)
     empty_lake = tmp_path / "empty_lake"
     empty_lake.mkdir()
     expected = (
-        r"\['training_pairs', 'copromoted_pairs', 'anime'\] not found under .*: "
-        "run their stage first"
+        r"Delta tables \['training_pairs', 'copromoted_pairs', 'anime'\] not found under .*: "
+        r"run their stages first \(jobs/ingest.py, jobs/jaccard.py\)"
     )
     with pytest.raises(FileNotFoundError, match=expected):
         load_job("finetune").main(job_args(str(empty_lake), tmp_path, tiny_model_dir))
@@ -217,6 +222,7 @@ def write_circle_vectors(spark, lake: str, embedder: str, model: str, step_degre
     )
 
 
+@pytest.mark.e2e
 def test_contrastive_pairs_are_chosen_inside_the_base_vectors_neighbourhoods(
     spark, tiny_model_dir, tmp_path
 ):

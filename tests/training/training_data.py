@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 
 from anime_recs.training.examples import PairSet
+from anime_recs.training.finetune import TrainSettings
 
 GROUP_WORDS = [
     ["dragon", "castle", "knight", "sword", "magic", "king", "queen", "forest"],
@@ -77,3 +78,21 @@ def pair_set(split: str) -> PairSet:
         [r[3] for r in rows],
         [(r[0], r[1]) for r in rows],
     )
+
+
+def train_settings(**overrides: object) -> TrainSettings:
+    """The training loop's settings for these tests: ``finetune`` of conf/base.yaml's values
+    (2e-5, 10% warmup, seed 13, the case study's loss, whole-batch forward passes) with the
+    tests' own batch size, epochs and steps, overridden by ``overrides``."""
+    values: dict[str, object] = dict(
+        batch_size=16,
+        epochs=1,
+        learning_rate=2e-5,
+        warmup_ratio=0.1,
+        seed=13,
+        logging_steps=10,
+        checkpoint_steps=200,
+        loss="CosineSimilarityLoss",
+        forward_chunk=0,
+    )
+    return TrainSettings(**{**values, **overrides})

@@ -731,12 +731,28 @@ def reject_duplicates(df: DataFrame, values: tuple[str, ...] = ("rating",)) -> D
 # --------------------------------------------------------------------------------------------
 
 
+def parse_ratings(
+    spark: SparkSession, raw_dir: str | Path, columns: list[str], anime_ids: DataFrame
+) -> DataFrame:
+    """The ratings file judged line by line (lazy): ``user_id, anime_id, rating`` (NULL when
+    rejected), ``record`` (NULL when accepted) and ``reason`` (NULL when accepted): the row
+    rules (:func:`parse_rating_lines`, header ``columns``), titles missing from ``anime_ids``
+    (:func:`reject_unknown_anime`) and duplicates, the first in file order kept
+    (:func:`reject_duplicates`)."""
+    lines = read_rating_lines(spark, input_path(raw_dir, RATINGS_FILE))
+    return (
+        parse_rating_lines(lines, columns)
+        .transform(reject_unknown_anime, anime_ids)
+        .transform(reject_duplicates)
+    )
+
+
 def ingest(
     spark: SparkSession,
     raw_dir: str | Path,
     test_fraction: float,
     split_seed: int,
-    cold_title_fraction: float = 0.0,
+    cold_title_fraction: float,
 ) -> IngestResult:
     """Read and validate the three files of ``raw_dir``; build the three output frames.
 
@@ -753,13 +769,8 @@ def ingest(
     )
     anime_ids = spark.createDataFrame([(i,) for i in anime_file.accepted], "anime_id INT")
 
-    parsed = (
-        parse_rating_lines(
-            read_rating_lines(spark, input_path(raw_dir, RATINGS_FILE)), headers[RATINGS_FILE]
-        )
-        .transform(reject_unknown_anime, anime_ids)
-        .transform(reject_duplicates)
-        .persist(StorageLevel.MEMORY_AND_DISK)
+    parsed = parse_ratings(spark, raw_dir, headers[RATINGS_FILE], anime_ids).persist(
+        StorageLevel.MEMORY_AND_DISK
     )
     by_reason = {row["reason"]: row["count"] for row in parsed.groupBy("reason").count().collect()}
     accepted = by_reason.pop(None, 0)

@@ -23,7 +23,7 @@ from anime_recs.data.ingest import (
 from anime_recs.data.watch_status import animelist_present, ingest_watch_status
 from anime_recs.lakehouse import table_exists, write_table
 from anime_recs.paths import is_uri
-from anime_recs.runlog import file_versions
+from anime_recs.runlog import StageRun, file_versions
 from anime_recs.steps import step
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def raw_file_versions(config: AppConfig) -> dict[str, str]:
     return file_versions(config.paths.raw, [*tables.RAW_FILES, *tables.OPTIONAL_RAW_FILES])
 
 
-def run(spark: SparkSession, config: AppConfig) -> None:
+def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
     """Read and validate the raw files, then overwrite the tables (none when a file's rejected
     fraction exceeds ``ingest.max_rejected_fraction``). ``watch_status`` is written only when
     ``animelist.csv`` is present; without it an existing ``watch_status`` is left as it is."""

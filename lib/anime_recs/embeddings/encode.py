@@ -71,8 +71,9 @@ def get_model(
     spec: str,
     max_seq_length: int,
     device: str,
-    backend: str = "torch",
-    quantize: str = "none",
+    *,
+    backend: str,
+    quantize: str,
     num_threads: int | None = None,
 ) -> Any:
     """The model for ``spec`` on its engine (:mod:`~anime_recs.embeddings.engine`), loaded at
@@ -108,8 +109,9 @@ def make_encode_fn(
     device: str | None = None,
     encoded: Any = None,
     partition_sizes: dict[int, int] | None = None,
-    backend: str = "torch",
-    quantize: str = "none",
+    *,
+    backend: str,
+    quantize: str,
 ) -> Callable[[Iterator[pd.Series]], Iterator[pd.Series]]:
     """The pandas UDF body: batches of texts -> batches of unit-norm float32 vectors.
 
@@ -130,7 +132,9 @@ def make_encode_fn(
         if num_threads:
             torch.set_num_threads(num_threads)
         on = "cpu" if backend != "torch" else device or pick_device()
-        model = get_model(spec, max_seq_length, on, backend, quantize, num_threads)
+        model = get_model(
+            spec, max_seq_length, on, backend=backend, quantize=quantize, num_threads=num_threads
+        )
         ctx = task_context()
         task = ctx.partitionId() if ctx is not None else 0
         total = (partition_sizes or {}).get(task)

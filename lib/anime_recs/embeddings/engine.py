@@ -27,8 +27,6 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("torch", "onnx")
-QUANTIZATIONS = ("none", "int8")
 ONNX_FILE = "onnx/model.onnx"
 INT8_SUFFIX = "int8"
 INT8_FILE = f"onnx/model_{INT8_SUFFIX}.onnx"

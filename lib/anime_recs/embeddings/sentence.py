@@ -68,8 +68,9 @@ def encode_partitions(
     batch_size: int,
     num_threads: int | None = None,
     encoded: Any = None,
-    backend: str = "torch",
-    quantize: str = "none",
+    *,
+    backend: str,
+    quantize: str,
 ) -> DataFrame:
     """Partitioned texts (:func:`partition_texts`) -> (anime_id, text_hash, embedding
     ARRAY<FLOAT>), texts sorted by length (longest first) inside each partition; ``sizes``
@@ -77,7 +78,15 @@ def encode_partitions(
     ``quantize``: see :func:`~anime_recs.embeddings.encode.make_encode_fn`."""
     encode = F.pandas_udf(
         make_encode_fn(
-            spec, max_seq_length, batch_size, num_threads, None, encoded, sizes, backend, quantize
+            spec,
+            max_seq_length,
+            batch_size,
+            num_threads,
+            None,
+            encoded,
+            sizes,
+            backend=backend,
+            quantize=quantize,
         ),
         ArrayType(FloatType(), containsNull=False),
     )
@@ -94,8 +103,9 @@ def embed_texts(
     partitions: int,
     num_threads: int | None = None,
     encoded: Any = None,
-    backend: str = "torch",
-    quantize: str = "none",
+    *,
+    backend: str,
+    quantize: str,
 ) -> DataFrame:
     """(anime_id, text, text_hash) -> (anime_id, text_hash, embedding ARRAY<FLOAT>) in
     ``partitions`` tasks: :func:`partition_texts`, :func:`partition_sizes`,
@@ -109,8 +119,8 @@ def embed_texts(
         batch_size,
         num_threads,
         encoded,
-        backend,
-        quantize,
+        backend=backend,
+        quantize=quantize,
     )
 
 

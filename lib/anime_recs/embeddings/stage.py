@@ -59,6 +59,7 @@ from anime_recs.models import (
     pinned_model_uri,
     resolve_model_path,
 )
+from anime_recs.runlog import StageRun
 from anime_recs.steps import step
 from anime_recs.tracking import keep_logging, set_mlflow_uris
 
@@ -269,23 +270,28 @@ def registered_model_versions(config: AppConfig) -> dict[str, str]:
     return out
 
 
-def run_base(spark: SparkSession, config: AppConfig) -> None:
-    run(spark, config, base_embedders(config))
+def run_base(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
+    """The ``embed_base`` stage: the embedders of base models (before the fine-tune)."""
+    embed(spark, config, base_embedders(config), run.versions[tables.ANIME])
 
 
-def run_finetuned(spark: SparkSession, config: AppConfig) -> None:
-    run(spark, config, finetuned_embedders(config))
+def run_finetuned(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
+    """The ``embed_finetuned`` stage: the embedders of registered (MLflow) models."""
+    embed(spark, config, finetuned_embedders(config), run.versions[tables.ANIME])
 
 
-def run(spark: SparkSession, config: AppConfig, names: list[str]) -> None:
-    """Embed the titles with each of ``names`` in turn and rewrite its rows."""
+def embed(
+    spark: SparkSession, config: AppConfig, names: list[str], anime_version: int | None
+) -> None:
+    """Embed the titles of ``anime`` (at ``anime_version``) with each of ``names`` in turn and
+    rewrite its rows."""
     lake = config.paths.lake
     if not names:
         raise JobError("embed.embedders is empty: nothing to embed")
 
     with step("read anime") as facts:
-        facts["version"] = table_version(spark, lake, tables.ANIME)
-        anime = read_table(spark, lake, tables.ANIME)
+        facts["version"] = anime_version
+        anime = read_table(spark, lake, tables.ANIME, anime_version)
         try:
             texts = titles_to_embed(anime).cache()
         except ValueError as exc:

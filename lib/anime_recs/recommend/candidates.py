@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# the aggregation modes of aggregate_scores (recommend.aggregation); config validates against it
-AGGREGATIONS = ("weighted", "max", "count", "sum")
+from anime_recs.options import AGGREGATIONS
 
 
 def aggregate_scores(
@@ -18,7 +17,7 @@ def aggregate_scores(
     occurrences: np.ndarray,
     sum_similarity: np.ndarray,
     mode: str,
-    frequency_bonus: float = 0.05,
+    frequency_bonus: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Score of a candidate reached through ``occurrences`` promoted titles.
 
@@ -113,8 +112,8 @@ def ranked_candidates(
     n_titles: int,
     n_users: int,
     n_max: int,
-    mode: str = "weighted",
-    frequency_bonus: float = 0.05,
+    mode: str,
+    frequency_bonus: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Aggregate :func:`candidate_rows` per (user, candidate) with :func:`aggregate_scores`
     and rank them with :func:`top_n`: ``[n_users, n_max]`` title indexes and scores."""
@@ -140,8 +139,8 @@ def candidate_lists(
     k: int,
     n_users: int,
     n_max: int,
-    mode: str = "weighted",
-    frequency_bonus: float = 0.05,
+    mode: str,
+    frequency_bonus: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Ranked recommendation lists of a recommender for a chunk of users.
 

@@ -1,8 +1,5 @@
-"""The fusion formulas of the ``hybrid`` recommender (:mod:`anime_recs.recommend.hybrid`).
-
-A leaf module (numpy only): the config validates ``recommend.hybrid.fusion`` against
-:data:`FUSIONS` without importing the recommend stage.
-"""
+"""The fusion formulas of the ``hybrid`` recommender (:mod:`anime_recs.recommend.hybrid`),
+one per name in :data:`anime_recs.options.FUSIONS`."""
 
 from __future__ import annotations
 
@@ -10,8 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-FUSIONS = ("rrf", "score")
 
 
 def cf_weight(weight_cf: float, cf_known: np.ndarray) -> np.ndarray:
@@ -122,4 +117,3 @@ def with_prior(similarity: np.ndarray, prior: np.ndarray, prior_weight: float) -
     equally similar candidates the one its raters liked more comes first."""
     s = np.asarray(similarity, dtype=np.float64)
     return (1.0 - prior_weight) * s + prior_weight * np.asarray(prior, dtype=np.float64)
-

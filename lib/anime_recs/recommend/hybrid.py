@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from anime_recs.options import FUSIONS
 from anime_recs.recommend.fusion import (
-    FUSIONS,
     TitlePrior,
     minmax_by_key,
     rrf_similarity,
@@ -38,9 +38,9 @@ def hybrid_neighbors(
     cf: pd.DataFrame,
     content: pd.DataFrame,
     k: int,
-    fusion: str = "rrf",
-    weight_cf: float = 0.5,
-    rrf_k: int = 60,
+    fusion: str,
+    weight_cf: float,
+    rrf_k: int,
     prior: TitlePrior | None = None,
     prior_weight: float = 0.0,
 ) -> pd.DataFrame:

@@ -275,8 +275,8 @@ def score_users(
     model: ScoringModel,
     k: int,
     n_max: int,
-    aggregation: str = "weighted",
-    frequency_bonus: float = 0.05,
+    aggregation: str,
+    frequency_bonus: float,
     partitions: int | None = None,
     chunk_rows: int = 200_000,
 ) -> DataFrame:

@@ -28,7 +28,7 @@ from anime_recs.errors import JobError
 from anime_recs.evaluation.cold_start import cold_start_table, cold_test_users, cold_titles
 from anime_recs.evaluation.evaluate import evaluation_table, flat_lists
 from anime_recs.evaluation.report import write_report
-from anime_recs.lakehouse import read_table, table_exists, table_version, write_table
+from anime_recs.lakehouse import read_table, write_table
 from anime_recs.recommend.hybrid import hybrid_neighbors
 from anime_recs.recommend.neighbors import (
     cosine_neighbors,
@@ -41,13 +41,12 @@ from anime_recs.recommend.scoring import (
     recommendations_from_lists,
     score_users,
 )
+from anime_recs.runlog import StageRun
 from anime_recs.steps import step
 from anime_recs.tables import BUILTIN_RECOMMENDERS, HYBRID, JACCARD_CF, POPULARITY
 from anime_recs.tracking import configure_mlflow
 
 log = logging.getLogger(__name__)
-
-INPUTS = (tables.RATINGS, tables.ANIME_EMBEDDINGS, tables.ANIME_PAIR_JACCARD)
 
 
 def choose_recommenders(
@@ -71,17 +70,19 @@ def choose_recommenders(
     return list(configured)
 
 
-def run(spark: SparkSession, config: AppConfig) -> None:
+def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
     """Neighbours, user lists, recommendations, evaluation, report; one MLflow run."""
     rc, lake = config.recommend, config.paths.lake
     started = time.perf_counter()
-    versions = {t: table_version(spark, lake, t) for t in INPUTS}
+    versions = dict(run.versions)
     log.info("input versions %s", versions)
 
-    ratings = read_table(spark, lake, tables.RATINGS)
+    ratings = read_table(spark, lake, tables.RATINGS, versions[tables.RATINGS])
     embedders: list[str] = []
-    if table_exists(spark, lake, tables.ANIME_EMBEDDINGS):
-        embeddings = read_table(spark, lake, tables.ANIME_EMBEDDINGS)
+    if versions[tables.ANIME_EMBEDDINGS] is not None:
+        embeddings = read_table(
+            spark, lake, tables.ANIME_EMBEDDINGS, versions[tables.ANIME_EMBEDDINGS]
+        )
         embedders = sorted(r[0] for r in embeddings.select("embedder").distinct().collect())
     else:
         log.warning("table %s not found: no embedding recommenders", tables.ANIME_EMBEDDINGS)
@@ -99,7 +100,9 @@ def run(spark: SparkSession, config: AppConfig) -> None:
         def neighbours_of(name: str) -> pd.DataFrame:
             if name not in deep:
                 if name == JACCARD_CF:
-                    pairs = read_table(spark, lake, tables.ANIME_PAIR_JACCARD)
+                    pairs = read_table(
+                        spark, lake, tables.ANIME_PAIR_JACCARD, versions[tables.ANIME_PAIR_JACCARD]
+                    )
                     deep[name] = jaccard_neighbors(pairs, depth)
                 else:
                     vectors = (

@@ -150,8 +150,8 @@ def serve_chunk(
     model: ServeModel,
     n: int,
     k: int,
-    aggregation: str = "weighted",
-    frequency_bonus: float = 0.05,
+    aggregation: str,
+    frequency_bonus: float,
 ) -> pa.Table:
     """The served rows (:data:`SERVED_COLUMNS`) of the whole users of a chunk.
 

@@ -49,8 +49,8 @@ def lookup_user(
     recommenders: list[str] | None,
     n: int,
     k: int,
-    aggregation: str = "weighted",
-    frequency_bonus: float = 0.05,
+    aggregation: str,
+    frequency_bonus: float,
 ) -> UserLookup:
     """The lists of ``user_id`` for ``recommenders`` (None or []: all in the lake).
 

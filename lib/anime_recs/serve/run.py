@@ -6,11 +6,12 @@ partition into chunks of whole users (:func:`~anime_recs.recommend.scoring.user_
 serves every chunk in numpy (:func:`~anime_recs.serve.lists.serve_chunk`) with the
 :class:`~anime_recs.serve.lists.ServeModel` broadcast once. Each task logs its progress.
 
-``run_id`` is a fingerprint of the serving settings and the input tables' contents
-(:func:`~anime_recs.lakehouse.table_digest`, not their Delta versions: a forced upstream rerun
-rewrites the same contents under new versions), so a rerun with the same inputs writes exactly
-the same rows (the overwrite still makes a new Delta version; the old ones stay readable by
-time travel).
+``run_id`` is the stage's fingerprint (the runner's): of the serving settings and the input
+tables' contents (the stage is declared ``by_content``: their
+:func:`~anime_recs.lakehouse.table_digest`, not their Delta versions, since a forced upstream
+rerun rewrites the same contents under new versions), so a rerun with the same inputs writes
+exactly the same rows (the overwrite still makes a new Delta version; the old ones stay
+readable by time travel).
 """
 
 from __future__ import annotations
@@ -24,16 +25,30 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from anime_recs import runlog, tables
+from anime_recs import tables
 from anime_recs.errors import JobError
-from anime_recs.lakehouse import read_table, table_digest, table_exists, write_table
+from anime_recs.hashing import stable_hash
+from anime_recs.lakehouse import read_table, table_exists, write_table
 from anime_recs.progress import Progress, worker_logging
 from anime_recs.recommend.popularity import promoter_counts
 from anime_recs.recommend.scoring import user_chunks
+from anime_recs.runlog import StageRun
 from anime_recs.serve.lists import SERVED_DDL, ServeModel, build_serve_model, serve_chunk
 from anime_recs.tables import POPULARITY
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """What the lists are built with: ``serve.recommender``, ``serve.n`` and the candidate
+    settings ``recommend.k``, ``recommend.aggregation``, ``recommend.frequency_bonus``."""
+
+    recommender: str
+    n: int
+    k: int
+    aggregation: str
+    frequency_bonus: float
 
 
 @dataclass
@@ -66,7 +81,10 @@ def seen_rows(ratings: DataFrame, watched: DataFrame | None) -> DataFrame:
     return rows
 
 
-def _serve_partition(model_ref, n, k, aggregation, frequency_bonus, chunk_rows, rows_per_task):
+def _serve_partition(model_ref, settings: ServeSettings, chunk_rows: int, rows_per_task):
+    n, k = settings.n, settings.k
+    aggregation, frequency_bonus = settings.aggregation, settings.frequency_bonus
+
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pyspark import TaskContext
 
@@ -90,10 +108,7 @@ def serve_users(
     spark: SparkSession,
     rows: DataFrame,
     model: ServeModel,
-    n: int,
-    k: int,
-    aggregation: str = "weighted",
-    frequency_bonus: float = 0.05,
+    settings: ServeSettings,
     partitions: int | None = None,
     chunk_rows: int = 200_000,
     total_rows: int | None = None,
@@ -109,7 +124,7 @@ def serve_users(
         rows.repartition(partitions, "user_id")
         .sortWithinPartitions("user_id")
         .mapInArrow(
-            _serve_partition(model_ref, n, k, aggregation, frequency_bonus, chunk_rows, per_task),
+            _serve_partition(model_ref, settings, chunk_rows, per_task),
             SERVED_DDL,
         )
     )
@@ -138,8 +153,7 @@ def model_version_label(
     ``anime_embeddings``; else its input table and a fingerprint of that table's contents
     (``ratings:<fp>`` for popularity, ``anime_neighbors:<fp>`` for any other recommender)."""
     if recommender == POPULARITY:
-        ratings = {tables.RATINGS: digests[tables.RATINGS]}
-        return f"{tables.RATINGS}:{runlog.fingerprint(recommender, {}, ratings)[:12]}"
+        return f"{tables.RATINGS}:{stable_hash(digests[tables.RATINGS])[:12]}"
     if table_exists(spark, lake, tables.ANIME_EMBEDDINGS):
         rows = (
             read_table(spark, lake, tables.ANIME_EMBEDDINGS)
@@ -153,8 +167,8 @@ def model_version_label(
             return ",".join(
                 f"{r.model}@{r.model_version}" if r.model_version else r.model for r in rows
             )
-    neighbors = {tables.ANIME_NEIGHBORS: digests[tables.ANIME_NEIGHBORS]}
-    return f"{tables.ANIME_NEIGHBORS}:{runlog.fingerprint(recommender, {}, neighbors)[:12]}"
+    neighbors = stable_hash([recommender, digests[tables.ANIME_NEIGHBORS]])
+    return f"{tables.ANIME_NEIGHBORS}:{neighbors[:12]}"
 
 
 def read_titles_and_promoters(
@@ -189,55 +203,29 @@ def load_serve_model(
     return build_serve_model(anime, neighbors, promoters, k)
 
 
-def serve_inputs(spark: SparkSession, lake: str) -> dict[str, str | None]:
-    """Content digests of the tables serving reads (None: table absent)."""
-    names = (tables.RATINGS, tables.ANIME, tables.ANIME_NEIGHBORS, tables.WATCH_STATUS)
-    return {
-        t: table_digest(spark, lake, t) if table_exists(spark, lake, t) else None for t in names
-    }
-
-
 def run_serve(
     spark: SparkSession,
     lake: str,
-    recommender: str,
-    n: int,
-    k: int,
-    aggregation: str = "weighted",
-    frequency_bonus: float = 0.05,
+    settings: ServeSettings,
+    run: StageRun,
     partitions: int | None = None,
 ) -> ServeResult:
-    """Write ``user_recommendations`` (overwrite) for every user with a rating."""
+    """Write ``user_recommendations`` (overwrite) for every user with a rating, from the input
+    versions of ``run``, with its fingerprint as ``run_id``."""
+    recommender, run_id = settings.recommender, run.fingerprint
     check_recommender(recommender, lake_recommenders(spark, lake))
-    digests = serve_inputs(spark, lake)
-    log.info("serve: recommender %s, n %d, k %d, input digests %s", recommender, n, k, digests)
-    settings = {
-        "recommender": recommender,
-        "n": n,
-        "k": k,
-        "aggregation": aggregation,
-        "frequency_bonus": frequency_bonus,
-    }
-    run_id = runlog.fingerprint("serve", settings, digests)
-    model_version = model_version_label(spark, lake, recommender, digests)
-    ratings = read_table(spark, lake, tables.RATINGS)
+    log.info("serve: %s, input versions %s", settings, dict(run.versions))
+    model_version = model_version_label(spark, lake, recommender, dict(run.inputs))
+    ratings = read_table(spark, lake, tables.RATINGS, run.versions[tables.RATINGS])
     watched = None
-    if digests[tables.WATCH_STATUS] is not None:
-        watched = read_table(spark, lake, tables.WATCH_STATUS)
+    if run.versions.get(tables.WATCH_STATUS) is not None:
+        watched = read_table(spark, lake, tables.WATCH_STATUS, run.versions[tables.WATCH_STATUS])
     else:
         log.info("serve: no %s table: excluding rated titles only", tables.WATCH_STATUS)
-    model = load_serve_model(spark, lake, recommender, k, ratings)
+    model = load_serve_model(spark, lake, recommender, settings.k, ratings)
     total = ratings.count() + (watched.count() if watched is not None else 0)
     served = serve_users(
-        spark,
-        seen_rows(ratings, watched),
-        model,
-        n,
-        k,
-        aggregation,
-        frequency_bonus,
-        partitions,
-        total_rows=total,
+        spark, seen_rows(ratings, watched), model, settings, partitions, total_rows=total
     ).select(
         "*",
         F.lit(recommender).alias("recommender"),

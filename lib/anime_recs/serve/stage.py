@@ -16,24 +16,24 @@ from pyspark.sql import SparkSession
 from anime_recs import tables
 from anime_recs.config import AppConfig
 from anime_recs.lakehouse import read_table
+from anime_recs.runlog import StageRun
 from anime_recs.serve.export import export_recommendations
-from anime_recs.serve.run import run_serve
+from anime_recs.serve.run import ServeSettings, run_serve
 from anime_recs.steps import step
 
 log = logging.getLogger(__name__)
 
-INPUTS = (tables.RATINGS, tables.ANIME, tables.ANIME_NEIGHBORS)
-OPTIONAL_INPUTS = (tables.WATCH_STATUS,)  # excluded titles too, when ingest wrote it
-# besides ``serve``: the candidate settings the lists are built with
-CONFIG_SECTIONS = ("serve", "recommend.k", "recommend.aggregation", "recommend.frequency_bonus")
 
-
-def run(spark: SparkSession, config: AppConfig) -> None:
-    """Serve every user with ``serve.recommender``; export when ``serve.export`` is set."""
+def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
+    """Serve every user with ``serve.recommender``; export when ``serve.export`` is set. The
+    rows' ``run_id`` is the stage's fingerprint (of the settings and the inputs' contents)."""
     sc, rc, lake = config.serve, config.recommend, config.paths.lake
     with step("serve") as facts:
         result = run_serve(
-            spark, lake, sc.recommender, sc.n, rc.k, rc.aggregation, rc.frequency_bonus
+            spark,
+            lake,
+            ServeSettings(sc.recommender, sc.n, rc.k, rc.aggregation, rc.frequency_bonus),
+            run,
         )
         facts.update(version=result.version, rows=result.rows, users=result.users)
     if sc.export:

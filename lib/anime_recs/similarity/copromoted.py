@@ -30,11 +30,11 @@ PAIR_COLUMNS = ("anime_a", "anime_b", "promoters_a", "promoters_b", "intersectio
 def copromoted_pairs(
     pairs: DataFrame,
     anime: DataFrame,
-    top_partners: int = 5,
-    min_promoters: int = 5,
-    min_intersection: int = 3,
-    val_fraction: float = 0.2,
-    seed: int = 7,
+    top_partners: int,
+    min_promoters: int,
+    min_intersection: int,
+    val_fraction: float,
+    seed: int,
 ) -> DataFrame:
     """Graded pairs ``(anime_a, anime_b, jaccard, intersection, split)``; see the module
     docstring for the rules."""

@@ -15,7 +15,7 @@ to count pairs. Here the triples never exist as rows:
 
 Memory per task: the broadcast matrix, one right-hand slice ``A[:, lo:]`` (at most nnz
 entries), and per sub-chunk a dense ``int32`` block of ``max_cells`` cells plus its kept rows
-(at most ``max_cells`` rows x 32 bytes): with the default 4M cells about 200 MB.
+(at most ``max_cells`` rows x 32 bytes): with 4M cells (``jaccard.max_block_cells``) about 200 MB.
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ from anime_recs.tables import ANIME_PAIR_JACCARD_SCHEMA, require_columns
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_CELLS = 4_000_000  # dense count cells per sub-chunk (16 MB of int32)
 DEFAULT_BATCH_ROWS = 1 << 20  # rows per Arrow batch handed to the JVM
 ROWS_PER_BLOCK = 4_000_000  # derived block count: about this many output rows per task/file
 BLOCKS_PER_CORE = 4
@@ -80,8 +79,8 @@ def block_pair_batches(
     matrix: PromoterMatrix,
     lo: int,
     hi: int,
-    min_intersection: int = 1,
-    max_cells: int = DEFAULT_MAX_CELLS,
+    min_intersection: int,
+    max_cells: int,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     counter: Counter | None = None,
 ) -> Iterator[pa.RecordBatch]:
@@ -160,10 +159,10 @@ class PairJaccardPlan:
 def pair_jaccard(
     spark: SparkSession,
     promoter_pairs: DataFrame,
-    min_intersection: int = 1,
-    n_blocks: int = 0,
-    max_cells: int = DEFAULT_MAX_CELLS,
-    device: str = "auto",
+    min_intersection: int,
+    n_blocks: int,
+    max_cells: int,
+    device: str,
 ) -> tuple[DataFrame, PairJaccardPlan]:
     """All title pairs sharing at least ``min_intersection`` promoters, with exact Jaccard.
 

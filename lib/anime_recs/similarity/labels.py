@@ -121,13 +121,13 @@ def labelled_candidates(
 def training_pairs(
     pairs: DataFrame,
     anime: DataFrame,
-    positive_threshold: float = 0.3,
-    negative_threshold: float = 0.1,
-    negative_ratio: float = 1.0,
-    min_promoters: int = 20,
-    min_positive_intersection: int = 5,
-    val_fraction: float = 0.2,
-    seed: int = 7,
+    positive_threshold: float,
+    negative_threshold: float,
+    negative_ratio: float,
+    min_promoters: int,
+    min_positive_intersection: int,
+    val_fraction: float,
+    seed: int,
 ) -> DataFrame:
     """Labelled, split, negative-sampled pairs ``(anime_a, anime_b, jaccard, label, split)``.
 

@@ -17,6 +17,7 @@ from pyspark.sql import SparkSession
 from anime_recs import tables
 from anime_recs.config import AppConfig
 from anime_recs.lakehouse import read_table, table_version, write_table
+from anime_recs.runlog import StageRun
 from anime_recs.similarity.copromoted import copromoted_pairs
 from anime_recs.similarity.jaccard import pair_jaccard
 from anime_recs.similarity.labels import training_pairs
@@ -26,14 +27,14 @@ from anime_recs.steps import step
 log = logging.getLogger(__name__)
 
 
-def run(spark: SparkSession, config: AppConfig) -> None:
+def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
     """Count promoter pairs of the train split, write the Jaccard table, label pairs from it."""
     lake, cfg = config.paths.lake, config.jaccard
     with step("read inputs") as facts:
-        ratings = read_table(spark, lake, tables.RATINGS)
-        anime = read_table(spark, lake, tables.ANIME)
-        facts["ratings_version"] = table_version(spark, lake, tables.RATINGS)
-        facts["anime_version"] = table_version(spark, lake, tables.ANIME)
+        ratings = read_table(spark, lake, tables.RATINGS, run.versions[tables.RATINGS])
+        anime = read_table(spark, lake, tables.ANIME, run.versions[tables.ANIME])
+        facts.update(ratings_version=run.versions[tables.RATINGS])
+        facts.update(anime_version=run.versions[tables.ANIME])
 
     with step(f"compute and write {tables.ANIME_PAIR_JACCARD}") as facts:
         pairs, plan = pair_jaccard(

@@ -5,8 +5,8 @@ The loop is plain PyTorch around the sentence-transformers model and loss (the
 project does not install; ``model.fit`` wraps that trainer in sentence-transformers 5.x).
 It does what the trainer would do for this task:
 
-- the recipe's loss (:data:`LOSSES`): ``CosineSimilarityLoss``, ``loss = mean((cos(u, v) -
-  label)^2)`` over a batch (the case study's, on 0/1 labels), or
+- the recipe's loss (:data:`~anime_recs.options.LOSSES`): ``CosineSimilarityLoss``,
+  ``loss = mean((cos(u, v) - label)^2)`` over a batch (the case study's, on 0/1 labels), or
   ``MultipleNegativesRankingLoss``, the cross-entropy of ``scale x cos(a_i, b_j)`` over the
   batch with ``b_i`` as the target of ``a_i`` (in-batch negatives; labels unused);
 - AdamW (weight decay 0.01, none on biases and LayerNorm), gradient norm clipped at 1.0;
@@ -44,6 +44,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from anime_recs.options import LOSSES
 from anime_recs.progress import eta_s
 from anime_recs.training.examples import PairSet
 
@@ -55,26 +56,24 @@ NO_DECAY = ("bias", "LayerNorm.weight", "LayerNorm.bias")
 
 MetricsCallback = Callable[[dict[str, float], int], None]
 
-#: the sentence-transformers losses a recipe can name
-LOSSES = ("CosineSimilarityLoss", "MultipleNegativesRankingLoss")
-
 
 @dataclass(frozen=True)
 class TrainSettings:
     """What the loop needs (explicit values; the job builds this from ``FinetuneConfig``)."""
 
-    batch_size: int = 16
-    epochs: int = 1
-    learning_rate: float = 2e-5
-    warmup_ratio: float = 0.1
-    seed: int = 13
+    batch_size: int
+    epochs: int
+    learning_rate: float
+    warmup_ratio: float
+    seed: int
+    logging_steps: int
+    checkpoint_steps: int  # 0: only at the end of each epoch
+    loss: str  # one of options.LOSSES
+    forward_chunk: int  # texts per forward pass, by length (batch_embeddings); 0: the batch
+    # not settings of the config: the loop's own constants
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
-    logging_steps: int = 10
-    checkpoint_steps: int = 200  # 0: only at the end of each epoch
     eval_batch_size: int = 32
-    loss: str = "CosineSimilarityLoss"  # one of LOSSES
-    forward_chunk: int = 0  # texts per forward pass, by length (batch_embeddings); 0: the batch
 
 
 @dataclass

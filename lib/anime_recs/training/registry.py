@@ -3,9 +3,10 @@
 The model is logged with the ``mlflow.sentence_transformers`` flavour (it works with
 mlflow 3.5.1 and sentence-transformers 5.1.2: the artifact holds the saved SentenceTransformer
 folder under ``models.ST_DATA_PATH``) with explicit pip requirements, so logging never
-asks a package index to infer them. Registered versions carry the training fingerprint as a
-tag; a rerun finds the finished run with the same fingerprint and its registered version and
-does not train or register again.
+asks a package index to infer them. Registered versions carry the stage's fingerprint
+(``runlog.fingerprint`` of the fine-tune settings and its inputs' contents) as a tag; a rerun
+finds the finished run with the same fingerprint and its registered version and does not train
+or register again.
 
 Resolving and downloading a registered model (``models:/NAME@alias`` and the like) is
 ``anime_recs.models``: the embed stage and the pipeline's fingerprints use it too.
@@ -17,8 +18,6 @@ import importlib.metadata
 import logging
 from dataclasses import dataclass
 from typing import Any
-
-from anime_recs.hashing import stable_hash
 
 log = logging.getLogger(__name__)
 
@@ -49,22 +48,6 @@ def pip_requirements() -> list[str]:
         except importlib.metadata.PackageNotFoundError:  # pragma: no cover - always installed
             out.append(name)
     return out
-
-
-FINGERPRINT_EXCLUDED = ("force", "logging_steps", "checkpoint_steps")
-
-
-def training_fingerprint(finetune: dict[str, Any], input_versions: dict[str, Any]) -> str:
-    """Identity of a training: hash of the fine-tune settings and the inputs' identities (the
-    job passes content digests, ``lakehouse.table_digest``, so rewritten-but-equal inputs keep it).
-
-    ``hashing.stable_hash`` of ``{"stage": "finetune", "config": settings, "inputs": inputs}``
-    over the settings without those that do not change the model (:data:`FINGERPRINT_EXCLUDED`).
-    Registered versions carry this hash as a tag: changing the payload would make every
-    registered version unfindable and retrain.
-    """
-    settings = {k: v for k, v in finetune.items() if k not in FINGERPRINT_EXCLUDED}
-    return stable_hash({"stage": "finetune", "config": settings, "inputs": input_versions})
 
 
 # --------------------------------------------------------------------------------------------

@@ -17,12 +17,13 @@ curve, wall time, pairs per second), the model (sentence-transformers flavour), 
 of ``finetune.registered_model``, and checkpoints under
 ``<paths.checkpoints>/finetune/<fingerprint>/`` (removed once the version is registered).
 
-The fingerprint hashes the fine-tune settings and the inputs' contents
-(``lakehouse.table_digest``; of ``anime_embeddings`` only the neighbourhood embedder's rows),
-not their Delta versions: an upstream rerun that rewrites the same rows must not register a
-duplicate model version. A rerun whose fingerprint finished and was registered does nothing
-(unless ``finetune.force``); an interrupted run continues from its last checkpoint, in the
-same MLflow run.
+The stage's fingerprint (the runner's, ``runlog.fingerprint``) hashes the fine-tune settings
+but :data:`IGNORED_SETTINGS` and the inputs' contents (the stage is declared ``by_content``: the
+``lakehouse.table_digest`` of each table, and of ``anime_embeddings`` only the neighbourhood
+embedder's rows, :func:`neighbourhood_input`), not their Delta versions: an upstream rerun that
+rewrites the same rows must not register a duplicate model version. A run whose fingerprint
+finished and was registered already does nothing (unless ``finetune.force``); an interrupted
+run continues from its last checkpoint, in the same MLflow run.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ from pyspark.sql import functions as F
 from anime_recs import tables
 from anime_recs.config import AppConfig
 from anime_recs.errors import JobError
-from anime_recs.lakehouse import frame_digest, read_table, table_digest, table_version
+from anime_recs.lakehouse import frame_digest, read_table, table_version
 from anime_recs.models import is_hub_id, load_sentence_transformer
+from anime_recs.runlog import StageRun
 from anime_recs.steps import step
 from anime_recs.tracking import configure_mlflow, keep_logging
 from anime_recs.training.examples import PairSet
@@ -69,12 +71,13 @@ from anime_recs.training.registry import (
     find_registered,
     log_and_register,
     run_is_resumable,
-    training_fingerprint,
 )
 
 log = logging.getLogger(__name__)
 
-INPUTS = (tables.TRAINING_PAIRS, tables.COPROMOTED_PAIRS, tables.ANIME)
+# settings that change no trained weights: not part of the fingerprint (registered versions
+# carry it as a tag, so a rerun with other logging or checkpoint steps finds them)
+IGNORED_SETTINGS = ("finetune.force", "finetune.logging_steps", "finetune.checkpoint_steps")
 
 
 def graded(pairs: DataFrame) -> DataFrame:
@@ -99,8 +102,8 @@ def read_val_pairs(
     spark: SparkSession,
     lake: str,
     versions: dict[str, int | None],
-    max_val_pairs: int = 0,
-    seed: int = 0,
+    max_val_pairs: int,
+    seed: int,
 ) -> PairSet:
     """The graded validation pairs with both descriptions: at most ``max_val_pairs``, a seeded
     sample taken in Spark (:func:`~anime_recs.training.pairs.sample_pair_rows`)."""
@@ -208,28 +211,22 @@ def choose_train_pairs(
     return with_texts(ids, [labels[i] for i in chosen], texts), counts
 
 
-def run(spark: SparkSession, config: AppConfig) -> None:
-    """Train, log and register unless this fingerprint is registered already; resume a crash."""
+def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
+    """Train, log and register unless this fingerprint is registered already; resume a crash.
+
+    ``run.fingerprint`` (of the settings and the inputs' contents) identifies the training:
+    its MLflow run and registered version are tagged with it."""
     ft, lake = config.finetune, config.paths.lake
     if not is_hub_id(ft.base_model):
         # packaged, local folder or MLflow URI: nothing may reach the Hugging Face hub
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     job_start = time.perf_counter()
-
-    # the fingerprint needs only the inputs' digests: an unchanged rerun stops before training
-    versions = {name: table_version(spark, lake, name) for name in INPUTS}
-    missing = [name for name, version in versions.items() if version is None]
-    if missing:
-        raise FileNotFoundError(
-            f"Delta table(s) {missing} not found under {lake}: run their stage first"
-        )
-    digests = {name: table_digest(spark, lake, name, versions[name]) for name in INPUTS}
+    versions, fingerprint = dict(run.versions), run.fingerprint
     neighbours = neighbourhood_embedder(config)
     vectors = None
     if neighbours is not None:
-        vectors, digests[vectors_input(neighbours)] = neighbourhood_vectors(spark, lake, neighbours)
+        vectors, _ = neighbourhood_vectors(spark, lake, neighbours)
     finetune_params = ft.model_dump()
-    fingerprint = training_fingerprint(finetune_params, digests)
     import mlflow
 
     experiment_id = configure_mlflow(config.mlflow)
