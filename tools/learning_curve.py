@@ -55,9 +55,10 @@ NS = (1, 5, 10)
 
 def subset_pairs(spark, lake: Lake, anime, users: np.ndarray, jaccard) -> pd.DataFrame:
     """The train co-promoted pairs of the train ratings of ``users`` (the stage's rules)."""
-    from anime_recs.similarity.copromoted import copromoted_pairs
-    from anime_recs.similarity.jaccard import pair_jaccard
-    from anime_recs.similarity.promoters import promoters
+    from anime_recs.similarity.stage import (
+        configured_copromoted_pairs,
+        configured_pair_jaccard,
+    )
 
     r = lake.ratings
     rows = r[~r["is_test"] & r["user_id"].isin(users)]
@@ -65,25 +66,9 @@ def subset_pairs(spark, lake: Lake, anime, users: np.ndarray, jaccard) -> pd.Dat
         rows.assign(split="train")[["user_id", "anime_id", "rating", "split"]],
         "user_id int, anime_id int, rating int, split string",
     )
-    pairs, plan = pair_jaccard(
-        spark,
-        promoters(ratings),
-        jaccard.min_intersection,
-        jaccard.title_blocks,
-        jaccard.max_block_cells,
-        "cpu",
-    )
+    pairs, plan = configured_pair_jaccard(spark, ratings, jaccard)
     pairs = pairs.cache()
-    cp = jaccard.copromoted
-    graded = copromoted_pairs(
-        pairs,
-        anime,
-        top_partners=cp.top_partners,
-        min_promoters=cp.min_promoters,
-        min_intersection=cp.min_intersection,
-        val_fraction=jaccard.val_fraction,
-        seed=jaccard.seed,
-    )
+    graded = configured_copromoted_pairs(pairs, anime, jaccard)
     out = graded.where("split = 'train'").toPandas()
     pairs.unpersist()
     plan.release()

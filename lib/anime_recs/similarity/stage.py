@@ -12,19 +12,51 @@ from __future__ import annotations
 
 import logging
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from anime_recs import tables
-from anime_recs.config import AppConfig
+from anime_recs.config import AppConfig, JaccardConfig
 from anime_recs.lakehouse import read_table, table_version, write_table
 from anime_recs.runlog import StageRun
 from anime_recs.similarity.copromoted import copromoted_pairs
-from anime_recs.similarity.jaccard import pair_jaccard
+from anime_recs.similarity.jaccard import PairJaccardPlan, pair_jaccard
 from anime_recs.similarity.labels import training_pairs
 from anime_recs.similarity.promoters import promoters
 from anime_recs.steps import step
 
 log = logging.getLogger(__name__)
+
+
+def configured_pair_jaccard(
+    spark: SparkSession, ratings: DataFrame, cfg: JaccardConfig
+) -> tuple[DataFrame, PairJaccardPlan]:
+    """:func:`~anime_recs.similarity.jaccard.pair_jaccard` of the promoters of ``ratings``
+    with the ``jaccard`` settings."""
+    return pair_jaccard(
+        spark,
+        promoters(ratings),
+        min_intersection=cfg.min_intersection,
+        n_blocks=cfg.title_blocks,
+        max_cells=cfg.max_block_cells,
+        device=cfg.device,
+    )
+
+
+def configured_copromoted_pairs(
+    pairs: DataFrame, anime: DataFrame, cfg: JaccardConfig
+) -> DataFrame:
+    """:func:`~anime_recs.similarity.copromoted.copromoted_pairs` with the ``jaccard``
+    settings."""
+    cp = cfg.copromoted
+    return copromoted_pairs(
+        pairs,
+        anime,
+        top_partners=cp.top_partners,
+        min_promoters=cp.min_promoters,
+        min_intersection=cp.min_intersection,
+        val_fraction=cfg.val_fraction,
+        seed=cfg.seed,
+    )
 
 
 def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
@@ -37,14 +69,7 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
         facts.update(anime_version=run.versions[tables.ANIME])
 
     with step(f"compute and write {tables.ANIME_PAIR_JACCARD}") as facts:
-        pairs, plan = pair_jaccard(
-            spark,
-            promoters(ratings),
-            min_intersection=cfg.min_intersection,
-            n_blocks=cfg.title_blocks,
-            max_cells=cfg.max_block_cells,
-            device=cfg.device,
-        )
+        pairs, plan = configured_pair_jaccard(spark, ratings, cfg)
         facts.update(
             users=plan.n_users,
             titles=plan.n_titles,
@@ -99,16 +124,7 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
     )
 
     with step(f"compute and write {tables.COPROMOTED_PAIRS}") as facts:
-        cp = cfg.copromoted
-        graded = copromoted_pairs(
-            written,
-            anime,
-            top_partners=cp.top_partners,
-            min_promoters=cp.min_promoters,
-            min_intersection=cp.min_intersection,
-            val_fraction=cfg.val_fraction,
-            seed=cfg.seed,
-        )
+        graded = configured_copromoted_pairs(written, anime, cfg)
         facts["version"] = write_table(
             graded, lake, tables.COPROMOTED_PAIRS, tables.COPROMOTED_PAIRS_SCHEMA
         )
