@@ -12,6 +12,7 @@ from anime_recs.cli import run_main
 from tests.helpers import CONF, load_job
 
 JACCARD_STEP = f"compute and write {tables.ANIME_PAIR_JACCARD}"
+FINGERPRINT_STEP = "fingerprint jaccard"  # the runner reads the inputs' versions
 
 
 def job_args(lake: Path, raw: Path | None = None) -> list[str]:

@@ -29,7 +29,7 @@ import pytest
 
 from anime_recs import delta_log, tables
 from anime_recs.lakehouse import read_table, table_digest, table_path
-from tests.reliability.lake_jobs import call, fails_with_one_line, job_args
+from tests.reliability.lake_jobs import FINGERPRINT_STEP, call, fails_with_one_line, job_args
 
 pytestmark = pytest.mark.e2e  # whole jobs (check, restore, jaccard) on long-lived lakes
 
@@ -137,10 +137,11 @@ def test_check_is_clean(spark, lake, variant, capsys):
     df = spark.read.format("delta").load(table_path(str(lake), RATINGS))
     latest, oldest = LATEST[variant], OLDEST[variant]
     lines = out.strip().splitlines()
+    # every table of the lake, the run log of the ingest runs included
     assert [line.split()[:2] for line in lines] == [
-        ["ok", name] for name in ("anime", RATINGS, "rejected_rows")
+        ["ok", name] for name in ("anime", tables.PIPELINE_RUNS, RATINGS, "rejected_rows")
     ]
-    assert lines[1] == (
+    assert lines[2] == (
         f"ok   ratings version {latest}: files={len(df.inputFiles())} versions={oldest}..{latest} "
         f"rows={df.count()} key=unique"
     )
@@ -233,7 +234,7 @@ def test_truncated_log_commit(lake, variant, capsys, caplog):
         f"{log_dir} (the table is then back at version {latest - 1}), then rerun jobs/ingest.py"
     )
     assert check_fails(lake, capsys, "--quick", RATINGS) == f"FAIL ratings version {latest}: {line}"
-    assert fails_with_one_line(lake, capsys, caplog, step="read inputs") == f"error: {line}"
+    assert fails_with_one_line(lake, capsys, caplog, FINGERPRINT_STEP) == f"error: {line}"
 
 
 def test_dropped_table_folder(lake, capsys):

@@ -27,11 +27,15 @@ import pytest
 from anime_recs import tables
 from anime_recs.lakehouse import read_table, table_digest, table_path, table_version
 from tests.helpers import REPO, load_job
-from tests.reliability.lake_jobs import JACCARD_STEP, call, fails_with_one_line, job_args
+from tests.reliability.lake_jobs import (
+    FINGERPRINT_STEP,
+    JACCARD_STEP,
+    call,
+    fails_with_one_line,
+    job_args,
+)
 
 pytestmark = pytest.mark.e2e  # whole jobs on a damaged lake
-
-FINGERPRINT_STEP = "fingerprint jaccard"  # the runner reads the inputs' versions
 
 
 @pytest.fixture(scope="module")
