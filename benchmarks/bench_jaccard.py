@@ -50,11 +50,11 @@ from anime_recs.similarity.jaccard import (
     PAIR_ARROW_SCHEMA,
     block_pair_batches,
     jaccard_from_counts,
-    pair_jaccard,
 )
 from anime_recs.similarity.labels import training_pairs
 from anime_recs.similarity.matrix import build_promoter_matrix, plan_blocks, title_costs
 from anime_recs.similarity.promoters import promoters
+from anime_recs.similarity.stage import configured_pair_jaccard
 from benchmarks.bench_output import write_results
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -360,14 +360,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print("1. job: blocked A^T A on Spark + Delta write", flush=True)
     with measured(results, "job_pair_jaccard") as entry:
-        pairs, plan = pair_jaccard(
-            spark,
-            promoters(ratings),
-            min_intersection=cfg.min_intersection,
-            n_blocks=cfg.title_blocks,
-            max_cells=cfg.max_block_cells,
-            device=cfg.device,
-        )
+        pairs, plan = configured_pair_jaccard(spark, ratings, cfg)
         write_table(pairs, lake, tables.ANIME_PAIR_JACCARD, tables.ANIME_PAIR_JACCARD_SCHEMA)
         entry["blocks"] = plan.n_blocks
     results["matrix"] = {
