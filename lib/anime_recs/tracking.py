@@ -19,14 +19,20 @@ def keep_logging() -> Iterator[None]:
     """Keep the job's logging as it is across MLflow calls.
 
     A fresh SQLite tracking store runs alembic migrations, whose ``logging.config.fileConfig``
-    replaces the root handlers and level and disables every existing logger; the job would
-    go silent. Restores the root handlers and level and re-enables the loggers afterwards.
+    replaces the root handlers and level, disables every existing logger and prints each
+    migration at INFO (some 40 lines of start-up chatter); the job would go silent afterwards.
+    Below DEBUG the block's INFO records are dropped; the root handlers and level are restored
+    and the loggers re-enabled afterwards.
     """
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    disabled = logging.root.manager.disable
+    if not root.isEnabledFor(logging.DEBUG):
+        logging.disable(logging.INFO)
     try:
         yield
     finally:
+        logging.disable(disabled)
         root.handlers[:] = handlers
         root.setLevel(level)
         for logger in logging.Logger.manager.loggerDict.values():
