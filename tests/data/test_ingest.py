@@ -245,6 +245,7 @@ def test_duplicates_keep_the_first_row_in_file_order_across_splits(spark, tmp_pa
         spark.conf.unset("spark.sql.files.maxPartitionBytes")
 
 
+@pytest.mark.slow  # the real MAL files (the README's guarantee table says so)
 def test_real_files(spark, shared_mal, tmp_path):
     """The real MAL files (symlinked, never copied): every row accepted, every title described
     (16,214 from the synopsis file, the 1,348 others from metadata)."""

@@ -237,6 +237,7 @@ def test_exports_equal_the_table(spark, served):
     assert not list(export.parent.glob(".export.*"))  # nothing left aside
 
 
+@pytest.mark.e2e  # the whole job again
 def test_rerun_writes_the_same_rows_as_a_new_version(spark, served):
     lake = served["lake"]
     before = table_version(spark, lake, tables.USER_RECOMMENDATIONS)
