@@ -12,6 +12,10 @@ from anime_recs.spark import get_spark
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_MAL = REPO_ROOT.parent / "shared" / "data" / "mal2020"
+NO_CODEGEN = {
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+}
 
 
 @pytest.fixture(scope="session")
@@ -21,6 +25,11 @@ def spark(tmp_path_factory):
         "spark.sql.warehouse.dir": str(warehouse),
         "spark.default.parallelism": "2",
         "spark.databricks.delta.snapshotPartitions": "2",
+        # the tests' tables hold tens of rows: compiling generated Java for each query costs
+        # more than running it interpreted. Results do not depend on the mode (Spark's own
+        # suites run both); jobs keep codegen, as do the tests that start a job in its own
+        # process or on the cluster; ANIME_RECS_TEST_CODEGEN=1 runs this session with it too
+        **({} if os.environ.get("ANIME_RECS_TEST_CODEGEN") else NO_CODEGEN),
     }
     sets = ["spark.master=local[2]", "spark.shuffle_partitions=2", "spark.driver_memory=2g"]
     settings = load_config(str(REPO_ROOT / "conf" / "local.yaml"), sets).spark

@@ -60,6 +60,7 @@ def minilm_exports(tmp_path_factory):
     return path, folder
 
 
+@pytest.mark.slow  # the real MiniLM, exported twice: the slow suite's kind of check
 def test_onnx_engines_stay_close_to_torch_on_a_real_model(minilm_exports):
     path, folder = minilm_exports
     texts = synthetic_descriptions(48, seed=3)
