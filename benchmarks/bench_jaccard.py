@@ -2,9 +2,11 @@
 
 In one run on the same ingested lake (``ratings`` + ``anime`` Delta tables) it measures:
 
-1. **job**: the job's computation end to end: read ``ratings`` -> promoters -> collect to the
-   driver -> blocked sparse ``A^T A`` on Spark tasks -> Delta write of ``anime_pair_jaccard``;
-   then ``training_pairs`` (labels, sampling, write) separately;
+1. **job**: the job's computation end to end: read ``ratings`` -> the ``promoters`` table,
+   then for each of ``--modes`` (both by default, side by side in one run) ``anime_pair_jaccard``
+   from it and its Delta write: ``broadcast`` (collect to the driver, blocked sparse ``A^T A``
+   on Spark tasks) and ``tiles`` (title-block tiles on the executors), with the digests of both
+   tables (equal contents, equal digests); then ``training_pairs`` (labels, sampling, write);
 2. **self-join**: the textbook Spark formulation (promoters self-joined on ``user_id``,
    ``a < b``, group by pair, join the promoter counts, Delta write) on a deterministic sample
    of ``--sample-users`` users, extrapolated to all users by the number of co-promoted triples:
@@ -45,16 +47,26 @@ from pyspark.sql import functions as F
 from anime_recs import tables
 from anime_recs.cli import session, setup_logging
 from anime_recs.config import load_config
-from anime_recs.lakehouse import read_table, table_exists, write_table
+from anime_recs.lakehouse import read_table, table_digest, table_exists, write_table
 from anime_recs.similarity.jaccard import (
     PAIR_ARROW_SCHEMA,
     block_pair_batches,
     jaccard_from_counts,
 )
 from anime_recs.similarity.labels import training_pairs
-from anime_recs.similarity.matrix import build_promoter_matrix, plan_blocks, title_costs
+from anime_recs.similarity.matrix import (
+    build_promoter_matrix,
+    plan_blocks,
+    title_costs,
+    total_triples,
+)
 from anime_recs.similarity.promoters import promoters
-from anime_recs.similarity.stage import configured_pair_jaccard
+from anime_recs.similarity.stage import (
+    BROADCAST,
+    TILES,
+    configured_pair_jaccard,
+    write_promoters,
+)
 from benchmarks.bench_output import write_results
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +77,8 @@ class PeakRss:
     and of each role: ``driver`` (this Python process: what the driver collects and builds),
     ``jvm`` (Spark's JVM; in local mode driver and executor in one), ``workers`` (the Python
     workers together: the executors' Python side, e.g. each task's copy of a broadcast) and
-    ``worker_max`` (the largest single worker)."""
+    ``worker_max`` (the largest single worker); other descendants (short-lived helpers) are
+    left out."""
 
     ROLES = ("driver", "jvm", "workers", "worker_max")
 
@@ -82,14 +95,17 @@ class PeakRss:
         for proc in [me, *me.children(recursive=True)]:
             try:
                 rss = proc.memory_info().rss
-                role = "driver" if proc.pid == me.pid else "jvm" if "java" in proc.name() else ""
+                name = proc.name()
             except psutil.Error:
                 continue
+            role = "driver" if proc.pid == me.pid else "jvm" if "java" in name else ""
             if role:
                 roles[role] += rss
-            else:
+            elif name.startswith("python"):
                 roles["workers"] += rss
                 roles["worker_max"] = max(roles["worker_max"], rss)
+            # else: a helper the JVM spawns (Hadoop's shell commands via jspawnhelper) shares
+            # the JVM's pages until it execs; counting it would add the JVM's RSS once more
         for role, rss in roles.items():
             self.peak_by_role[role] = max(self.peak_by_role[role], rss)
         return roles["driver"] + roles["jvm"] + roles["workers"]
@@ -333,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--synthetic-titles", type=int, default=17000)
     parser.add_argument("--skip", action="append", default=[], help="selfjoin, scipy")
     parser.add_argument(
+        "--modes", nargs="+", default=[BROADCAST, TILES], choices=[BROADCAST, TILES]
+    )
+    parser.add_argument(
         "--support-study",
         action="store_true",
         help="only run the split-half study of the support guards (on --lake or --ratings-csv)",
@@ -358,17 +377,29 @@ def main(argv: list[str] | None = None) -> int:
     ratings = read_table(spark, lake, tables.RATINGS)
     results["ratings_rows"] = ratings.count()
 
-    print("1. job: blocked A^T A on Spark + Delta write", flush=True)
-    with measured(results, "job_pair_jaccard") as entry:
-        pairs, plan = configured_pair_jaccard(spark, ratings, cfg)
-        write_table(pairs, lake, tables.ANIME_PAIR_JACCARD, tables.ANIME_PAIR_JACCARD_SCHEMA)
-        entry["blocks"] = plan.n_blocks
-    results["matrix"] = {
-        "users": plan.n_users,
-        "titles": plan.n_titles,
-        "promoter_pairs": plan.promoter_pairs,
-        "triples": plan.triples,
-    }
+    print("1. job: promoters table, then A^T A in each mode + Delta write", flush=True)
+    with measured(results, "job_promoters") as entry:
+        version, promoter_pairs, n_blocks = write_promoters(
+            spark, ratings, lake, cfg.block_promoters
+        )
+        entry.update(promoter_pairs=promoter_pairs, title_blocks=n_blocks)
+    results["matrix"] = {"promoter_pairs": promoter_pairs, "title_blocks": n_blocks}
+    digests, broadcast_blocks = {}, n_blocks
+    for mode in args.modes:
+        with measured(results, f"job_pair_jaccard_{mode}") as entry:
+            promoter_table = read_table(spark, lake, tables.PROMOTERS, version)
+            pairs, plan = configured_pair_jaccard(spark, promoter_table, n_blocks, mode, cfg)
+            written_version = write_table(
+                pairs, lake, tables.ANIME_PAIR_JACCARD, tables.ANIME_PAIR_JACCARD_SCHEMA
+            )
+            plan.release()
+            entry["tasks"] = f"{plan.n_tiles} tiles" if mode == TILES else f"{plan.n_blocks} blocks"
+        if mode == BROADCAST:
+            results["matrix"].update(users=plan.n_users, titles=plan.n_titles, triples=plan.triples)
+            broadcast_blocks = plan.n_blocks
+        digests[mode] = table_digest(spark, lake, tables.ANIME_PAIR_JACCARD, written_version)
+    results["anime_pair_jaccard_digests"] = digests
+    results["modes_identical"] = len(set(digests.values())) == 1
     written = read_table(spark, lake, tables.ANIME_PAIR_JACCARD)
     results["anime_pair_jaccard_rows"] = written.count()
     with measured(results, "job_training_pairs"):
@@ -424,7 +455,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         entry.update(sample_users=int(sample.size), sample_triples=sample_triples)
-        entry["extrapolated_s"] = round(entry["wall_s"] * plan.triples / max(sample_triples, 1), 1)
+        triples = results["matrix"].get("triples", total_triples(matrix))
+        entry["extrapolated_s"] = round(entry["wall_s"] * triples / max(sample_triples, 1), 1)
 
     if "scipy" not in args.skip:
         print("3. single-process scipy", flush=True)
@@ -442,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(out_dir, ignore_errors=True)
         with measured(results, "blocked_kernel_single_process") as entry:
             entry["rows"] = blocked_single_process(
-                matrix, cfg.min_intersection, plan.n_blocks, cfg.max_block_cells
+                matrix, cfg.min_intersection, broadcast_blocks, cfg.max_block_cells
             )
 
     spark.stop()
@@ -487,22 +519,44 @@ def run_support_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(value: int | None) -> str:
+    return "?" if value is None else f"{value:,}"
+
+
 def report(results: dict) -> None:
-    job = results["job_pair_jaccard"]
+    m = results["matrix"]
+    modes = [k.removeprefix("job_pair_jaccard_") for k in results if k.startswith("job_pair_")]
+    job = results[f"job_pair_jaccard_{modes[0]}"]
     lines = [
         f"ratings rows: {results['ratings_rows']:,}; promoter matrix: "
-        f"{results['matrix']['users']:,} users x {results['matrix']['titles']:,} titles, "
-        f"{results['matrix']['promoter_pairs']:,} promoter pairs, "
-        f"{results['matrix']['triples']:,} co-promoted triples; cores: {results['cores']}",
+        f"{_count(m.get('users'))} users x {_count(m.get('titles'))} titles, "
+        f"{m['promoter_pairs']:,} promoter pairs, {_count(m.get('triples'))} co-promoted "
+        f"triples, {m['title_blocks']} title blocks; cores: {results['cores']}; modes give "
+        f"identical tables: {results['modes_identical']}",
         "",
         "| measurement | wall s | driver CPU s | peak RSS GiB | rows | notes |",
         "|---|---:|---:|---:|---:|---|",
-        f"| job: anime_pair_jaccard (blocked A^T A on Spark, Delta write) | {job['wall_s']} | "
-        f"{job['driver_cpu_s']} | {job['peak_rss_gib']} | {results['anime_pair_jaccard_rows']:,} "
-        f"| {job['blocks']} blocks |",
     ]
-    roles = job["peak_rss_by_role_gib"]
-    role_note = ", ".join(f"{k} {v}" for k, v in roles.items())
+    pr = results["job_promoters"]
+    lines.append(
+        f"| job: promoters table (Spark group-by, Delta write) | {pr['wall_s']} | "
+        f"{pr['driver_cpu_s']} | {pr['peak_rss_gib']} | | {m['title_blocks']} title blocks |"
+    )
+    for mode in modes:
+        e = results[f"job_pair_jaccard_{mode}"]
+        lines.append(
+            f"| job: anime_pair_jaccard, {mode} (Delta write) | {e['wall_s']} | "
+            f"{e['driver_cpu_s']} | {e['peak_rss_gib']} | "
+            f"{results['anime_pair_jaccard_rows']:,} | {e['tasks']} |"
+        )
+    role_note = "; ".join(
+        f"{mode}: "
+        + ", ".join(
+            f"{k} {v}"
+            for k, v in results[f"job_pair_jaccard_{mode}"]["peak_rss_by_role_gib"].items()
+        )
+        for mode in modes
+    )
     tp = results["job_training_pairs"]
     n_training = sum(results["training_pairs"].values())
     lines.append(
@@ -534,7 +588,7 @@ def report(results: dict) -> None:
                 f"| {label} | {e['wall_s']} | {e['driver_cpu_s']} | {e['peak_rss_gib']} | "
                 f"{e['rows']:,} | job / this = {ratio:.2f} |"
             )
-    lines += ["", f"job peak RSS by process role (GiB, each its own peak): {role_note}"]
+    lines += ["", f"peak RSS by process role (GiB, each its own peak): {role_note}"]
     print("\n".join(lines))
 
 

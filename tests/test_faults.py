@@ -279,3 +279,21 @@ def test_a_failing_step_is_logged_failed_with_reason_never_done(caplog):
     with step("fine") as facts:
         facts["rows"] = 1
     assert [r.getMessage() for r in caplog.records][-1].startswith("step fine: done in 0.0s rows=1")
+
+
+def test_a_damaged_promoters_file_names_the_table_above_its_block_partition(spark, tmp_path):
+    from anime_recs.lakehouse import write_table
+    from anime_recs.tables import PROMOTERS, PROMOTERS_SCHEMA
+
+    lake = tmp_path / "lake"
+    rows = [(3, 0, 2, [1, 2]), (5, 1, 1, [2]), (8, 1, 2, [1, 3])]
+    df = spark.createDataFrame(rows, PROMOTERS_SCHEMA)
+    assert (
+        write_table(df, str(lake), PROMOTERS, PROMOTERS_SCHEMA, partition_by=["title_block"]) == 0
+    )
+    (victim,) = (lake / PROMOTERS / "title_block=1").glob("*.parquet")
+    error = spark_error(f"ChecksumException: Checksum error: file:{victim} at 0")
+    assert faults.diagnose(error) == (
+        f"table promoters (version 0) is damaged: data file title_block=1/{victim.name} is "
+        "corrupt (checksum mismatch); rerun jobs/jaccard.py to rewrite it"
+    )

@@ -145,6 +145,9 @@ class JaccardConfig(Section):
     title_blocks: NonNegative  # 0: derived from the number of titles and cores
     max_block_cells: Positive
     device: Literal["auto", "cpu", "cuda"]
+    mode: Literal["auto", "broadcast", "tiles"]  # auto: tiles past broadcast_memory_gb
+    broadcast_memory_gb: PositiveNumber  # budget of one process of the broadcast design
+    block_promoters: Positive  # promoter pairs per title block of the tiles
     copromoted: CopromotedConfig
 
 

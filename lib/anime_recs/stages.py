@@ -101,7 +101,12 @@ STAGES: tuple[Stage, ...] = (
         name="jaccard",
         job="jaccard",
         inputs=(tables.RATINGS, tables.ANIME),
-        outputs=(tables.ANIME_PAIR_JACCARD, tables.TRAINING_PAIRS, tables.COPROMOTED_PAIRS),
+        outputs=(
+            tables.PROMOTERS,
+            tables.ANIME_PAIR_JACCARD,
+            tables.TRAINING_PAIRS,
+            tables.COPROMOTED_PAIRS,
+        ),
         config_sections=("jaccard",),
         run=jaccard_stage.run,
     ),

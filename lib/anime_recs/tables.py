@@ -32,6 +32,7 @@ OPTIONAL_RAW_FILES = (ANIMELIST_FILE, STATUS_FILE)
 ANIME = "anime"
 RATINGS = "ratings"
 REJECTED_ROWS = "rejected_rows"
+PROMOTERS = "promoters"
 ANIME_PAIR_JACCARD = "anime_pair_jaccard"
 TRAINING_PAIRS = "training_pairs"
 COPROMOTED_PAIRS = "copromoted_pairs"
@@ -115,6 +116,15 @@ REJECTED_ROWS_SCHEMA = _schema(
     ("source", StringType(), False),
     ("record", StringType(), True),
     ("reason", StringType(), False),
+)
+
+# one row per title with a promoter (a train rating of 9-10): its promoters ascending, the
+# title block of the tiled Jaccard (anime_recs.similarity.tiles); partitioned by title_block
+PROMOTERS_SCHEMA = _schema(
+    ("anime_id", IntegerType(), False),
+    ("title_block", IntegerType(), False),
+    ("promoters", IntegerType(), False),
+    ("user_ids", ArrayType(IntegerType(), False), False),
 )
 
 ANIME_PAIR_JACCARD_SCHEMA = _schema(
@@ -280,6 +290,7 @@ SCHEMAS: dict[str, StructType] = {
     ANIME: ANIME_SCHEMA,
     RATINGS: RATINGS_SCHEMA,
     REJECTED_ROWS: REJECTED_ROWS_SCHEMA,
+    PROMOTERS: PROMOTERS_SCHEMA,
     ANIME_PAIR_JACCARD: ANIME_PAIR_JACCARD_SCHEMA,
     TRAINING_PAIRS: TRAINING_PAIRS_SCHEMA,
     COPROMOTED_PAIRS: COPROMOTED_PAIRS_SCHEMA,
@@ -300,6 +311,7 @@ SCHEMAS: dict[str, StructType] = {
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
     RATINGS: ("user_id", "anime_id"),
     ANIME: ("anime_id",),
+    PROMOTERS: ("anime_id",),
     ANIME_EMBEDDINGS: ("embedder", "anime_id"),
     EMBEDDING_CACHE: ("model", "text_hash"),
     USER_SCORES: ("recommender", "user_id"),
@@ -314,6 +326,7 @@ WRITTEN_BY: dict[str, str] = {
     ANIME: "ingest",
     RATINGS: "ingest",
     REJECTED_ROWS: "ingest",
+    PROMOTERS: "jaccard",
     ANIME_PAIR_JACCARD: "jaccard",
     TRAINING_PAIRS: "jaccard",
     COPROMOTED_PAIRS: "jaccard",

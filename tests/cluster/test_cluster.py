@@ -4,8 +4,9 @@
    given to ``--py-files``, on both workers, from their own work dirs;
 2. ``jobs/pipeline.py`` runs every stage on generated ``tiny`` data against a Delta lake in a
    temp folder; the tables are checked (schemas, counts, an exact Jaccard recomputation);
-3. a worker is SIGKILLed while ``jobs/jaccard.py`` runs its blocks; the job still finishes
-   and its tables equal a local-mode run of the same job on the same inputs.
+3. a worker is SIGKILLed while ``jobs/jaccard.py`` runs its blocks (``jaccard.mode``
+   ``broadcast``) or its tiles (``tiles``); the job still finishes and its tables equal a
+   local-mode run of the same job on the same inputs.
 """
 
 from __future__ import annotations
@@ -211,6 +212,11 @@ JACCARD_STEP = f"step compute and write {tables.ANIME_PAIR_JACCARD}: start"
 APP_ID = re.compile(r"Connected to Spark cluster with app ID (app-[\w-]+)")
 RUNNING_TASK = re.compile(r"Running task (\d+)\.\d+ in stage (\d+)\.\d+ \(TID (\d+)\)")
 FAULT_BLOCKS = 24
+# tiny data has ~5.5k train promoter pairs: 7 title blocks, 28 tiles
+FAULT_MODES = {
+    "broadcast": {"jaccard.mode": "broadcast", "jaccard.title_blocks": FAULT_BLOCKS},
+    "tiles": {"jaccard.mode": "tiles", "jaccard.block_promoters": 800},
+}
 
 
 def wait_for(predicate, timeout: float, what: str, proc) -> object:
@@ -240,14 +246,15 @@ def copy_inputs(src_lake: str, dst_lake: Path) -> None:
         shutil.copytree(Path(src_lake) / name, dst_lake / name)
 
 
+@pytest.mark.parametrize("mode", list(FAULT_MODES))
 def test_jaccard_survives_a_killed_worker(
-    tiny_inputs, standalone_cluster, py_files, spark, tmp_path
+    mode, tiny_inputs, standalone_cluster, py_files, spark, tmp_path
 ):
     cluster_lake, local_lake = tmp_path / "cluster-lake", tmp_path / "local-lake"
     copy_inputs(tiny_inputs, cluster_lake)
     copy_inputs(tiny_inputs, local_lake)
     common = ["--conf", LOCAL_CONF, "--set", "spark.shuffle_partitions=2"]
-    common += ["--set", f"jaccard.title_blocks={FAULT_BLOCKS}", "--set", "jaccard.device=cpu"]
+    common += set_args({"jaccard.device": "cpu", **FAULT_MODES[mode]})
 
     submit: Submit = make_submit(standalone_cluster, py_files, tmp_path)
     victim = next(w for w in standalone_cluster.workers if w.proc.poll() is None)
@@ -267,11 +274,13 @@ def test_jaccard_survives_a_killed_worker(
         def block_task_running_on_victim() -> str | None:
             for stderr in executor_logs.glob("*/stderr"):
                 for m in RUNNING_TASK.finditer(stderr.read_text(errors="replace")):
-                    if int(m.group(1)) >= 4:  # a task index that only the block stage has
+                    # a task index that only the pairs' stages have (blocks; tiles and the
+                    # scan of the promoters table partitioned by block)
+                    if int(m.group(1)) >= 4:
                         return m.group(0)
             return None
 
-        running = wait_for(block_task_running_on_victim, 300, "a block task on the victim", proc)
+        running = wait_for(block_task_running_on_victim, 300, "a pairs task on the victim", proc)
         standalone_cluster.kill_worker(standalone_cluster.workers.index(victim))
         killed_at = time.monotonic()
         code = proc.wait(timeout=600)
@@ -299,7 +308,8 @@ def test_jaccard_survives_a_killed_worker(
     # same table contents as a local-mode run of the same job on the same inputs
     code = load_job("jaccard").main([*common, "--set", f"paths.lake={local_lake}"])
     assert code in (0, None)
-    for name in (tables.ANIME_PAIR_JACCARD, tables.TRAINING_PAIRS):
+    assert f"mode={mode}" in log.read_text()
+    for name in (tables.PROMOTERS, tables.ANIME_PAIR_JACCARD, tables.TRAINING_PAIRS):
         on_cluster = read_table(spark, str(cluster_lake), name)
         local = read_table(spark, str(local_lake), name)
         assert on_cluster.count() > 0 or name == tables.TRAINING_PAIRS

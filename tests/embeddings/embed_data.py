@@ -35,7 +35,6 @@ def anime_row(anime_id: int, description: str | None, has_description: bool) -> 
     return row
 
 
-
 def anime_rows() -> list[dict]:
     """Six titled anime, one without a description, one with only whitespace."""
     rows = [anime_row(i, d, True) for i, d in DESCRIPTIONS.items()]

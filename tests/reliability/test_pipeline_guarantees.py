@@ -55,6 +55,7 @@ STAGES = ["ingest", "jaccard", "embed_base", "finetune", "embed_finetuned", "rec
 REWRITTEN = {
     tables.ANIME,
     tables.RATINGS,
+    tables.PROMOTERS,
     tables.ANIME_PAIR_JACCARD,
     tables.TRAINING_PAIRS,
     tables.ANIME_EMBEDDINGS,

@@ -157,3 +157,35 @@ def test_real_sample_matches_brute_force(spark, shared_mal):
 
 def test_make_ratings_is_deterministic():
     assert make_ratings(3) == make_ratings(3) != make_ratings(4)
+
+
+@pytest.mark.e2e  # the whole job three times
+def test_tiles_mode_writes_the_tables_of_broadcast_mode(spark, tmp_path, generated_ratings):
+    from anime_recs.lakehouse import read_table, table_digest
+
+    ratings = spark.createDataFrame(generated_ratings, RATINGS_SCHEMA)
+    titles = {a for _, a, _, _ in generated_ratings}
+    anime = spark.createDataFrame(anime_rows(titles), ANIME_SCHEMA)
+    guards = ["jaccard.min_promoters=1", "jaccard.min_positive_intersection=1"]
+    guards += ["jaccard.positive_threshold=0.15", "jaccard.negative_threshold=0.05"]
+    lakes = {mode: str(tmp_path / mode) for mode in ("broadcast", "tiles")}
+    run_job(spark, lakes["broadcast"], ratings, anime, ["jaccard.mode=broadcast", *guards])
+    tiles = ["jaccard.mode=tiles", "jaccard.block_promoters=100", *guards]
+    run_job(spark, lakes["tiles"], ratings, anime, tiles)
+    assert (
+        read_table(spark, lakes["tiles"], "promoters").select("title_block").distinct().count() > 3
+    )
+    names = ("anime_pair_jaccard", "training_pairs", "copromoted_pairs")
+    for name in names:
+        assertDataFrameEqual(
+            read_table(spark, lakes["tiles"], name),
+            read_table(spark, lakes["broadcast"], name),
+            checkRowOrder=False,
+        )
+    # rerun with other blocks: another layout, the same contents
+    digests = {n: table_digest(spark, lakes["tiles"], n) for n in names}
+    run_job(spark, lakes["tiles"], None, None, ["jaccard.mode=tiles", *guards])
+    assert {n: table_digest(spark, lakes["tiles"], n) for n in names} == digests
+    assert (
+        read_table(spark, lakes["tiles"], "promoters").select("title_block").distinct().count() == 1
+    )

@@ -61,6 +61,22 @@ PAIR_ARROW_SCHEMA = pa.schema(
 )
 
 
+# Peak memory of the broadcast design per promoter pair and fixed, per process role: the slopes
+# and intercepts measured at 1x and 2x generated users (docs/scale.md, bench_jaccard).
+DRIVER_BYTES_PER_PAIR, DRIVER_FIXED_BYTES = 57, int(0.13 * 2**30)
+WORKER_BYTES_PER_PAIR, WORKER_FIXED_BYTES = 21, int(0.75 * 2**30)
+
+
+def broadcast_peak_bytes(promoter_pairs: int) -> int:
+    """Estimated peak memory of one process of the broadcast design for ``P`` promoter pairs:
+    ``max(driver, worker)`` with ``driver = 0.13 GiB + 57 P`` bytes (collected pairs, COO, CSC
+    and CSR alive together) and ``worker = 0.75 GiB + 21 P`` bytes (each Python worker's copy
+    of the broadcast matrix)."""
+    driver = DRIVER_FIXED_BYTES + DRIVER_BYTES_PER_PAIR * promoter_pairs
+    worker = WORKER_FIXED_BYTES + WORKER_BYTES_PER_PAIR * promoter_pairs
+    return max(driver, worker)
+
+
 def jaccard_from_counts(
     intersection: np.ndarray, promoters_a: np.ndarray, promoters_b: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -83,30 +99,42 @@ def block_pair_batches(
     max_cells: int,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     counter: Counter | None = None,
+    right_lo: int | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Arrow batches of all pairs ``(i, j)``, ``lo <= i < hi``, ``i < j``, with enough overlap.
+    """Arrow batches of all pairs ``(i, j)``, ``lo <= i < hi``, ``j >= right_lo``, ``i < j``,
+    with enough overlap.
 
-    Rows follow :data:`PAIR_ARROW_SCHEMA` (``anime_a < anime_b`` since titles are indexed in
-    ``anime_id`` order), sorted by ``(anime_a, anime_b)``. The block is processed in
-    sub-chunks of rows so that at most ``max_cells`` counts are materialised at once.
+    ``right_lo`` (default ``lo``) is where the right-hand titles start: ``lo`` gives the
+    block's rows of the whole upper triangle; ``right_lo >= hi`` only its pairs with the titles
+    from ``right_lo`` on (an off-diagonal tile of :mod:`.tiles`); a ``right_lo`` inside
+    ``(lo, hi)`` would miss pairs and is refused. ``counter`` must count against
+    ``A[:, right_lo:]``. Rows follow :data:`PAIR_ARROW_SCHEMA` (``anime_a < anime_b`` since
+    titles are indexed in ``anime_id`` order), sorted by ``(anime_a, anime_b)``. The block is
+    processed in sub-chunks of rows so that at most ``max_cells`` counts are materialised at
+    once.
     """
     n = matrix.n_titles
-    if hi <= lo or n == 0:
+    right_lo = lo if right_lo is None else right_lo
+    if lo < right_lo < hi:
+        raise ValueError(f"right_lo {right_lo} inside the block [{lo}, {hi}) would miss pairs")
+    if hi <= lo or n == 0 or right_lo >= n:
         return
-    counter = counter or scipy_counter(matrix, lo)
-    width = n - lo
+    counter = counter or scipy_counter(matrix, right_lo)
+    width = n - right_lo
     step = max(1, max_cells // max(width, 1))
     for s0 in range(lo, hi, step):
         s1 = min(hi, s0 + step)
         counts = counter(s0, s1)
-        # keep columns right of the diagonal: global column s0 + 1 + c' for row s0 + r
-        upper = np.triu(counts[:, s0 - lo :], k=1)
+        # keep global columns right of the diagonal: column first + c of row s0 + r is kept
+        # iff first + c > s0 + r, i.e. c - r >= s0 - first + 1
+        first = max(s0, right_lo)
+        upper = np.triu(counts[:, first - right_lo :], k=s0 - first + 1)
         r, c = np.nonzero(upper >= min_intersection)
         if r.size == 0:
             continue
         inter = upper[r, c].astype(np.int32)
         a = r + s0
-        b = c + s0
+        b = c + first
         pa_, pb_ = matrix.promoters[a], matrix.promoters[b]
         union, jac = jaccard_from_counts(inter, pa_, pb_)
         batch = pa.RecordBatch.from_arrays(
@@ -207,7 +235,7 @@ def pair_jaccard(
         for ids in batches:
             for block in ids.column(0).to_pylist():
                 lo, hi = block_bounds[block], block_bounds[block + 1]
-                counter = _counter(shared, lo, device)
+                counter = count_kernel(shared, lo, device)
                 yield from block_pair_batches(
                     shared, lo, hi, min_intersection, max_cells, counter=counter
                 )
@@ -216,15 +244,16 @@ def pair_jaccard(
     return blocks.mapInArrow(compute, ANIME_PAIR_JACCARD_SCHEMA), plan
 
 
-def _counter(matrix: PromoterMatrix, lo: int, device: str) -> Counter:
-    """The count kernel for a block: scipy on CPU, the torch GEMM when CUDA is asked/visible."""
+def count_kernel(matrix: PromoterMatrix, right_lo: int, device: str) -> Counter:
+    """The count kernel against ``A[:, right_lo:]``: scipy on CPU, the torch GEMM when CUDA is
+    asked for or visible (``device``: ``auto``, ``cpu``, ``cuda``)."""
     if device in ("auto", "cuda"):
         from anime_recs.similarity import gpu
 
         if gpu.cuda_available():
-            counter = gpu.torch_counter(matrix, lo, "cuda")
+            counter = gpu.torch_counter(matrix, right_lo, "cuda")
             if counter is not None:
                 return counter
         elif device == "cuda":
             raise RuntimeError("device 'cuda' requested but torch sees no CUDA device")
-    return scipy_counter(matrix, lo)
+    return scipy_counter(matrix, right_lo)

@@ -192,3 +192,26 @@ def scipy_counter(matrix: PromoterMatrix, lo: int) -> Counter:
         return (matrix.columns_t(s0, s1) @ right).toarray()
 
     return counts
+
+
+def plan_title_blocks(promoter_counts: np.ndarray, block_promoters: int) -> np.ndarray:
+    """Cut titles ``0..n-1`` into contiguous blocks of at most ``block_promoters`` promoter
+    pairs each (the tiles' unit of memory, :mod:`anime_recs.similarity.tiles`).
+
+    Greedy in title order: a block closes before the title that would take it over the budget;
+    a title with more promoters than the budget is a block of its own. Returns the boundaries
+    ``[0, b1, ..., n]`` (strictly increasing; ``[0]`` for no titles).
+    """
+    if block_promoters < 1:
+        raise ValueError(f"block_promoters must be >= 1, got {block_promoters}")
+    counts = np.asarray(promoter_counts, dtype=np.int64)
+    if counts.shape[0] == 0:
+        return np.zeros(1, dtype=np.int64)
+    bounds, held = [0], 0
+    for j, count in enumerate(counts.tolist()):
+        if j > bounds[-1] and held + count > block_promoters:
+            bounds.append(j)
+            held = 0
+        held += count
+    bounds.append(counts.shape[0])
+    return np.asarray(bounds, dtype=np.int64)

@@ -1,11 +1,13 @@
-"""The jaccard stage: exact promoter Jaccard over all title pairs (``anime_pair_jaccard``), the
-case study's labelled fine-tuning pairs (``training_pairs``) and the graded co-promoted pairs of
-the contrastive recipe (``copromoted_pairs``), all overwritten.
+"""The jaccard stage: the promoters of the train split as one row per title (``promoters``),
+exact promoter Jaccard over all title pairs (``anime_pair_jaccard``), the case study's
+labelled fine-tuning pairs (``training_pairs``) and the graded co-promoted pairs of the
+contrastive recipe (``copromoted_pairs``), all overwritten.
 
-The pair counts are a blocked sparse ``A^T A`` of the user x title promoter matrix
-(:mod:`anime_recs.similarity.jaccard`); labels, support guards, negative sampling and the
-leak-free title-group split are :mod:`anime_recs.similarity.labels`; the co-promoted pairs
-:mod:`anime_recs.similarity.copromoted`.
+The pair counts are a blocked sparse ``A^T A`` of the user x title promoter matrix, either
+collected and broadcast (:mod:`anime_recs.similarity.jaccard`) or as title-block tiles on the
+executors (:mod:`anime_recs.similarity.tiles`), by ``jaccard.mode``; labels, support guards,
+negative sampling and the leak-free title-group split are :mod:`anime_recs.similarity.labels`;
+the co-promoted pairs :mod:`anime_recs.similarity.copromoted`.
 """
 
 from __future__ import annotations
@@ -19,22 +21,69 @@ from anime_recs.config import AppConfig, JaccardConfig
 from anime_recs.lakehouse import read_table, table_version, write_table
 from anime_recs.runlog import StageRun
 from anime_recs.similarity.copromoted import copromoted_pairs
-from anime_recs.similarity.jaccard import PairJaccardPlan, pair_jaccard
+from anime_recs.similarity.jaccard import PairJaccardPlan, broadcast_peak_bytes, pair_jaccard
 from anime_recs.similarity.labels import training_pairs
-from anime_recs.similarity.promoters import promoters
+from anime_recs.similarity.matrix import plan_title_blocks
+from anime_recs.similarity.promoters import (
+    pairs_of_lists,
+    promoter_lists,
+    promoters,
+    title_promoter_counts,
+)
+from anime_recs.similarity.tiles import TilePlan, tile_pair_jaccard
 from anime_recs.steps import step
 
 log = logging.getLogger(__name__)
 
+BROADCAST, TILES = "broadcast", "tiles"
+
+
+def jaccard_mode(mode: str, promoter_pairs: int, broadcast_memory_gb: float) -> str:
+    """The formulation to run: ``mode`` itself unless ``auto``, which picks ``tiles`` when the
+    broadcast design's estimated peak of one process (:func:`broadcast_peak_bytes`) exceeds
+    ``broadcast_memory_gb`` GiB, else ``broadcast`` (faster while it fits)."""
+    if mode != "auto":
+        return mode
+    fits = broadcast_peak_bytes(promoter_pairs) <= broadcast_memory_gb * 2**30
+    return BROADCAST if fits else TILES
+
+
+def write_promoters(
+    spark: SparkSession, ratings: DataFrame, lake: str, block_promoters: int
+) -> tuple[int, int, int]:
+    """Write the ``promoters`` table of ``ratings``' train split, titles cut into blocks of at
+    most ``block_promoters`` promoter pairs; return ``(version, promoter pairs, blocks)``."""
+    pairs = promoters(ratings)
+    anime_ids, counts = title_promoter_counts(pairs)
+    bounds = plan_title_blocks(counts, block_promoters)
+    first_ids = anime_ids[bounds[:-1]].tolist()
+    version = write_table(
+        promoter_lists(pairs, first_ids),
+        lake,
+        tables.PROMOTERS,
+        tables.PROMOTERS_SCHEMA,
+        partition_by=["title_block"],
+    )
+    return version, int(counts.sum()), len(bounds) - 1
+
 
 def configured_pair_jaccard(
-    spark: SparkSession, ratings: DataFrame, cfg: JaccardConfig
-) -> tuple[DataFrame, PairJaccardPlan]:
-    """:func:`~anime_recs.similarity.jaccard.pair_jaccard` of the promoters of ``ratings``
-    with the ``jaccard`` settings."""
+    spark: SparkSession, promoter_table: DataFrame, n_blocks: int, mode: str, cfg: JaccardConfig
+) -> tuple[DataFrame, PairJaccardPlan | TilePlan]:
+    """The pairs of the ``promoters`` table rows ``promoter_table`` (``n_blocks`` title blocks)
+    by ``mode`` (``broadcast`` or ``tiles``) with the ``jaccard`` settings."""
+    if mode == TILES:
+        return tile_pair_jaccard(
+            spark,
+            promoter_table,
+            n_blocks=n_blocks,
+            min_intersection=cfg.min_intersection,
+            max_cells=cfg.max_block_cells,
+            device=cfg.device,
+        )
     return pair_jaccard(
         spark,
-        promoters(ratings),
+        pairs_of_lists(promoter_table),
         min_intersection=cfg.min_intersection,
         n_blocks=cfg.title_blocks,
         max_cells=cfg.max_block_cells,
@@ -68,15 +117,27 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
         facts.update(ratings_version=run.versions[tables.RATINGS])
         facts.update(anime_version=run.versions[tables.ANIME])
 
-    with step(f"compute and write {tables.ANIME_PAIR_JACCARD}") as facts:
-        pairs, plan = configured_pair_jaccard(spark, ratings, cfg)
-        facts.update(
-            users=plan.n_users,
-            titles=plan.n_titles,
-            promoter_pairs=plan.promoter_pairs,
-            triples=plan.triples,
-            blocks=plan.n_blocks,
+    with step(f"compute and write {tables.PROMOTERS}") as facts:
+        version, promoter_pairs, n_blocks = write_promoters(
+            spark, ratings, lake, cfg.block_promoters
         )
+        facts.update(version=version, promoter_pairs=promoter_pairs, title_blocks=n_blocks)
+
+    with step(f"compute and write {tables.ANIME_PAIR_JACCARD}") as facts:
+        mode = jaccard_mode(cfg.mode, promoter_pairs, cfg.broadcast_memory_gb)
+        promoter_table = read_table(spark, lake, tables.PROMOTERS, version)
+        pairs, plan = configured_pair_jaccard(spark, promoter_table, n_blocks, mode, cfg)
+        facts["mode"] = mode
+        if isinstance(plan, TilePlan):
+            facts.update(blocks=plan.n_blocks, tiles=plan.n_tiles)
+        else:
+            facts.update(
+                users=plan.n_users,
+                titles=plan.n_titles,
+                promoter_pairs=plan.promoter_pairs,
+                triples=plan.triples,
+                blocks=plan.n_blocks,
+            )
         facts["version"] = write_table(
             pairs, lake, tables.ANIME_PAIR_JACCARD, tables.ANIME_PAIR_JACCARD_SCHEMA
         )
