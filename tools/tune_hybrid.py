@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from anime_recs.recommend.fusion import TitlePrior, title_prior
+from anime_recs.recommend.fusion import TitlePrior, title_priors_of_counts
 from anime_recs.recommend.hybrid import hybrid_neighbors
+from anime_recs.tables import DETRACTOR_MAX_RATING, PROMOTER_MIN_RATING
 from tools.offline_eval import (
     Lake,
     content_neighbors,
@@ -41,8 +42,8 @@ def lake_prior(lake: Lake, strength: float) -> TitlePrior:
     train = lake.ratings[~lake.ratings["is_test"]]
     stats = (
         train.assign(
-            promoter=(train["rating"] >= 9).astype(np.int64),
-            detractor=(train["rating"] <= 6).astype(np.int64),
+            promoter=(train["rating"] >= PROMOTER_MIN_RATING).astype(np.int64),
+            detractor=(train["rating"] <= DETRACTOR_MAX_RATING).astype(np.int64),
         )
         .groupby("anime_id")
         .agg(
@@ -53,10 +54,13 @@ def lake_prior(lake: Lake, strength: float) -> TitlePrior:
         .reset_index()
         .sort_values("anime_id")
     )
-    net = stats["promoters"].sum() - stats["detractors"].sum()
-    mean = float(net / stats["raters"].sum())
-    values = title_prior(stats["promoters"], stats["detractors"], stats["raters"], strength, mean)
-    return TitlePrior(stats["anime_id"].to_numpy(np.int64), np.asarray(values), mean)
+    return title_priors_of_counts(
+        stats["anime_id"].to_numpy(),
+        stats["promoters"].to_numpy(),
+        stats["detractors"].to_numpy(),
+        stats["raters"].to_numpy(),
+        strength,
+    )
 
 
 def split_users(lake: Lake, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

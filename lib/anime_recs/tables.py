@@ -47,6 +47,11 @@ PIPELINE_RUNS = "pipeline_runs"
 WATCH_STATUS = "watch_status"
 USER_RECOMMENDATIONS = "user_recommendations"
 
+# the NPS bands of a rating (the case study's): promoter 9-10, passive 7-8, detractor 1-6
+PROMOTER_MIN_RATING = 9
+PASSIVE_MIN_RATING = 7
+DETRACTOR_MAX_RATING = PASSIVE_MIN_RATING - 1
+
 TRAIN = "train"
 TEST = "test"
 VAL = "val"

@@ -12,6 +12,7 @@ from anime_recs.recommend.fusion import (
     rrf_similarity,
     score_similarity,
     title_prior,
+    title_priors_of_counts,
     with_prior,
 )
 from anime_recs.recommend.hybrid import hybrid_neighbors
@@ -99,6 +100,16 @@ def test_title_prior_by_hand():
     # (promoters - detractors + m * g) / (raters + m) with m = 2, g = 0.25
     got = title_prior(np.array([3, 0, 0]), np.array([1, 2, 0]), np.array([6, 2, 0]), 2.0, 0.25)
     np.testing.assert_allclose(got, [(2 + 0.5) / 8, (-2 + 0.5) / 4, 0.25])
+
+
+def test_title_priors_of_counts_use_the_catalogue_mean_by_hand():
+    # promoters 4 and 0, detractors 1 and 1, raters 5 and 3: mean (3 - 1) / 8 = 0.25;
+    # strength 2: (4 - 1 + 0.5) / 7 = 0.5 and (0 - 1 + 0.5) / 5 = -0.1
+    prior = title_priors_of_counts(np.array([3, 7]), [4, 0], [1, 1], [5, 3], 2.0)
+    assert prior.default == 0.25
+    np.testing.assert_allclose(prior.values, [0.5, -0.1])
+    np.testing.assert_allclose(prior.of(np.array([7, 3, 99])), [-0.1, 0.5, 0.25])
+    assert title_priors_of_counts(np.array([], dtype=np.int64), [], [], [], 2.0).default == 0.0
 
 
 def test_with_prior_blends():

@@ -11,7 +11,8 @@ from anime_recs import tables
 from anime_recs.cli import run_main
 from tests.helpers import CONF, load_job
 
-JACCARD_STEP = f"compute and write {tables.ANIME_PAIR_JACCARD}"
+# the jaccard stage's first step, the first to read the ratings' data and to write
+JACCARD_STEP = f"compute and write {tables.PROMOTERS}"
 FINGERPRINT_STEP = "fingerprint jaccard"  # the runner reads the inputs' versions
 
 

@@ -15,8 +15,14 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from anime_recs.evaluation.metrics import PROMOTER_MIN_RATING, points, position_weights
-from anime_recs.tables import COLD_START_EVALUATION_SCHEMA, TEST, TRAIN, require_columns
+from anime_recs.evaluation.metrics import points, position_weights
+from anime_recs.tables import (
+    COLD_START_EVALUATION_SCHEMA,
+    PROMOTER_MIN_RATING,
+    TEST,
+    TRAIN,
+    require_columns,
+)
 
 COLD_START_COLUMNS = COLD_START_EVALUATION_SCHEMA.fieldNames()
 

@@ -11,10 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from anime_recs.tables import EVALUATION_SCHEMA
-
-PROMOTER_MIN_RATING = 9
-PASSIVE_MIN_RATING = 7
+from anime_recs.tables import EVALUATION_SCHEMA, PASSIVE_MIN_RATING, PROMOTER_MIN_RATING
 
 # the evaluation table's columns per recommender and N, without the bootstrap CI (evaluate.py)
 METRIC_COLUMNS = [

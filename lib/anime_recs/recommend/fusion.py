@@ -111,6 +111,23 @@ class TitlePrior:
         return np.where(self.anime_ids[pos] == ids, self.values[pos], self.default)
 
 
+def title_priors_of_counts(
+    anime_ids: np.ndarray,
+    promoters: np.ndarray,
+    detractors: np.ndarray,
+    raters: np.ndarray,
+    strength: float,
+) -> TitlePrior:
+    """:func:`title_prior` of titles ``anime_ids`` (ascending) from their train counts, with
+    the catalogue mean ``(sum promoters - sum detractors) / sum raters`` (0 without raters)
+    as ``global_mean`` and as the default of an unlisted title."""
+    raters = np.asarray(raters, dtype=np.float64)
+    net = np.asarray(promoters, dtype=np.float64) - np.asarray(detractors, dtype=np.float64)
+    mean = float(net.sum() / raters.sum()) if raters.sum() > 0 else 0.0
+    values = title_prior(promoters, detractors, raters, strength, mean)
+    return TitlePrior(np.asarray(anime_ids, dtype=np.int64), np.asarray(values), mean)
+
+
 def with_prior(similarity: np.ndarray, prior: np.ndarray, prior_weight: float) -> np.ndarray:
     """``(1 - b) x similarity + b x prior`` with ``b = prior_weight``: the fused similarity
     of a candidate blended with its title prior (:func:`title_prior`), so that of two

@@ -7,11 +7,8 @@ import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from anime_recs.recommend.fusion import TitlePrior, title_prior
-from anime_recs.tables import TRAIN, require_columns
-
-PROMOTER_MIN_RATING = 9
-DETRACTOR_MAX_RATING = 6
+from anime_recs.recommend.fusion import TitlePrior, title_priors_of_counts
+from anime_recs.tables import DETRACTOR_MAX_RATING, PROMOTER_MIN_RATING, TRAIN, require_columns
 
 
 def promoter_counts(ratings: DataFrame, split: str | None = TRAIN) -> DataFrame:
@@ -45,11 +42,13 @@ def title_priors(ratings: DataFrame, strength: float) -> TitlePrior:
         .orderBy("anime_id")
         .toPandas()
     )
-    raters = rows["raters"].to_numpy(np.float64)
-    net = rows["promoters"].to_numpy(np.float64) - rows["detractors"].to_numpy(np.float64)
-    mean = float(net.sum() / raters.sum()) if raters.sum() > 0 else 0.0
-    values = title_prior(rows["promoters"], rows["detractors"], raters, strength, mean)
-    return TitlePrior(rows["anime_id"].to_numpy(np.int64), values, mean)
+    return title_priors_of_counts(
+        rows["anime_id"].to_numpy(np.int64),
+        rows["promoters"].to_numpy(),
+        rows["detractors"].to_numpy(),
+        rows["raters"].to_numpy(),
+        strength,
+    )
 
 
 def popularity_order(anime_ids: np.ndarray, promoters: np.ndarray) -> np.ndarray:

@@ -33,10 +33,10 @@ from anime_recs.recommend.candidates import (
 )
 from anime_recs.recommend.neighbors import neighbor_arrays
 from anime_recs.recommend.popularity import (
-    PROMOTER_MIN_RATING,
     popularity_lists,
     popularity_order,
 )
+from anime_recs.tables import PROMOTER_MIN_RATING
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,6 @@ from anime_recs import tables
 from anime_recs.config import AppConfig
 from anime_recs.errors import JobError
 from anime_recs.lakehouse import read_table, table_exists
-from anime_recs.recommend.popularity import PROMOTER_MIN_RATING
 from anime_recs.serve.lists import build_serve_model, serve_chunk
 from anime_recs.serve.run import (
     check_recommender,
@@ -28,7 +27,7 @@ from anime_recs.serve.run import (
     read_neighbors,
     read_titles_and_promoters,
 )
-from anime_recs.tables import POPULARITY
+from anime_recs.tables import POPULARITY, PROMOTER_MIN_RATING
 
 
 @dataclass

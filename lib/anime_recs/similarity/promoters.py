@@ -14,9 +14,7 @@ import numpy as np
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from anime_recs.tables import TRAIN, require_columns
-
-PROMOTER_MIN_RATING = 9
+from anime_recs.tables import PROMOTER_MIN_RATING, TRAIN, require_columns
 
 
 def promoters(ratings: DataFrame) -> DataFrame:
