@@ -48,6 +48,7 @@ from anime_recs import tables
 from anime_recs.cli import session, setup_logging
 from anime_recs.config import load_config
 from anime_recs.lakehouse import read_table, table_digest, table_exists, write_table
+from anime_recs.options import BROADCAST, TILES
 from anime_recs.similarity.jaccard import (
     PAIR_ARROW_SCHEMA,
     block_pair_batches,
@@ -61,12 +62,7 @@ from anime_recs.similarity.matrix import (
     total_triples,
 )
 from anime_recs.similarity.promoters import promoters
-from anime_recs.similarity.stage import (
-    BROADCAST,
-    TILES,
-    configured_pair_jaccard,
-    write_promoters,
-)
+from anime_recs.similarity.stage import configured_pair_jaccard, write_promoters
 from benchmarks.bench_output import write_results
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

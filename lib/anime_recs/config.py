@@ -39,7 +39,14 @@ from pydantic import (
     ValidationError,
 )
 
-from anime_recs.options import AGGREGATIONS, BACKENDS, FUSIONS, QUANTIZATIONS, RECIPES
+from anime_recs.options import (
+    AGGREGATIONS,
+    BACKENDS,
+    FUSIONS,
+    JACCARD_MODES,
+    QUANTIZATIONS,
+    RECIPES,
+)
 from anime_recs.tables import BUILTIN_RECOMMENDERS, HYBRID
 
 DEFAULT_CONF = "conf/local.yaml"
@@ -145,7 +152,7 @@ class JaccardConfig(Section):
     title_blocks: NonNegative  # 0: derived from the number of titles and cores
     max_block_cells: Positive
     device: Literal["auto", "cpu", "cuda"]
-    mode: Literal["auto", "broadcast", "tiles"]  # auto: tiles past broadcast_memory_gb
+    mode: Literal[JACCARD_MODES]  # auto: tiles past broadcast_memory_gb
     broadcast_memory_gb: PositiveNumber  # budget of one process of the broadcast design
     block_promoters: Positive  # promoter pairs per title block of the tiles
     copromoted: CopromotedConfig

@@ -9,7 +9,9 @@ the config needs no stage package and the GPU kernels stay importable without Sp
 - :data:`BACKENDS`, :data:`QUANTIZATIONS` (``embed.embedders.<name>.backend``/``quantize``):
   the inference engines of a sentence-transformers embedder (``anime_recs.embeddings.engine``);
 - :data:`RECIPES` (``finetune.recipe``): the fine-tuning recipes, each training on one table
-  with one of the :data:`LOSSES` (``anime_recs.training.recipes``, ``.finetune``).
+  with one of the :data:`LOSSES` (``anime_recs.training.recipes``, ``.finetune``);
+- :data:`JACCARD_MODES` (``jaccard.mode``): how the promoter Jaccard is counted, the matrix
+  broadcast or title-block tiles (``anime_recs.similarity.stage``), ``auto`` choosing.
 """
 
 from __future__ import annotations
@@ -20,3 +22,5 @@ BACKENDS = ("torch", "onnx")
 QUANTIZATIONS = ("none", "int8")
 RECIPES = ("contrastive", "case_study")
 LOSSES = ("CosineSimilarityLoss", "MultipleNegativesRankingLoss")
+AUTO, BROADCAST, TILES = "auto", "broadcast", "tiles"
+JACCARD_MODES = (AUTO, BROADCAST, TILES)

@@ -115,22 +115,30 @@ def test_torch_counter_equals_scipy_on_cpu(generated_ratings):
     assert got == _rows(block_pair_batches(matrix, lo, 40, 1, max_cells=300))
 
 
+# support guards and thresholds loose enough for both labels on the generated ratings
+GUARDS = ["jaccard.min_promoters=1", "jaccard.min_positive_intersection=1"]
+GUARDS += ["jaccard.positive_threshold=0.15", "jaccard.negative_threshold=0.05"]
+
+
+def job_inputs(spark, generated_ratings):
+    """The jaccard job's input tables as DataFrames: ``ratings`` and a titled ``anime``."""
+    ratings = spark.createDataFrame(generated_ratings, RATINGS_SCHEMA)
+    titles = {a for _, a, _, _ in generated_ratings}
+    return ratings, spark.createDataFrame(anime_rows(titles), ANIME_SCHEMA)
+
+
 @pytest.mark.e2e  # the whole job twice
 def test_job_matches_brute_force_and_rerun_gives_same_tables(spark, lake, generated_ratings):
     from anime_recs.lakehouse import read_table
 
-    ratings = spark.createDataFrame(generated_ratings, RATINGS_SCHEMA)
-    titles = {a for _, a, _, _ in generated_ratings}
-    anime = spark.createDataFrame(anime_rows(titles), ANIME_SCHEMA)
-    guards = ["jaccard.min_promoters=1", "jaccard.min_positive_intersection=1"]
-    guards += ["jaccard.positive_threshold=0.15", "jaccard.negative_threshold=0.05"]
-    run_job(spark, lake, ratings, anime, ["jaccard.title_blocks=6", *guards])
+    ratings, anime = job_inputs(spark, generated_ratings)
+    run_job(spark, lake, ratings, anime, ["jaccard.title_blocks=6", *GUARDS])
     pairs_1 = read_table(spark, lake, "anime_pair_jaccard")
     assertDataFrameEqual(pairs_1, expected_pairs_df(spark, generated_ratings), checkRowOrder=False)
     training_1 = read_table(spark, lake, "training_pairs").collect()
     assert {r.label for r in training_1} == {0.0, 1.0}
 
-    run_job(spark, lake, None, None, guards)  # derived block count this time
+    run_job(spark, lake, None, None, GUARDS)  # derived block count this time
     assertDataFrameEqual(
         read_table(spark, lake, "anime_pair_jaccard", version=1), pairs_1, checkRowOrder=False
     )
@@ -163,14 +171,10 @@ def test_make_ratings_is_deterministic():
 def test_tiles_mode_writes_the_tables_of_broadcast_mode(spark, tmp_path, generated_ratings):
     from anime_recs.lakehouse import read_table, table_digest
 
-    ratings = spark.createDataFrame(generated_ratings, RATINGS_SCHEMA)
-    titles = {a for _, a, _, _ in generated_ratings}
-    anime = spark.createDataFrame(anime_rows(titles), ANIME_SCHEMA)
-    guards = ["jaccard.min_promoters=1", "jaccard.min_positive_intersection=1"]
-    guards += ["jaccard.positive_threshold=0.15", "jaccard.negative_threshold=0.05"]
+    ratings, anime = job_inputs(spark, generated_ratings)
     lakes = {mode: str(tmp_path / mode) for mode in ("broadcast", "tiles")}
-    run_job(spark, lakes["broadcast"], ratings, anime, ["jaccard.mode=broadcast", *guards])
-    tiles = ["jaccard.mode=tiles", "jaccard.block_promoters=100", *guards]
+    run_job(spark, lakes["broadcast"], ratings, anime, ["jaccard.mode=broadcast", *GUARDS])
+    tiles = ["jaccard.mode=tiles", "jaccard.block_promoters=100", *GUARDS]
     run_job(spark, lakes["tiles"], ratings, anime, tiles)
     assert (
         read_table(spark, lakes["tiles"], "promoters").select("title_block").distinct().count() > 3
@@ -184,7 +188,7 @@ def test_tiles_mode_writes_the_tables_of_broadcast_mode(spark, tmp_path, generat
         )
     # rerun with other blocks: another layout, the same contents
     digests = {n: table_digest(spark, lakes["tiles"], n) for n in names}
-    run_job(spark, lakes["tiles"], None, None, ["jaccard.mode=tiles", *guards])
+    run_job(spark, lakes["tiles"], None, None, ["jaccard.mode=tiles", *GUARDS])
     assert {n: table_digest(spark, lakes["tiles"], n) for n in names} == digests
     assert (
         read_table(spark, lakes["tiles"], "promoters").select("title_block").distinct().count() == 1

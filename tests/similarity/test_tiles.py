@@ -25,7 +25,6 @@ from anime_recs.similarity.promoters import (
 from anime_recs.similarity.stage import jaccard_mode
 from anime_recs.similarity.tiles import (
     tile_blocks,
-    tile_index,
     tile_membership,
     tile_pair_batches,
     tile_pair_jaccard,
@@ -60,20 +59,12 @@ def test_title_blocks_close_before_the_title_that_would_overflow_the_budget():
 
 def test_tile_grid_is_the_upper_triangle_in_row_order():
     # 3 blocks: (0,0)=0 (0,1)=1 (0,2)=2 (1,1)=3 (1,2)=4 (2,2)=5
-    assert [tile_index(i, j, 3) for i, j in [(0, 0), (0, 2), (1, 1), (1, 2), (2, 2)]] == [
-        0,
-        2,
-        3,
-        4,
-        5,
-    ]
-    assert all(tile_index(i, j, 4) == t for t, (i, j) in enumerate(tile_blocks(4)))
+    assert tile_blocks(3) == [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]
+    assert sorted(tile_blocks(4)) == [(i, j) for i in range(4) for j in range(4) if i <= j]
     # block 1 of 3 is read by tiles (0,1), (1,1), (1,2): b tiles per block, b^2 rows
     membership = tile_membership(3)
     assert sorted(t for t, block in membership if block == 1) == [1, 3, 4]
     assert len(membership) == 9
-    with pytest.raises(ValueError, match="not in the upper triangle"):
-        tile_index(2, 1, 3)
 
 
 def test_mode_auto_picks_tiles_past_the_broadcast_memory_budget():

@@ -19,6 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 from anime_recs import tables
 from anime_recs.config import AppConfig, JaccardConfig
 from anime_recs.lakehouse import read_table, table_version, write_table
+from anime_recs.options import AUTO, BROADCAST, TILES
 from anime_recs.runlog import StageRun
 from anime_recs.similarity.copromoted import copromoted_pairs
 from anime_recs.similarity.jaccard import PairJaccardPlan, broadcast_peak_bytes, pair_jaccard
@@ -35,14 +36,12 @@ from anime_recs.steps import step
 
 log = logging.getLogger(__name__)
 
-BROADCAST, TILES = "broadcast", "tiles"
-
 
 def jaccard_mode(mode: str, promoter_pairs: int, broadcast_memory_gb: float) -> str:
     """The formulation to run: ``mode`` itself unless ``auto``, which picks ``tiles`` when the
     broadcast design's estimated peak of one process (:func:`broadcast_peak_bytes`) exceeds
     ``broadcast_memory_gb`` GiB, else ``broadcast`` (faster while it fits)."""
-    if mode != "auto":
+    if mode != AUTO:
         return mode
     fits = broadcast_peak_bytes(promoter_pairs) <= broadcast_memory_gb * 2**30
     return BROADCAST if fits else TILES

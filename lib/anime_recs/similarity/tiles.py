@@ -40,16 +40,9 @@ log = logging.getLogger(__name__)
 TILE_COLUMNS = ("tile", "title_block", "anime_id", "user_ids")
 
 
-def tile_index(i: int, j: int, n_blocks: int) -> int:
-    """Index of tile ``(i, j)``, ``0 <= i <= j < b``, in row order of the upper triangle of the
-    ``b x b`` block grid: ``i b - i (i - 1) / 2 + (j - i)``."""
-    if not 0 <= i <= j < n_blocks:
-        raise ValueError(f"tile ({i}, {j}) is not in the upper triangle of {n_blocks} blocks")
-    return i * n_blocks - i * (i - 1) // 2 + (j - i)
-
-
 def tile_blocks(n_blocks: int) -> list[tuple[int, int]]:
-    """The blocks ``(i, j)`` of each tile, indexed by :func:`tile_index`."""
+    """The blocks ``(i, j)`` of each tile, ``0 <= i <= j < b``, in row order of the upper
+    triangle of the ``b x b`` block grid: a tile's id is its position here."""
     return [(i, j) for i in range(n_blocks) for j in range(i, n_blocks)]
 
 
