@@ -106,7 +106,7 @@ def test_model_version_in_the_fingerprint_is_the_one_the_uri_names(
 ):
     config = config_with(store, f"embed.embedders.{FINETUNED}.model={model}")
     extra = stages.by_name("embed_finetuned").extra_inputs(None, config)
-    assert extra == {"models": {FINETUNED: expected}}
+    assert extra["models"][FINETUNED] == expected
 
 
 def test_moving_the_alias_changes_the_embed_finetuned_fingerprint(registry, store):

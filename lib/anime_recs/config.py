@@ -40,12 +40,17 @@ from pydantic import (
 )
 
 from anime_recs.options import (
+    ADAPTER,
+    ADAPTER_OBJECTIVES,
     AGGREGATIONS,
     BACKENDS,
+    EMBEDDER_KINDS,
     FUSIONS,
     JACCARD_MODES,
+    OPENAI,
     QUANTIZATIONS,
     RECIPES,
+    SENTENCE_TRANSFORMERS,
 )
 from anime_recs.tables import BUILTIN_RECOMMENDERS, HYBRID
 
@@ -161,7 +166,7 @@ class JaccardConfig(Section):
 class SentenceTransformersEmbedderConfig(Section):
     """An encoder run inside Spark: packaged, local folder, Hugging Face id or MLflow URI."""
 
-    kind: Literal["sentence-transformers"]
+    kind: Literal[SENTENCE_TRANSFORMERS]
     model: Text
     max_seq_length: Positive
     batch_size: Positive
@@ -173,7 +178,7 @@ class SentenceTransformersEmbedderConfig(Section):
 class OpenAIEmbedderConfig(Section):
     """An OpenAI-compatible embeddings API called from the driver."""
 
-    kind: Literal["openai"]
+    kind: Literal[OPENAI]
     model: Text
     base_url: Text | None  # None: api.openai.com
     max_concurrency: Positive
@@ -187,13 +192,28 @@ class OpenAIEmbedderConfig(Section):
     optional: bool  # skip (with a warning) when no API key is set
 
 
-EmbedderConfig = Annotated[
-    SentenceTransformersEmbedderConfig | OpenAIEmbedderConfig, Field(discriminator="kind")
-]
-EMBEDDER_KINDS = tuple(
-    get_args(model.model_fields["kind"].annotation)[0]
-    for model in (SentenceTransformersEmbedderConfig, OpenAIEmbedderConfig)
+class AdapterEmbedderConfig(Section):
+    """A registered vector adapter (the ``adapter`` fine-tuning recipe's model) applied to the
+    vectors another embedder wrote to ``anime_embeddings``."""
+
+    kind: Literal[ADAPTER]
+    model: Text  # an MLflow URI of a registered adapter
+    source: Text  # the embedder whose vectors it maps (the one it was trained on)
+    optional: bool  # skip (with a warning) when the adapter is not registered
+
+
+EMBEDDER_CONFIGS = (
+    SentenceTransformersEmbedderConfig,
+    OpenAIEmbedderConfig,
+    AdapterEmbedderConfig,
 )
+EmbedderConfig = Annotated[
+    SentenceTransformersEmbedderConfig | OpenAIEmbedderConfig | AdapterEmbedderConfig,
+    Field(discriminator="kind"),
+]
+assert EMBEDDER_KINDS == tuple(
+    get_args(model.model_fields["kind"].annotation)[0] for model in EMBEDDER_CONFIGS
+), "one embedder config per kind in anime_recs.options.EMBEDDER_KINDS"
 
 
 class EmbedConfig(Section):
@@ -203,6 +223,23 @@ class EmbedConfig(Section):
     run: list[Text]  # which embedders this run computes; [] = all
     arrow_batch_size: Positive
     partitions: NonNegative  # 0: one per core
+
+
+class AdapterConfig(Section):
+    """The ``adapter`` recipe (``anime_recs.training.adapter``): a low-rank residual map trained
+    on the vectors of ``source``."""
+
+    source: Text  # the embedder whose vectors in anime_embeddings it is trained on
+    objective: Literal[ADAPTER_OBJECTIVES]
+    rank: Positive
+    epochs: Positive
+    batch_size: Annotated[int, Field(ge=2)]
+    learning_rate: PositiveNumber
+    l2: NonNegativeNumber  # weight of the residual-size penalty
+    scale: PositiveNumber  # similarity scale of the losses (1 / temperature)
+    candidates: Annotated[int, Field(ge=2)]  # listwise: each title's neighbourhood
+    validation_k: Positive  # listwise: NDCG@k of the held-out titles' neighbourhoods
+    registered_model: Text
 
 
 class FinetuneConfig(Section):
@@ -224,6 +261,7 @@ class FinetuneConfig(Section):
     force: bool
     logging_steps: Positive
     checkpoint_steps: NonNegative
+    adapter: AdapterConfig
 
 
 class HybridConfig(Section):
@@ -288,6 +326,10 @@ def check_consistency(config: AppConfig) -> None:
                 f"embed.embedders.{name}.quantize: {quantize} needs backend onnx, "
                 f"got {embedder.backend!r}"
             )
+    for name, embedder in config.embed.embedders.items():
+        if isinstance(embedder, AdapterEmbedderConfig):
+            _check_adapter_source(config, f"embed.embedders.{name}.source", embedder.source)
+    _check_adapter_source(config, "finetune.adapter.source", config.finetune.adapter.source)
     neighbours = config.finetune.content_neighbours_embedder
     if neighbours not in config.embed.embedders:
         raise ConfigError(f"finetune.content_neighbours_embedder: unknown embedder {neighbours!r}")
@@ -304,6 +346,15 @@ def check_consistency(config: AppConfig) -> None:
         raise ConfigError(
             f"serve.recommender: unknown recommender {config.serve.recommender!r} (known: {known})"
         )
+
+
+def _check_adapter_source(config: AppConfig, key: str, source: str) -> None:
+    """An adapter maps the vectors of an embedder that is not itself an adapter."""
+    embedder = config.embed.embedders.get(source)
+    if embedder is None:
+        raise ConfigError(f"{key}: unknown embedder {source!r}")
+    if isinstance(embedder, AdapterEmbedderConfig):
+        raise ConfigError(f"{key}: {source!r} is an adapter; an adapter maps an encoder's vectors")
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ A spec is one of:
 :func:`pinned_model_uri` is the one resolver of a moving MLflow URI (``latest``, ``@alias``) to
 the immutable version it names now: the download uses it, and so does the pipeline's
 fingerprint of the stage that embeds with a registered model. Registered versions are
-immutable, so :func:`download_encoder` caches downloads per (model, version) or (run, path).
+immutable, so :func:`download_model` caches downloads per (model, version) or (run, path).
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ def is_hub_id(spec: str) -> bool:
 
 
 def resolve_model_path(spec: str) -> str:
-    """A local folder (or Hugging Face id) for ``spec``; MLflow URIs are downloaded first."""
+    """A local SentenceTransformer folder (or Hugging Face id) for ``spec``; MLflow URIs are
+    downloaded first."""
     if spec.startswith(PACKAGED_PREFIX):
         name = spec[len(PACKAGED_PREFIX) :]
         if name not in PACKAGED_MODELS:
@@ -147,15 +148,15 @@ def _sentence_transformer_folder(root: Path) -> Path:
     return found[0]
 
 
-def download_encoder(uri: str, dst: str | None = None) -> str:
-    """Download an MLflow model URI and return the local SentenceTransformer folder.
+def download_model(uri: str, dst: str | None = None) -> str:
+    """Download an MLflow model URI and return the local folder of its files.
 
     Accepts ``models:/NAME/<version>``, ``models:/NAME/latest``, ``models:/NAME@alias`` and
     ``runs:/<run id>/<artifact path>``. The tracking/registry URIs are MLflow's current ones
     (``configure_mlflow`` or the ``MLFLOW_TRACKING_URI`` environment). Without ``dst`` the
     files are cached under ``$ANIME_RECS_MODEL_CACHE`` (default: a folder in the temp dir),
     keyed by the registry's URI and the resolved version or run, so repeated loads do not
-    download again.
+    download again (a registered version is immutable).
     """
     import mlflow
 
@@ -169,8 +170,7 @@ def download_encoder(uri: str, dst: str | None = None) -> str:
         m = _RUNS_URI.match(source)
         key = f"run-{m.group('run')}-{(m.group('path') or '').strip('/').replace('/', '_')}"
     if dst:
-        local = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=dst)
-        return str(_sentence_transformer_folder(Path(local)))
+        return mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=dst)
     store = hashlib.sha256(_absolute_uri(mlflow.get_registry_uri()).encode()).hexdigest()[:8]
     target = model_cache_root() / store / key
     if not (target / ".complete").is_file():
@@ -189,7 +189,12 @@ def download_encoder(uri: str, dst: str | None = None) -> str:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         log.info("downloaded %s (%s) to %s", uri, source, target)
-    return str(_sentence_transformer_folder(target))
+    return str(target)
+
+
+def download_encoder(uri: str, dst: str | None = None) -> str:
+    """The local SentenceTransformer folder of an MLflow model URI (:func:`download_model`)."""
+    return str(_sentence_transformer_folder(Path(download_model(uri, dst))))
 
 
 def _absolute_uri(uri: str) -> str:

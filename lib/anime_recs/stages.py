@@ -129,11 +129,11 @@ STAGES: tuple[Stage, ...] = (
         run=finetune_stage.run,
         # a forced upstream rerun rewrites the same pairs: no new model version for them
         by_content=True,
-        # only the base encoder's rows of anime_embeddings, which embed_finetuned rewrites
-        # other rows of right after
-        extra_inputs=finetune_stage.neighbourhood_input,
-        extra_reads="the base encoder's rows of `anime_embeddings`",
-        extra_writes="MLflow run + registered model",
+        # only the rows of anime_embeddings it reads (the base encoder's), which
+        # embed_finetuned rewrites other rows of right after
+        extra_inputs=finetune_stage.vectors_inputs,
+        extra_reads="the base encoder's rows of `anime_embeddings` (neighbourhoods, adapter)",
+        extra_writes="MLflow run + registered model (encoder or adapter)",
         ignored_settings=finetune_stage.IGNORED_SETTINGS,
         forced=lambda config: config.finetune.force,
     ),
@@ -148,7 +148,7 @@ STAGES: tuple[Stage, ...] = (
         extra_inputs=lambda spark, config: {
             "models": embed_stage.registered_model_versions(config)
         },
-        extra_reads="the registered model",
+        extra_reads="the registered models (encoder, adapter)",
         enabled=lambda config: bool(embed_stage.finetuned_embedders(config)),
     ),
     Stage(

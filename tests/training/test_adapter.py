@@ -6,32 +6,21 @@ import numpy as np
 import pytest
 import torch
 
+from anime_recs.embeddings.adapted import adapt
 from anime_recs.training.adapter import (
     AdapterSettings,
     TrainExamples,
-    adapt,
     in_batch_loss,
     listwise_examples,
     listwise_loss,
     neighbourhood_ndcg,
     neighbourhoods,
+    pair_rows,
     relevance_matrix,
     residual_penalty,
     train_adapter,
 )
-
-
-def test_adapt_by_hand():
-    # v = (1, 0); A = [[1, 0]] (rank 1), B = [[0], [1]]: B A v = (0, 1), f(v) = (1, 1) / sqrt 2
-    got = adapt(
-        np.array([[1.0, 0.0], [0.0, 2.0]]), np.array([[1.0, 0.0]]), np.array([[0.0], [1.0]])
-    )
-    np.testing.assert_allclose(got, [[2**-0.5, 2**-0.5], [0.0, 1.0]], atol=1e-7)
-
-
-def test_untrained_adapter_is_the_identity_on_unit_vectors():
-    v = np.array([[0.6, 0.8], [1.0, 0.0]])
-    np.testing.assert_allclose(adapt(v, np.ones((3, 2)), np.zeros((2, 3))), v, atol=1e-7)
+from tests.training.training_data import hidden_world
 
 
 def test_neighbourhoods_exclude_the_title_and_break_ties_by_smaller_row():
@@ -39,6 +28,26 @@ def test_neighbourhoods_exclude_the_title_and_break_ties_by_smaller_row():
     near = neighbourhoods(v, np.array([0, 1, 2, 3]), 2)
     assert near[0].tolist() == [1, 3]
     assert near[2].tolist() == [0, 1]  # all at cosine 0: the smaller rows
+
+
+def test_neighbourhoods_in_chunks_equal_one_block(monkeypatch):
+    from anime_recs.training import adapter
+
+    v, *_ = hidden_world(n=60)
+    whole = neighbourhoods(v, np.arange(60), 7)
+    monkeypatch.setattr(adapter, "NEIGHBOURHOOD_CHUNK", 8)
+    np.testing.assert_array_equal(neighbourhoods(v, np.arange(60), 7), whole)
+
+
+def test_pair_rows_by_hand():
+    # ids 30, 10, 20 are rows 0, 1, 2; the pair with title 99 (no vector) is dropped
+    a, b, value = pair_rows(
+        np.array([30, 10, 20]),
+        np.array([10, 20, 99]),
+        np.array([30, 30, 10]),
+        np.array([0.5, 0.25, 0.1]),
+    )
+    assert a.tolist() == [1, 2] and b.tolist() == [0, 0] and value.tolist() == [0.5, 0.25]
 
 
 def test_relevance_matrix_is_symmetric_and_zero_when_absent():
@@ -86,25 +95,6 @@ def test_unknown_loss_is_refused():
     settings = AdapterSettings(4, 1, 8, 1e-3, 0.0, 10.0, 1, "triplet")
     with pytest.raises(ValueError, match="triplet"):
         train_adapter(np.eye(3), TrainExamples.pairs([0], [1]), lambda v: None, settings)
-
-
-def hidden_world(seed: int = 3, n: int = 400, dim: int = 16):
-    """Titles whose co-promotion follows a hidden linear view of their vectors: the pairs'
-    graded value is the cosine in that view, so a map learned on some titles transfers to
-    titles it never saw (the property the adapter is for)."""
-    rng = np.random.default_rng(seed)
-    v = rng.normal(size=(n, dim))
-    v /= np.linalg.norm(v, axis=1, keepdims=True)
-    view = np.diag(np.r_[np.full(2, 4.0), np.full(dim - 2, 0.2)])
-    w = v @ view
-    w /= np.linalg.norm(w, axis=1, keepdims=True)
-    truth = w @ w.T
-    near = neighbourhoods(v, np.arange(n), 30)
-    a = np.repeat(np.arange(n), near.shape[1])
-    b = near.ravel()
-    value = np.clip(truth[a, b] - 0.5, 0, None)
-    train, val = np.arange(n) < 300, np.arange(n) >= 300
-    return v, a, b, value, train, val
 
 
 @pytest.mark.parametrize("loss", ["listwise", "in_batch"])

@@ -38,7 +38,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, FloatType
 
@@ -157,9 +157,10 @@ def split_reusable(
 
 
 def with_identity(
-    vectors: DataFrame, embedder: str, model: str, model_version: str | None
+    vectors: DataFrame, embedder: str, model: str, model_version: str | Column | None
 ) -> DataFrame:
-    """Add the ``anime_embeddings`` identity columns; ``dim`` = size(embedding).
+    """Add the ``anime_embeddings`` identity columns; ``dim`` = size(embedding); the version
+    one for all rows or a column (an adapted embedder's rows each carry their own).
 
     Vector elements are never null, but arrays read back from Delta are typed
     ``containsNull=true``; ``coalesce(x, 0)`` states the contract to Spark so the column can be
@@ -173,7 +174,9 @@ def with_identity(
         ),
         F.size("embedding").cast("int").alias("dim"),
         F.lit(model).alias("model"),
-        F.lit(model_version).cast("string").alias("model_version"),
+        (model_version if isinstance(model_version, Column) else F.lit(model_version))
+        .cast("string")
+        .alias("model_version"),
         F.col("text_hash"),
     )
 

@@ -3,7 +3,7 @@
 Fine-tuning the whole encoder on a few thousand users' co-promotions moves 22M weights with
 little signal, and on real ratings it made held-out titles worse (docs/quality.md). The
 adapter keeps the encoder and its vectors as they are and learns a low-rank residual map
-(:func:`adapt`)::
+(:func:`anime_recs.embeddings.adapted.adapt`, which the embed stage applies)::
 
     f(v) = normalise(v + B (A v))        A: rank x dim, B: dim x rank, B = 0 at the start
 
@@ -39,10 +39,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from anime_recs.embeddings.adapted import adapt
+from anime_recs.options import ADAPTER_OBJECTIVES, IN_BATCH
+
 log = logging.getLogger(__name__)
 
-
-LOSSES = ("in_batch", "listwise")
+NEIGHBOURHOOD_CHUNK = 1024
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class AdapterSettings:
     l2: float  # weight of residual_penalty
     scale: float  # the losses' similarity scale (1 / temperature)
     seed: int
-    loss: str  # one of LOSSES
+    loss: str  # one of anime_recs.options.ADAPTER_OBJECTIVES
 
 
 @dataclass(frozen=True)
@@ -91,12 +93,25 @@ class AdapterResult:
     train_s: float = 0.0
 
 
-def adapt(vectors: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``f(v) = (v + B A v) / |v + B A v|`` for every row ``v`` of ``vectors`` (float32)."""
-    v = np.asarray(vectors, dtype=np.float64)
-    out = v + (v @ np.asarray(a, np.float64).T) @ np.asarray(b, np.float64).T
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
-    return np.divide(out, norms, out=np.zeros_like(out), where=norms > 0).astype(np.float32)
+def pair_rows(
+    ids: np.ndarray, anime_a: np.ndarray, anime_b: np.ndarray, values: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs of titles as row indexes of ``ids`` (the titles with a vector, one per row), with
+    their values; pairs with a title not in ``ids`` dropped."""
+    ids = np.asarray(ids, np.int64)
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
+
+    def rows(titles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        titles = np.asarray(titles, np.int64)
+        at = np.clip(np.searchsorted(sorted_ids, titles), 0, max(ids.size - 1, 0))
+        found = sorted_ids[at] == titles if ids.size else np.zeros(titles.size, bool)
+        return order[at] if ids.size else at, found
+
+    ra, fa = rows(anime_a)
+    rb, fb = rows(anime_b)
+    keep = fa & fb
+    return ra[keep], rb[keep], np.asarray(values, np.float64)[keep]
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float | None:
@@ -119,14 +134,19 @@ def pair_cosines(vectors: np.ndarray, index_a: np.ndarray, index_b: np.ndarray) 
 def neighbourhoods(vectors: np.ndarray, titles: np.ndarray, k: int) -> np.ndarray:
     """``[len(titles), k]``: for each row index in ``titles``, the ``k`` rows of ``titles``
     (itself excluded) of highest cosine in unit-norm ``vectors``, best first, ties by the
-    smaller row index."""
+    smaller row index. Computed ``NEIGHBOURHOOD_CHUNK`` titles at a time (memory
+    ``chunk x titles``, not ``titles^2``)."""
     titles = np.asarray(titles, np.int64)
+    kk = max(min(k, titles.size - 1), 0)
+    out = np.zeros((titles.size, kk), np.int64)
     v = np.asarray(vectors, np.float64)[titles]
-    sims = v @ v.T
-    np.fill_diagonal(sims, -np.inf)
-    kk = min(k, titles.size - 1)
-    order = np.lexsort((np.broadcast_to(titles, sims.shape), -sims), axis=1)[:, :kk]
-    return titles[order]
+    for lo in range(0, titles.size, NEIGHBOURHOOD_CHUNK):
+        sims = v[lo : lo + NEIGHBOURHOOD_CHUNK] @ v.T
+        rows = np.arange(sims.shape[0])
+        sims[rows, lo + rows] = -np.inf
+        order = np.lexsort((np.broadcast_to(titles, sims.shape), -sims), axis=1)[:, :kk]
+        out[lo : lo + sims.shape[0]] = titles[order]
+    return out
 
 
 def relevance_matrix(
@@ -209,6 +229,8 @@ def listwise_examples(
     with its ``candidates`` nearest titles among them (:func:`neighbourhoods`) and their
     values as gains (:func:`relevance_matrix`); titles without a valued candidate dropped."""
     titles = np.unique(np.r_[pair_a, pair_b]).astype(np.int64)
+    if titles.size < 2:
+        return TrainExamples(np.zeros(0, np.int64), np.zeros((0, 0), np.int64), np.zeros((0, 0)))
     near = neighbourhoods(vectors, titles, candidates)
     gains = relevance_matrix(titles, near, pair_a, pair_b, pair_value)
     keep = gains.sum(axis=1) > 0
@@ -226,8 +248,10 @@ def train_adapter(
     (see the module docstring)."""
     import torch
 
-    if settings.loss not in LOSSES:
-        raise ValueError(f"unknown adapter loss {settings.loss!r}; expected one of {LOSSES}")
+    if settings.loss not in ADAPTER_OBJECTIVES:
+        raise ValueError(
+            f"unknown adapter loss {settings.loss!r}; expected one of {ADAPTER_OBJECTIVES}"
+        )
     threads = torch.get_num_threads()
     # the matrices are small: more threads only add synchronisation (and spin against other
     # processes on a busy machine)
@@ -267,7 +291,7 @@ def _train(torch, vectors, examples, validate, settings) -> AdapterResult:
                 continue
             first = base[examples.first[idx]]
             second = base[examples.second[idx]]  # [batch, c, dim]
-            if settings.loss == "in_batch":
+            if settings.loss == IN_BATCH:
                 loss = in_batch_loss(mapped(first), mapped(second[:, 0]), settings.scale)
             else:
                 loss = listwise_loss(mapped(first), mapped(second), gains[idx], settings.scale)

@@ -2,8 +2,12 @@
 
 ``contrastive`` learns from each title's most co-promoted partners
 (:mod:`anime_recs.similarity.copromoted`) with in-batch negatives; ``case_study`` is the case
-study's 0/1-labelled pairs (:mod:`anime_recs.similarity.labels`) with a cosine loss. The names
-are :data:`anime_recs.options.RECIPES` (what the config validates ``finetune.recipe`` against).
+study's 0/1-labelled pairs (:mod:`anime_recs.similarity.labels`) with a cosine loss; both
+fine-tune the encoder, registered as ``finetune.registered_model``. ``adapter`` keeps the
+encoder and trains a vector adapter on the co-promoted pairs over the stored vectors of
+``finetune.adapter.source`` (:mod:`anime_recs.training.adapter_recipe`), registered as
+``finetune.adapter.registered_model``. The names are :data:`anime_recs.options.RECIPES` (what
+the config validates ``finetune.recipe`` against).
 """
 
 from __future__ import annotations
@@ -11,17 +15,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from anime_recs import options
+from anime_recs.config import FinetuneConfig
 from anime_recs.tables import COPROMOTED_PAIRS, TRAINING_PAIRS
 
 
 @dataclass(frozen=True)
 class Recipe:
     pairs_table: str  # the Delta table of its examples (rows with split = train)
-    loss: str  # a sentence-transformers loss, one of options.LOSSES
+    # a sentence-transformers loss (options.LOSSES) of an encoder recipe; None: the adapter,
+    # whose objective is finetune.adapter.objective
+    loss: str | None
+
+    @property
+    def trains_encoder(self) -> bool:
+        return self.loss is not None
 
 
 RECIPES = {
     "contrastive": Recipe(COPROMOTED_PAIRS, "MultipleNegativesRankingLoss"),
     "case_study": Recipe(TRAINING_PAIRS, "CosineSimilarityLoss"),
+    options.ADAPTER: Recipe(COPROMOTED_PAIRS, None),
 }
 assert tuple(RECIPES) == options.RECIPES, "one recipe per name in anime_recs.options.RECIPES"
+
+
+def registered_model(ft: FinetuneConfig) -> str:
+    """The registered model the recipe ``ft.recipe`` produces versions of."""
+    return ft.registered_model if RECIPES[ft.recipe].trains_encoder else ft.adapter.registered_model

@@ -26,6 +26,7 @@ STAGE_TAG = "anime_recs.stage"
 VERSION_TAG = "anime_recs.registered_version"
 MODEL_ARTIFACT = "model"
 REQUIREMENTS = ("sentence-transformers", "transformers", "torch", "numpy")
+ADAPTER_REQUIREMENTS = ("numpy",)
 
 
 @dataclass(frozen=True)
@@ -39,10 +40,10 @@ class RegisteredEncoder:
         return f"models:/{self.name}/{self.version}"
 
 
-def pip_requirements() -> list[str]:
-    """Pinned requirements of the logged model, from the installed versions (no index query)."""
+def pip_requirements(names: tuple[str, ...] = REQUIREMENTS) -> list[str]:
+    """Pinned requirements of a logged model, from the installed versions (no index query)."""
     out = []
-    for name in REQUIREMENTS:
+    for name in names:
         try:
             out.append(f"{name}=={importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:  # pragma: no cover - always installed
@@ -97,8 +98,7 @@ def log_and_register(
     """Log ``model`` to the active run (sentence-transformers flavour) and register a version."""
     import mlflow
 
-    run = mlflow.active_run()
-    if run is None:
+    if mlflow.active_run() is None:
         raise RuntimeError("log_and_register needs an active MLflow run")
     info = mlflow.sentence_transformers.log_model(
         model,
@@ -106,7 +106,37 @@ def log_and_register(
         pip_requirements=pip_requirements(),
         registered_model_name=registered_model,
     )
-    version = str(info.registered_model_version)
+    return _tag_version(client, registered_model, str(info.registered_model_version), fingerprint)
+
+
+def log_and_register_adapter(
+    adapter_file: str, dim: int, registered_model: str, fingerprint: str, client: Any
+) -> RegisteredEncoder:
+    """Log a vector adapter's file to the active run as a ``pyfunc`` model
+    (:mod:`anime_recs.training.adapter_model`) and register a version."""
+    import mlflow
+
+    from anime_recs.training.adapter_model import ARTIFACT_KEY, AdapterModel, signature
+
+    if mlflow.active_run() is None:
+        raise RuntimeError("log_and_register_adapter needs an active MLflow run")
+    info = mlflow.pyfunc.log_model(
+        name=MODEL_ARTIFACT,
+        python_model=AdapterModel(),
+        artifacts={ARTIFACT_KEY: adapter_file},
+        signature=signature(dim),
+        pip_requirements=pip_requirements(ADAPTER_REQUIREMENTS),
+        registered_model_name=registered_model,
+    )
+    return _tag_version(client, registered_model, str(info.registered_model_version), fingerprint)
+
+
+def _tag_version(
+    client: Any, registered_model: str, version: str, fingerprint: str
+) -> RegisteredEncoder:
+    import mlflow
+
+    run = mlflow.active_run()
     client.set_model_version_tag(registered_model, version, FINGERPRINT_TAG, fingerprint)
     mlflow.set_tag(VERSION_TAG, version)
     log.info("registered %s version %s (run %s)", registered_model, version, run.info.run_id)

@@ -1,5 +1,7 @@
 """The finetune stage: the bi-encoder fine-tuned on promoter-Jaccard pairs on the driver,
-tracked in MLflow and registered; resumable and skipped when its inputs did not change.
+tracked in MLflow and registered; resumable and skipped when its inputs did not change. The
+``adapter`` recipe trains a vector adapter instead (:mod:`anime_recs.training.adapter_recipe`,
+which this stage hands the run to).
 
 Reads the examples of the recipe ``finetune.recipe`` (:mod:`anime_recs.training.recipes`:
 ``copromoted_pairs`` with ``MultipleNegativesRankingLoss``, or the case study's
@@ -20,7 +22,7 @@ of ``finetune.registered_model``, and checkpoints under
 The stage's fingerprint (the runner's, ``runlog.fingerprint``) hashes the fine-tune settings
 but :data:`IGNORED_SETTINGS` and the inputs' contents (the stage is declared ``by_content``: the
 ``lakehouse.table_digest`` of each table, and of ``anime_embeddings`` only the neighbourhood
-embedder's rows, :func:`neighbourhood_input`), not their Delta versions: an upstream rerun that
+embedder's rows, :func:`vectors_inputs`), not their Delta versions: an upstream rerun that
 rewrites the same rows must not register a duplicate model version. A run whose fingerprint
 finished and was registered already does nothing (unless ``finetune.force``); an interrupted
 run continues from its last checkpoint, in the same MLflow run.
@@ -45,6 +47,7 @@ from anime_recs.models import is_hub_id, load_sentence_transformer
 from anime_recs.runlog import StageRun
 from anime_recs.steps import step
 from anime_recs.tracking import configure_mlflow, keep_logging
+from anime_recs.training import adapter_recipe
 from anime_recs.training.examples import PairSet
 from anime_recs.training.finetune import (
     TrainSettings,
@@ -130,7 +133,12 @@ def neighbourhood_embedder(config: AppConfig) -> str | None:
     None when this config keeps every pair (a recipe without them, or ``content_neighbours``
     0). It must embed with ``finetune.base_model`` and not be the fine-tuned model itself."""
     ft = config.finetune
-    if RECIPES[ft.recipe].pairs_table != tables.COPROMOTED_PAIRS or ft.content_neighbours <= 0:
+    recipe = RECIPES[ft.recipe]
+    if (
+        not recipe.trains_encoder
+        or recipe.pairs_table != tables.COPROMOTED_PAIRS
+        or ft.content_neighbours <= 0
+    ):
         return None
     name = ft.content_neighbours_embedder
     embedder = config.embed.embedders[name]
@@ -148,10 +156,23 @@ def vectors_input(embedder: str) -> str:
     return f"{tables.ANIME_EMBEDDINGS}[{embedder}]"
 
 
-def neighbourhood_vectors(spark: SparkSession, lake: str, embedder: str) -> tuple[DataFrame, str]:
+def vectors_embedder(config: AppConfig) -> tuple[str, str] | None:
+    """``(embedder, config key)`` of the stored vectors the recipe reads: the adapter's source,
+    or the contrastive recipe's neighbourhood embedder; None when it reads none."""
+    ft = config.finetune
+    if not RECIPES[ft.recipe].trains_encoder:
+        return ft.adapter.source, "finetune.adapter.source"
+    name = neighbourhood_embedder(config)
+    return None if name is None else (name, "finetune.content_neighbours_embedder")
+
+
+def embedder_vectors(
+    spark: SparkSession, lake: str, embedder: str, key: str
+) -> tuple[DataFrame, str]:
     """``(rows, content digest)`` of ``embedder``'s rows in the current version of
-    ``anime_embeddings`` (pinned, so the digest and the pairs see the same rows); a one-line
-    error when it has none. The digest is the one action: its row count tells empty."""
+    ``anime_embeddings`` (pinned, so the digest and the reads see the same rows); a one-line
+    error naming the config ``key`` when it has none. The digest is the one action: its row
+    count tells empty."""
     version = table_version(spark, lake, tables.ANIME_EMBEDDINGS)
     rows, digest = None, "0:0"
     if version is not None:
@@ -160,28 +181,28 @@ def neighbourhood_vectors(spark: SparkSession, lake: str, embedder: str) -> tupl
         digest = frame_digest(rows)
     if rows is None or digest.startswith("0:"):
         raise JobError(
-            f"{tables.ANIME_EMBEDDINGS} has no vectors of {embedder} "
-            "(finetune.content_neighbours_embedder) under "
+            f"{tables.ANIME_EMBEDDINGS} has no vectors of {embedder} ({key}) under "
             f"{lake}: run the embed_base stage with it first"
         )
     return rows, digest
 
 
-def neighbourhood_input(spark: SparkSession, config: AppConfig) -> dict[str, str | None]:
-    """The content of the neighbourhood vectors the stage reads, for the pipeline's stage
-    fingerprint: one embedder's rows of ``anime_embeddings``, which ``embed_finetuned``
-    rewrites other rows of (their table version alone would rerun this stage after it)."""
+def vectors_inputs(spark: SparkSession, config: AppConfig) -> dict[str, str | None]:
+    """The content of the stored vectors the stage reads (:func:`vectors_embedder`), for the
+    pipeline's stage fingerprint: one embedder's rows of ``anime_embeddings``, which
+    ``embed_finetuned`` rewrites other rows of (their table version alone would rerun this
+    stage after it)."""
     try:
-        embedder = neighbourhood_embedder(config)
+        chosen = vectors_embedder(config)
     except JobError:
         return {"content_neighbours_embedder": None}  # the run fails and is recorded
-    if embedder is None:
+    if chosen is None:
         return {}
     try:
-        _, digest = neighbourhood_vectors(spark, config.paths.lake, embedder)
+        _, digest = embedder_vectors(spark, config.paths.lake, *chosen)
     except JobError:
         digest = None  # the run says why
-    return {vectors_input(embedder): digest}
+    return {vectors_input(chosen[0]): digest}
 
 
 def choose_train_pairs(
@@ -217,6 +238,11 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
     ``run.fingerprint`` (of the settings and the inputs' contents) identifies the training:
     its MLflow run and registered version are tagged with it."""
     ft, lake = config.finetune, config.paths.lake
+    if not RECIPES[ft.recipe].trains_encoder:
+        source, key = vectors_embedder(config)
+        rows, _ = embedder_vectors(spark, lake, source, key)
+        adapter_recipe.run(spark, config, run, rows)
+        return
     if not is_hub_id(ft.base_model):
         # packaged, local folder or MLflow URI: nothing may reach the Hugging Face hub
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -225,7 +251,9 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
     neighbours = neighbourhood_embedder(config)
     vectors = None
     if neighbours is not None:
-        vectors, _ = neighbourhood_vectors(spark, lake, neighbours)
+        vectors, _ = embedder_vectors(
+            spark, lake, neighbours, "finetune.content_neighbours_embedder"
+        )
     finetune_params = ft.model_dump()
     import mlflow
 
