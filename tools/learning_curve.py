@@ -31,25 +31,36 @@ import numpy as np
 import pandas as pd
 
 from anime_recs.config import load_config
+from anime_recs.embeddings.adapted import adapt
 from anime_recs.training.adapter import (
     AdapterSettings,
     TrainExamples,
-    adapt,
     listwise_examples,
     neighbourhood_ndcg,
     pair_cosines,
+    pair_rows,
     spearman,
     train_adapter,
 )
+from anime_recs.training.adapter_recipe import settings_of
 from tools.offline_eval import Lake, content_neighbors, evaluate, load_lake, markdown_table
 
 REPO = Path(__file__).resolve().parents[1]
-# the adapter settings measured here (not pipeline settings: the adapter is an experiment)
-SETTINGS = {
-    "in_batch": AdapterSettings(64, 10, 256, 1e-3, 0.1, 20.0, 13, "in_batch"),
-    "listwise": AdapterSettings(32, 10, 128, 3e-3, 1.0, 20.0, 13, "listwise"),
-}
-CANDIDATES = 30  # each title's neighbourhood for the listwise objective and NDCG
+
+
+def objective_settings(conf: str) -> dict[str, tuple[AdapterSettings, int]]:
+    """Per objective, the adapter settings of its ``tools.quality`` recipe run (the pipeline's
+    ``finetune.adapter`` with that run's overrides) and its neighbourhood size."""
+    from tools.quality import VARIANTS
+
+    out = {}
+    for name in ("adapter_listwise", "adapter_in_batch"):
+        overrides = [o for o in VARIANTS[name][1] if o.startswith("finetune.adapter.")]
+        ft = load_config(conf, overrides).finetune
+        out[ft.adapter.objective] = (settings_of(ft.adapter, ft.seed), ft.adapter.candidates)
+    return out
+
+
 NS = (1, 5, 10)
 
 
@@ -77,14 +88,7 @@ def subset_pairs(spark, lake: Lake, anime, users: np.ndarray, jaccard) -> pd.Dat
 
 def row_index(ids: np.ndarray, pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs as row indexes of ``ids`` (pairs with a title without a vector dropped)."""
-    pos = pd.Series(np.arange(ids.size), index=ids)
-    known = pairs["anime_a"].isin(pos.index) & pairs["anime_b"].isin(pos.index)
-    p = pairs[known]
-    return (
-        pos[p["anime_a"]].to_numpy(),
-        pos[p["anime_b"]].to_numpy(),
-        p["jaccard"].to_numpy(np.float64),
-    )
+    return pair_rows(ids, pairs["anime_a"], pairs["anime_b"], pairs["jaccard"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,10 +116,18 @@ def main(argv: list[str] | None = None) -> int:
 
     val = lake.copromoted[lake.copromoted["split"] == tables.VAL]
     va, vb, vj = row_index(ids, val)
-    val_lists = listwise_examples(vectors, va, vb, vj, CANDIDATES)
+    settings_by_objective = objective_settings(args.conf)
+    candidates = config.finetune.adapter.candidates
+    val_lists = listwise_examples(vectors, va, vb, vj, candidates)
 
     def ndcg(v: np.ndarray) -> float | None:
-        return neighbourhood_ndcg(v, val_lists.first, val_lists.second, val_lists.gains, 3)
+        return neighbourhood_ndcg(
+            v,
+            val_lists.first,
+            val_lists.second,
+            val_lists.gains,
+            config.finetune.adapter.validation_k,
+        )
 
     def rank_corr(v: np.ndarray) -> float | None:
         return spearman(pair_cosines(v, va, vb), vj)
@@ -137,12 +149,12 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         pairs = subset_pairs(spark, lake, anime, order[:size], config.jaccard)
         ta, tb, tj = row_index(ids, pairs)
-        for objective, settings in SETTINGS.items():
+        for objective, (settings, candidates) in settings_by_objective.items():
             if objective == "in_batch":
                 examples = TrainExamples.pairs(ta, tb)
                 measure = rank_corr
             else:
-                examples = listwise_examples(vectors, ta, tb, tj, CANDIDATES)
+                examples = listwise_examples(vectors, ta, tb, tj, candidates)
                 measure = ndcg
             result = train_adapter(vectors, examples, measure, settings)
             adapted = adapt(vectors, result.a, result.b)

@@ -10,11 +10,14 @@ sample, see ``../shared/data/README.md``), with the complete 2020 ``anime.csv`` 
    on a CPU; ``--titles all`` links the complete anime files;
 2. ``jobs/pipeline.py`` with the default config (``conf/local.yaml``), every output (lake,
    reports, checkpoints, MLflow store) under ``--out/<set>``;
-3. the case-study fine-tuning recipe side by side: the finetune, embed_finetuned and recommend
-   stages again with ``finetune.recipe=case_study``, registered as its own model and embedded
-   as the embedder ``finetuned_case_study``, so ``evaluation`` holds both encoders;
+3. the customization recipes side by side (:data:`VARIANTS`, ``--recipes``): the finetune,
+   embed_finetuned and recommend stages again per recipe, each registered as its own model and
+   embedded as its own embedder, so ``evaluation`` holds every customized embedder next to
+   the base one;
 4. ``--out/<set>/quality.md``: NPS@1/5/10 with 95% CIs, precision/recall/nDCG@10, cold-start
-   hits and both recipes' validation Spearman, printed as well.
+   hits, the enthusiasm of the hits, each recipe's MLflow record and the held-out-title
+   measures of every content embedder's stored vectors (:func:`held_out_lines`: the measures
+   the default recipe is chosen by), printed as well.
 
 Usage (``make quality``)::
 
@@ -45,8 +48,54 @@ REAL_SETS = {
 }
 DEFAULT_SETS = ("mal2016_combined", "mal2020_head")
 USER_ID_STRIDE = 1_000_000
-CASE_STUDY_EMBEDDER = "finetuned_case_study"
-CASE_STUDY_MODEL = "anime_encoder_case_study"
+
+
+def registered_embedder(kind: str, model: str, extra: str = "") -> str:
+    return f'{{kind: {kind}, model: "models:/{model}/latest", optional: true{extra}}}'
+
+
+# the customization recipes measured side by side: name -> (the embedder that holds its
+# vectors, the overrides of its run); each registers a model of its own
+VARIANTS = {
+    "contrastive": ("finetuned_minilm", ("finetune.recipe=contrastive",)),
+    "case_study": (
+        "finetuned_case_study",
+        (
+            "finetune.recipe=case_study",
+            "finetune.registered_model=anime_encoder_case_study",
+            "embed.embedders.finetuned_case_study="
+            + registered_embedder("sentence-transformers", "anime_encoder_case_study"),
+        ),
+    ),
+    "lora": (
+        "finetuned_lora",
+        (
+            "finetune.recipe=lora",
+            "finetune.registered_model=anime_encoder_lora",
+            "embed.embedders.finetuned_lora="
+            + registered_embedder("sentence-transformers", "anime_encoder_lora"),
+        ),
+    ),
+    "adapter_listwise": (
+        "adapted_minilm",
+        ("finetune.recipe=adapter", "finetune.adapter.objective=listwise"),
+    ),
+    # the in-batch objective with the settings of its learning curve (tools.learning_curve)
+    "adapter_in_batch": (
+        "adapted_in_batch",
+        (
+            "finetune.recipe=adapter",
+            "finetune.adapter.objective=in_batch",
+            "finetune.adapter.rank=64",
+            "finetune.adapter.batch_size=256",
+            "finetune.adapter.learning_rate=0.001",
+            "finetune.adapter.l2=0.1",
+            "finetune.adapter.registered_model=anime_adapter_in_batch",
+            "embed.embedders.adapted_in_batch="
+            + registered_embedder("adapter", "anime_adapter_in_batch", ", source: base_minilm_128"),
+        ),
+    ),
+}
 
 
 def link_raw(shared: Path, ratings: tuple[str, ...], raw: Path, titles: str) -> None:
@@ -136,17 +185,9 @@ def paths_overrides(root: Path) -> list[str]:
     ]
 
 
-def case_study_overrides() -> list[str]:
-    embedder = (
-        "{kind: sentence-transformers, "
-        f'model: "models:/{CASE_STUDY_MODEL}/latest", optional: true}}'
-    )
-    return [
-        "finetune.recipe=case_study",
-        f"finetune.registered_model={CASE_STUDY_MODEL}",
-        f"embed.embedders.{CASE_STUDY_EMBEDDER}={embedder}",
-        f"embed.run=[{CASE_STUDY_EMBEDDER}]",
-    ]
+def variant_overrides(name: str) -> list[str]:
+    embedder, overrides = VARIANTS[name]
+    return [*overrides, f"embed.run=[{embedder}]"]
 
 
 def run_pipeline(conf: str, overrides: list[str], *stages: str, skip: tuple[str, ...] = ()) -> None:
@@ -163,8 +204,6 @@ def run_pipeline(conf: str, overrides: list[str], *stages: str, skip: tuple[str,
 
 def summary(root: Path, name: str) -> str:
     """The quality section of one real set, from its lake and MLflow store."""
-    import mlflow
-
     from anime_recs import tables
     from anime_recs.config import load_config
     from anime_recs.evaluation.evaluate import flat_lists
@@ -214,22 +253,89 @@ def summary(root: Path, name: str) -> str:
         ]
     flat = flat_lists(read_table(spark, lake, tables.USER_SCORES), 10).toPandas()
     lines += ["", *hit_enthusiasm(flat, list(at10["recommender"]))]
+    lines += ["", *recipe_lines(root)]
+    lines += ["", *held_out_lines(spark, lake, settings)]
+    spark.stop()
+    return "\n".join(lines) + "\n"
+
+
+def recipe_lines(root: Path) -> list[str]:
+    """Markdown lines: each finished fine-tune run of the set's MLflow store, its examples and
+    its held-out measures before -> after training, as logged."""
+    import mlflow
+
+    def change(metrics: dict, name: str) -> str:
+        before, after = metrics.get(f"val_{name}_before"), metrics.get(f"val_{name}_after")
+        return "" if before is None or after is None else f"{before:.4f} -> {after:.4f}"
+
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{root / 'mlruns.db'}")
-    lines += ["", "| fine-tuning recipe | train pairs | val pairs | val Spearman before -> after |"]
-    lines += ["|---|---:|---:|---|"]
+    lines = [
+        "| fine-tuning recipe | registered model | train pairs | val pairs | "
+        "val Spearman before -> after | val NDCG before -> after |",
+        "|---|---|---:|---:|---|---|",
+    ]
     for experiment in client.search_experiments():
-        for run in client.search_runs([experiment.experiment_id]):
+        for run in client.search_runs(
+            [experiment.experiment_id], order_by=["attributes.start_time ASC"]
+        ):
             params, metrics = run.data.params, run.data.metrics
             if "finetune.recipe" not in params or run.info.status != "FINISHED":
                 continue  # not a fine-tune, or one interrupted before it registered a model
+            recipe = params["finetune.recipe"]
+            model = params.get("finetune.registered_model")
+            if recipe == "adapter":
+                recipe = f"adapter ({params.get('finetune.adapter.objective')})"
+                model = params.get("finetune.adapter.registered_model")
             lines.append(
-                f"| {params['finetune.recipe']} | {params.get('data.train_pairs')} | "
-                f"{params.get('data.val_pairs')} | "
-                f"{metrics.get('val_spearman_before', float('nan')):.4f} -> "
-                f"{metrics.get('val_spearman_after', float('nan')):.4f} |"
+                f"| {recipe} | {model} | {params.get('data.train_pairs')} | "
+                f"{params.get('data.val_pairs')} | {change(metrics, 'spearman')} | "
+                f"{change(metrics, 'ndcg')} |"
             )
-    spark.stop()
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def held_out_lines(spark, lake: str, config) -> list[str]:
+    """Markdown lines: the held-out-title measures of every embedder's stored vectors, on the
+    fine-tune's validation pairs (the ``val`` rows of ``copromoted_pairs``, sampled as the
+    finetune stage samples them): Spearman of cosine vs Jaccard over the pairs, and
+    NDCG@``validation_k`` of each held-out title's ``candidates`` nearest held-out titles by
+    the adapter source's vectors (the same lists for every embedder), re-ranked by its own."""
+    import numpy as np
+    from pyspark.sql import functions as F
+
+    from anime_recs import tables
+    from anime_recs.lakehouse import read_table
+    from anime_recs.training.adapter_recipe import collect_pairs, collect_vectors, held_out_of
+    from anime_recs.training.pairs import sample_pair_rows
+
+    ft, cfg = config.finetune, config.finetune.adapter
+    copromoted = read_table(spark, lake, tables.COPROMOTED_PAIRS)
+    val = collect_pairs(
+        sample_pair_rows(copromoted.where(F.col("split") == tables.VAL), ft.max_val_pairs, ft.seed)
+    )
+    embeddings = read_table(spark, lake, tables.ANIME_EMBEDDINGS)
+    names = sorted(r.embedder for r in embeddings.select("embedder").distinct().collect())
+    if cfg.source not in names:
+        return []
+    ids, source = collect_vectors(embeddings.where(F.col("embedder") == cfg.source))
+    held_out = held_out_of(ids, source, val, cfg.candidates, cfg.validation_k)
+    lines = [
+        f"Held-out titles: {held_out.titles:,} titles, {held_out.pair_a.size:,} val pairs; "
+        f"NDCG@{cfg.validation_k} over each one's {cfg.candidates} nearest by {cfg.source}.",
+        "",
+        f"| embedder | val Spearman | val NDCG@{cfg.validation_k} |",
+        "|---|---:|---:|",
+    ]
+    for name in names:
+        own_ids, own = collect_vectors(embeddings.where(F.col("embedder") == name))
+        aligned = np.zeros((ids.size, own.shape[1]), np.float32)
+        at = np.searchsorted(own_ids, ids).clip(0, max(own_ids.size - 1, 0))
+        found = own_ids[at] == ids
+        aligned[found] = own[at[found]]
+        measures = held_out.measures(aligned)
+        cells = [f"{v:.4f}" if v is not None else "" for v in measures.values()]
+        lines.append(f"| {name} | {' | '.join(cells)} |")
+    return lines
 
 
 def hit_enthusiasm(flat, recommenders: list[str], ns: tuple[int, ...] = (1, 5, 10)) -> list[str]:
@@ -275,8 +381,16 @@ def main(argv: list[str] | None = None) -> int:
         "--skip",
         nargs="+",
         default=[],
-        help="pipeline stages not to run (e.g. finetune embed_finetuned: no fine-tuned encoders, "
-        "and no case-study run)",
+        help="pipeline stages not to run (e.g. finetune embed_finetuned: no customized "
+        "embedders, and no recipe runs)",
+    )
+    parser.add_argument(
+        "--recipes",
+        nargs="+",
+        choices=sorted(VARIANTS),
+        default=list(VARIANTS),
+        help="the customization recipes to run side by side (the encoder fine-tunes take "
+        "tens of CPU-minutes per set, the adapters seconds)",
     )
     args = parser.parse_args(argv)
     for name in args.sets:
@@ -286,13 +400,14 @@ def main(argv: list[str] | None = None) -> int:
             link_raw(Path(args.shared), REAL_SETS[name], root / "raw", args.titles)
             run_pipeline(args.conf, overrides, skip=tuple(args.skip))
             if "finetune" not in args.skip:
-                run_pipeline(
-                    args.conf,
-                    overrides + case_study_overrides(),
-                    "finetune",
-                    "embed_finetuned",
-                    "recommend",
-                )
+                for variant in args.recipes:
+                    run_pipeline(
+                        args.conf,
+                        overrides + variant_overrides(variant),
+                        "finetune",
+                        "embed_finetuned",
+                        "recommend",
+                    )
         text = summary(root, name)
         (root / "quality.md").write_text(text)
         print(text, flush=True)  # noqa: T201 - a command-line tool

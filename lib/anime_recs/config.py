@@ -242,6 +242,17 @@ class AdapterConfig(Section):
     registered_model: Text
 
 
+class LoraConfig(Section):
+    """The ``lora`` recipe (``anime_recs.training.lora``): the contrastive recipe's examples
+    and loss, low-rank updates of the encoder's ``target_modules`` only, merged when saved."""
+
+    rank: Positive
+    alpha: PositiveNumber
+    dropout: Fraction
+    target_modules: Annotated[list[Text], Field(min_length=1)]
+    learning_rate: PositiveNumber  # replaces finetune.learning_rate for this recipe
+
+
 class FinetuneConfig(Section):
     base_model: Text
     max_seq_length: Positive
@@ -261,6 +272,7 @@ class FinetuneConfig(Section):
     force: bool
     logging_steps: Positive
     checkpoint_steps: NonNegative
+    lora: LoraConfig
     adapter: AdapterConfig
 
 

@@ -9,7 +9,8 @@ the config needs no stage package and the GPU kernels stay importable without Sp
 - :data:`BACKENDS`, :data:`QUANTIZATIONS` (``embed.embedders.<name>.backend``/``quantize``):
   the inference engines of a sentence-transformers embedder (``anime_recs.embeddings.engine``);
 - :data:`RECIPES` (``finetune.recipe``): the fine-tuning recipes, each training on one table
-  with one of the :data:`LOSSES` (``anime_recs.training.recipes``, ``.finetune``), or, for
+  with one of the :data:`LOSSES` (``anime_recs.training.recipes``, ``.finetune``; ``lora``
+  through low-rank adapters on the encoder, ``.lora``), or, for
   :data:`ADAPTER`, a vector adapter with one of the :data:`ADAPTER_OBJECTIVES`
   (``finetune.adapter.objective``, ``anime_recs.training.adapter``);
 - :data:`EMBEDDER_KINDS` (``embed.embedders.<name>.kind``): an encoder run in Spark, an
@@ -26,7 +27,7 @@ FUSIONS = ("rrf", "score")
 BACKENDS = ("torch", "onnx")
 QUANTIZATIONS = ("none", "int8")
 ADAPTER = "adapter"
-RECIPES = ("contrastive", "case_study", ADAPTER)
+RECIPES = ("contrastive", "case_study", "lora", ADAPTER)
 LOSSES = ("CosineSimilarityLoss", "MultipleNegativesRankingLoss")
 IN_BATCH, LISTWISE = "in_batch", "listwise"
 ADAPTER_OBJECTIVES = (IN_BATCH, LISTWISE)

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from anime_recs.config import MlflowConfig
 from anime_recs.paths import is_uri
@@ -70,3 +71,14 @@ def configure_mlflow(config: MlflowConfig) -> str:
             experiment_id = experiment.experiment_id
         mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
+
+
+def dotted_params(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` as MLflow params: nested sections flattened to ``prefix.section.key``."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out.update(dotted_params(f"{prefix}.{key}", value))
+        else:
+            out[f"{prefix}.{key}"] = value
+    return out

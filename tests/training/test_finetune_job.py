@@ -7,6 +7,7 @@ from pathlib import Path
 import mlflow  # noqa: E402 - after the SQLAlchemy shim
 import numpy as np
 import pytest
+import torch
 from pyspark.sql import functions as F
 
 from anime_recs import tables
@@ -160,6 +161,45 @@ def test_case_study_recipe_trains_on_training_pairs_with_cosine_loss(
     assert registered == [1] and params["loss"] == "CosineSimilarityLoss"
     assert params["data.train_available"] == "288"  # training_pairs' train rows, 999 dropped
     assert params["data.val_pairs"] == "66"
+
+
+@pytest.mark.e2e
+def test_lora_recipe_trains_adapters_and_registers_a_plain_merged_encoder(
+    inputs, tiny_model_dir, tmp_path
+):
+    from sentence_transformers import SentenceTransformer
+
+    lake, _ = inputs
+    argv = job_args(
+        lake,
+        tmp_path,
+        tiny_model_dir,
+        "finetune.recipe=lora",
+        "finetune.lora.rank=4",
+        "finetune.lora.learning_rate=0.01",
+    )
+    assert load_job("finetune").main(argv) == 0
+    _, runs, registered = runs_and_versions(tmp_path)
+    params, metrics = runs[0].data.params, runs[0].data.metrics
+    assert registered == [1] and params["loss"] == "MultipleNegativesRankingLoss"
+    assert params["finetune.lora.rank"] == "4" and params["finetune.lora.learning_rate"] == "0.01"
+    assert params["finetune.lora.target_modules"] == "['query', 'value']"
+    assert params["data.train_pairs"] == "96" and metrics["train_steps"] == 6
+    assert "val_spearman_after" in metrics
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns.db'}")
+    from anime_recs.models import download_encoder
+
+    tuned = SentenceTransformer(download_encoder("models:/anime_encoder_test/1"), device="cpu")
+    base = SentenceTransformer(tiny_model_dir, device="cpu")
+    assert not any("lora" in key for key in tuned.state_dict())  # merged: no peft to load it
+    changed = {
+        key
+        for key, value in tuned.state_dict().items()
+        if not torch.equal(value, base.state_dict()[key])
+    }
+    # only the target projections moved (plus nothing else: every other weight was frozen)
+    assert changed and all(key.endswith(("query.weight", "value.weight")) for key in changed)
 
 
 @pytest.mark.e2e

@@ -36,7 +36,7 @@ from anime_recs.lakehouse import read_table
 from anime_recs.options import IN_BATCH
 from anime_recs.runlog import StageRun
 from anime_recs.steps import step
-from anime_recs.tracking import configure_mlflow, keep_logging
+from anime_recs.tracking import configure_mlflow, dotted_params, keep_logging
 from anime_recs.training.adapter import (
     AdapterSettings,
     TrainExamples,
@@ -84,6 +84,20 @@ class HeldOut:
             if len(self.lists)
             else None,
         }
+
+
+def held_out_of(
+    ids: np.ndarray,
+    vectors: np.ndarray,
+    val: tuple[np.ndarray, np.ndarray, np.ndarray],
+    candidates: int,
+    k: int,
+) -> HeldOut:
+    """The held-out measures over ``val`` pairs ``(anime_a, anime_b, jaccard)`` of titles with
+    a row in ``ids``; each held-out title's ``candidates`` are its nearest held-out titles by
+    ``vectors`` (the source's: the same lists for every map measured on them)."""
+    va, vb, vj = pair_rows(ids, *val)
+    return HeldOut(va, vb, vj, listwise_examples(vectors, va, vb, vj, candidates), k)
 
 
 def settings_of(cfg: AdapterConfig, seed: int) -> AdapterSettings:
@@ -153,22 +167,19 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun, source_rows: Data
         val_rows = copromoted.where(F.col("split") == tables.VAL)
         val = collect_pairs(sample_pair_rows(val_rows, ft.max_val_pairs, ft.seed))
         ta, tb, tj = pair_rows(ids, *train)
-        va, vb, vj = pair_rows(ids, *val)
+        held_out = held_out_of(ids, vectors, val, cfg.candidates, cfg.validation_k)
         facts.update(
             source=cfg.source,
             titles=int(ids.size),
             dim=int(vectors.shape[1]) if vectors.size else 0,
             train_pairs=int(ta.size),
-            val_pairs=int(va.size),
+            val_pairs=int(held_out.pair_a.size),
         )
     if ta.size == 0:
         raise JobError(
             f"{tables.COPROMOTED_PAIRS} has no train pair whose two titles have vectors of "
             f"{cfg.source} (finetune.adapter.source): nothing to learn"
         )
-    held_out = HeldOut(
-        va, vb, vj, listwise_examples(vectors, va, vb, vj, cfg.candidates), cfg.validation_k
-    )
     if held_out.titles == 0:
         log.warning("no val pairs: the adapter stays the identity (nothing to validate on)")
     if cfg.objective == IN_BATCH:
@@ -180,16 +191,13 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun, source_rows: Data
     before = held_out.measures(vectors)
     tags = {FINGERPRINT_TAG: fingerprint, STAGE_TAG: "finetune"}
     with mlflow.start_run(run_name=f"finetune-{fingerprint}", tags=tags):
-        mlflow.log_params(
-            {f"finetune.{k}": v for k, v in ft.model_dump().items() if k != "adapter"}
-        )
-        mlflow.log_params({f"finetune.adapter.{k}": v for k, v in cfg.model_dump().items()})
+        mlflow.log_params(dotted_params("finetune", ft.model_dump()))
         mlflow.log_params(
             {
                 **{f"data.{name}.version": v for name, v in versions.items()},
                 "data.train_pairs": int(ta.size),
                 "data.train_examples": len(examples),
-                "data.val_pairs": int(va.size),
+                "data.val_pairs": int(held_out.pair_a.size),
                 "data.val_titles": held_out.titles,
                 "data.titles": int(ids.size),
                 "validation_measure": measure,

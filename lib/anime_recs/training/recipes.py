@@ -2,8 +2,10 @@
 
 ``contrastive`` learns from each title's most co-promoted partners
 (:mod:`anime_recs.similarity.copromoted`) with in-batch negatives; ``case_study`` is the case
-study's 0/1-labelled pairs (:mod:`anime_recs.similarity.labels`) with a cosine loss; both
-fine-tune the encoder, registered as ``finetune.registered_model``. ``adapter`` keeps the
+study's 0/1-labelled pairs (:mod:`anime_recs.similarity.labels`) with a cosine loss;
+``lora`` is ``contrastive`` through low-rank updates of the encoder's attention projections
+(:mod:`anime_recs.training.lora`). The three fine-tune the encoder, registered as
+``finetune.registered_model``. ``adapter`` keeps the
 encoder and trains a vector adapter on the co-promoted pairs over the stored vectors of
 ``finetune.adapter.source`` (:mod:`anime_recs.training.adapter_recipe`), registered as
 ``finetune.adapter.registered_model``. The names are :data:`anime_recs.options.RECIPES` (what
@@ -25,6 +27,7 @@ class Recipe:
     # a sentence-transformers loss (options.LOSSES) of an encoder recipe; None: the adapter,
     # whose objective is finetune.adapter.objective
     loss: str | None
+    lora: bool = False  # the encoder through low-rank adapters (finetune.lora), merged
 
     @property
     def trains_encoder(self) -> bool:
@@ -34,6 +37,7 @@ class Recipe:
 RECIPES = {
     "contrastive": Recipe(COPROMOTED_PAIRS, "MultipleNegativesRankingLoss"),
     "case_study": Recipe(TRAINING_PAIRS, "CosineSimilarityLoss"),
+    "lora": Recipe(COPROMOTED_PAIRS, "MultipleNegativesRankingLoss", lora=True),
     options.ADAPTER: Recipe(COPROMOTED_PAIRS, None),
 }
 assert tuple(RECIPES) == options.RECIPES, "one recipe per name in anime_recs.options.RECIPES"

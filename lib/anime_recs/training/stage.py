@@ -46,7 +46,7 @@ from anime_recs.lakehouse import frame_digest, read_table, table_version
 from anime_recs.models import is_hub_id, load_sentence_transformer
 from anime_recs.runlog import StageRun
 from anime_recs.steps import step
-from anime_recs.tracking import configure_mlflow, keep_logging
+from anime_recs.tracking import configure_mlflow, dotted_params, keep_logging
 from anime_recs.training import adapter_recipe
 from anime_recs.training.examples import PairSet
 from anime_recs.training.finetune import (
@@ -56,6 +56,7 @@ from anime_recs.training.finetune import (
     read_checkpoint_state,
     train,
 )
+from anime_recs.training.lora import LoraSettings, apply_lora, merge_lora
 from anime_recs.training.pairs import (
     collect_pair_labels,
     collect_pair_sets,
@@ -276,6 +277,12 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
     with step("load base model") as facts:
         model = load_sentence_transformer(ft.base_model, ft.max_seq_length, device)
         facts.update(model=ft.base_model, device=device, max_seq_length=model.max_seq_length)
+        if recipe.lora:
+            lora = ft.lora
+            weights = apply_lora(
+                model, LoraSettings(lora.rank, lora.alpha, lora.dropout, tuple(lora.target_modules))
+            )
+            facts.update(lora=weights)
     with step("read inputs") as facts:
         train_pairs, counts = choose_train_pairs(spark, config, versions, vectors)
         val_pairs = read_val_pairs(spark, lake, versions, ft.max_val_pairs, ft.seed)
@@ -304,7 +311,7 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
         batch_size=ft.batch_size,
         forward_chunk=ft.forward_chunk,
         epochs=ft.epochs,
-        learning_rate=ft.learning_rate,
+        learning_rate=ft.lora.learning_rate if recipe.lora else ft.learning_rate,
         warmup_ratio=ft.warmup_ratio,
         seed=ft.seed,
         logging_steps=ft.logging_steps,
@@ -325,7 +332,7 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
             )
             mlflow.set_tag("resumed_from_step", str(state.global_step))
         else:
-            mlflow.log_params({f"finetune.{k}": v for k, v in finetune_params.items()})
+            mlflow.log_params(dotted_params("finetune", finetune_params))
             mlflow.log_params(
                 {
                     **{f"data.{name}.version": v for name, v in versions.items()},
@@ -373,6 +380,8 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
 
         # registering opens MLflow's registry store; on a fresh SQLite file its migrations
         # replace the root log handlers (alembic fileConfig): keep ours
+        if recipe.lora:
+            merge_lora(model)  # a plain encoder: loading it needs no peft
         with step("log and register model") as facts, keep_logging():
             registered = log_and_register(model, ft.registered_model, fingerprint, client)
             facts.update(model_uri=registered.uri, run_id=registered.run_id)
