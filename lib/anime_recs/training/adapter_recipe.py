@@ -51,8 +51,8 @@ from anime_recs.training.pairs import sample_pair_rows
 from anime_recs.training.registry import (
     FINGERPRINT_TAG,
     STAGE_TAG,
-    find_registered,
     log_and_register_adapter,
+    registered_already,
 )
 
 log = logging.getLogger(__name__)
@@ -146,16 +146,7 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun, source_rows: Data
 
     experiment_id = configure_mlflow(config.mlflow)
     client = mlflow.MlflowClient()
-    done = find_registered(client, experiment_id, cfg.registered_model, fingerprint)
-    if done and not ft.force:
-        log.info(
-            "fingerprint %s (inputs %s) already trained in run %s and registered as %s: "
-            "skipped (set finetune.force=true to train again)",
-            fingerprint,
-            versions,
-            done.run_id,
-            done.uri,
-        )
+    if registered_already(client, experiment_id, cfg.registered_model, fingerprint, ft.force):
         return
 
     with step("read inputs") as facts:

@@ -76,6 +76,24 @@ def find_registered(
     return None
 
 
+def registered_already(
+    client: Any, experiment_id: str, registered_model: str, fingerprint: str, force: bool
+) -> bool:
+    """True (and says so) when ``fingerprint`` was trained and registered already and
+    ``force`` is off: the finetune stage then has nothing to do."""
+    done = find_registered(client, experiment_id, registered_model, fingerprint)
+    if done is None or force:
+        return False
+    log.info(
+        "fingerprint %s already trained in run %s and registered as %s: skipped "
+        "(set finetune.force=true to train again)",
+        fingerprint,
+        done.run_id,
+        done.uri,
+    )
+    return True
+
+
 def run_is_resumable(client: Any, run_id: str | None, experiment_id: str) -> bool:
     """True when ``run_id`` exists in ``experiment_id`` and did not finish (crashed/killed)."""
     if not run_id:

@@ -72,8 +72,8 @@ from anime_recs.training.recipes import RECIPES
 from anime_recs.training.registry import (
     FINGERPRINT_TAG,
     STAGE_TAG,
-    find_registered,
     log_and_register,
+    registered_already,
     run_is_resumable,
 )
 
@@ -260,16 +260,7 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
 
     experiment_id = configure_mlflow(config.mlflow)
     client = mlflow.MlflowClient()
-    done = find_registered(client, experiment_id, ft.registered_model, fingerprint)
-    if done and not ft.force:
-        log.info(
-            "fingerprint %s (inputs %s) already trained in run %s and registered as %s: "
-            "skipped (set finetune.force=true to train again)",
-            fingerprint,
-            versions,
-            done.run_id,
-            done.uri,
-        )
+    if registered_already(client, experiment_id, ft.registered_model, fingerprint, ft.force):
         return
 
     recipe = RECIPES[ft.recipe]
