@@ -117,8 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     val = lake.copromoted[lake.copromoted["split"] == tables.VAL]
     va, vb, vj = row_index(ids, val)
     settings_by_objective = objective_settings(args.conf)
-    candidates = config.finetune.adapter.candidates
-    val_lists = listwise_examples(vectors, va, vb, vj, candidates)
+    val_lists = listwise_examples(vectors, va, vb, vj, config.finetune.validation_candidates)
 
     def ndcg(v: np.ndarray) -> float | None:
         return neighbourhood_ndcg(
@@ -126,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             val_lists.first,
             val_lists.second,
             val_lists.gains,
-            config.finetune.adapter.validation_k,
+            config.finetune.validation_k,
         )
 
     def rank_corr(v: np.ndarray) -> float | None:

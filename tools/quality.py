@@ -298,14 +298,16 @@ def held_out_lines(spark, lake: str, config) -> list[str]:
     """Markdown lines: the held-out-title measures of every embedder's stored vectors, on the
     fine-tune's validation pairs (the ``val`` rows of ``copromoted_pairs``, sampled as the
     finetune stage samples them): Spearman of cosine vs Jaccard over the pairs, and
-    NDCG@``validation_k`` of each held-out title's ``candidates`` nearest held-out titles by
+    NDCG@``validation_k`` of each held-out title's ``validation_candidates`` nearest held-out
+    titles by
     the adapter source's vectors (the same lists for every embedder), re-ranked by its own."""
     import numpy as np
     from pyspark.sql import functions as F
 
     from anime_recs import tables
     from anime_recs.lakehouse import read_table
-    from anime_recs.training.adapter_recipe import collect_pairs, collect_vectors, held_out_of
+    from anime_recs.training.adapter_recipe import collect_pairs, collect_vectors
+    from anime_recs.training.held_out import held_out_of
     from anime_recs.training.pairs import sample_pair_rows
 
     ft, cfg = config.finetune, config.finetune.adapter
@@ -318,12 +320,13 @@ def held_out_lines(spark, lake: str, config) -> list[str]:
     if cfg.source not in names:
         return []
     ids, source = collect_vectors(embeddings.where(F.col("embedder") == cfg.source))
-    held_out = held_out_of(ids, source, val, cfg.candidates, cfg.validation_k)
+    held_out = held_out_of(ids, source, val, ft.validation_candidates, ft.validation_k)
     lines = [
         f"Held-out titles: {held_out.titles:,} titles, {held_out.pair_a.size:,} val pairs; "
-        f"NDCG@{cfg.validation_k} over each one's {cfg.candidates} nearest by {cfg.source}.",
+        f"NDCG@{ft.validation_k} over each one's {ft.validation_candidates} nearest by "
+        f"{cfg.source}.",
         "",
-        f"| embedder | val Spearman | val NDCG@{cfg.validation_k} |",
+        f"| embedder | val Spearman | val NDCG@{ft.validation_k} |",
         "|---|---:|---:|",
     ]
     for name in names:

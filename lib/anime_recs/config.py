@@ -238,7 +238,6 @@ class AdapterConfig(Section):
     l2: NonNegativeNumber  # weight of the residual-size penalty
     scale: PositiveNumber  # similarity scale of the losses (1 / temperature)
     candidates: Annotated[int, Field(ge=2)]  # listwise: each title's neighbourhood
-    validation_k: Positive  # listwise: NDCG@k of the held-out titles' neighbourhoods
     registered_model: Text
 
 
@@ -267,7 +266,9 @@ class FinetuneConfig(Section):
     warmup_ratio: Fraction
     seed: int
     max_train_pairs: NonNegative  # 0: all
-    max_val_pairs: NonNegative  # validation Spearman on a seeded sample of val pairs; 0: all
+    max_val_pairs: NonNegative  # validation on a seeded sample of val pairs; 0: all
+    validation_candidates: Annotated[int, Field(ge=2)]  # held-out neighbourhood size (NDCG)
+    validation_k: Positive  # NDCG@k of the held-out titles' neighbourhoods
     registered_model: Text
     force: bool
     logging_steps: Positive

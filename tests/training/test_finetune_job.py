@@ -121,7 +121,7 @@ def test_job_trains_tracks_registers_then_skips_an_unchanged_rerun(
     assert params["data.val_pairs"] == "66" and params["data.val_titles"] == "12"
     assert params["finetune.learning_rate"] == "0.003"
     assert tags["device"] == "cpu" and tags[FINGERPRINT_TAG] == params["fingerprint"]
-    for name in ("val_spearman_before", "val_spearman_after", "train_s", "wall_s"):
+    for name in ("val_spearman_before", "val_spearman_after", "val_ndcg_before", "train_s"):
         assert name in metrics, name
     assert metrics["train_steps"] == 6 and metrics["train_pairs_per_s"] > 0
     loss_steps = [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")]
@@ -185,7 +185,7 @@ def test_lora_recipe_trains_adapters_and_registers_a_plain_merged_encoder(
     assert params["finetune.lora.rank"] == "4" and params["finetune.lora.learning_rate"] == "0.01"
     assert params["finetune.lora.target_modules"] == "['query', 'value']"
     assert params["data.train_pairs"] == "96" and metrics["train_steps"] == 6
-    assert "val_spearman_after" in metrics
+    assert "val_spearman_after" in metrics and "val_ndcg_after" in metrics
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns.db'}")
     from anime_recs.models import download_encoder

@@ -5,7 +5,7 @@ stage), the train and val rows of ``copromoted_pairs`` (ids and graded Jaccard o
 descriptions) and trains :mod:`anime_recs.training.adapter` on the driver with the objective
 ``finetune.adapter.objective``. The epoch kept is the one whose adapted vectors score best on
 the held-out titles (the ``val`` pairs, titles no train pair has): their pairs' Spearman of
-cosine vs Jaccard for ``in_batch``, NDCG@``validation_k`` of their neighbourhoods for
+cosine vs Jaccard for ``in_batch``, NDCG@``finetune.validation_k`` of their neighbourhoods for
 ``listwise``; epoch 0, the identity, included, so the kept adapter never scores below the
 vectors it maps.
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from dataclasses import dataclass
 
 import numpy as np
 from pyspark.sql import DataFrame, SparkSession
@@ -41,12 +40,10 @@ from anime_recs.training.adapter import (
     AdapterSettings,
     TrainExamples,
     listwise_examples,
-    neighbourhood_ndcg,
-    pair_cosines,
     pair_rows,
-    spearman,
     train_adapter,
 )
+from anime_recs.training.held_out import chosen_measure, held_out_of
 from anime_recs.training.pairs import sample_pair_rows
 from anime_recs.training.registry import (
     FINGERPRINT_TAG,
@@ -56,48 +53,6 @@ from anime_recs.training.registry import (
 )
 
 log = logging.getLogger(__name__)
-
-SPEARMAN, NDCG = "spearman", "ndcg"
-
-
-@dataclass(frozen=True)
-class HeldOut:
-    """The held-out titles' measures of a set of vectors (rows = the source's titles)."""
-
-    pair_a: np.ndarray
-    pair_b: np.ndarray
-    jaccard: np.ndarray
-    lists: TrainExamples  # each held-out title's neighbourhood among them, gains = Jaccard
-    k: int
-
-    @property
-    def titles(self) -> int:
-        return int(np.unique(np.r_[self.pair_a, self.pair_b]).size)
-
-    def measures(self, vectors: np.ndarray) -> dict[str, float | None]:
-        """Spearman of cosine vs Jaccard over the pairs, and NDCG@k of the neighbourhoods."""
-        return {
-            SPEARMAN: spearman(pair_cosines(vectors, self.pair_a, self.pair_b), self.jaccard),
-            NDCG: neighbourhood_ndcg(
-                vectors, self.lists.first, self.lists.second, self.lists.gains, self.k
-            )
-            if len(self.lists)
-            else None,
-        }
-
-
-def held_out_of(
-    ids: np.ndarray,
-    vectors: np.ndarray,
-    val: tuple[np.ndarray, np.ndarray, np.ndarray],
-    candidates: int,
-    k: int,
-) -> HeldOut:
-    """The held-out measures over ``val`` pairs ``(anime_a, anime_b, jaccard)`` of titles with
-    a row in ``ids``; each held-out title's ``candidates`` are its nearest held-out titles by
-    ``vectors`` (the source's: the same lists for every map measured on them)."""
-    va, vb, vj = pair_rows(ids, *val)
-    return HeldOut(va, vb, vj, listwise_examples(vectors, va, vb, vj, candidates), k)
 
 
 def settings_of(cfg: AdapterConfig, seed: int) -> AdapterSettings:
@@ -111,12 +66,6 @@ def settings_of(cfg: AdapterConfig, seed: int) -> AdapterSettings:
         seed=seed,
         loss=cfg.objective,
     )
-
-
-def chosen_measure(objective: str) -> str:
-    """The held-out measure that keeps an epoch: Spearman for ``in_batch`` (its loss is over
-    pairs), neighbourhood NDCG for ``listwise`` (its loss is over neighbourhoods)."""
-    return SPEARMAN if objective == IN_BATCH else NDCG
 
 
 def collect_vectors(rows: DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -158,7 +107,7 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun, source_rows: Data
         val_rows = copromoted.where(F.col("split") == tables.VAL)
         val = collect_pairs(sample_pair_rows(val_rows, ft.max_val_pairs, ft.seed))
         ta, tb, tj = pair_rows(ids, *train)
-        held_out = held_out_of(ids, vectors, val, cfg.candidates, cfg.validation_k)
+        held_out = held_out_of(ids, vectors, val, ft.validation_candidates, ft.validation_k)
         facts.update(
             source=cfg.source,
             titles=int(ids.size),

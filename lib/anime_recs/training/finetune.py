@@ -161,6 +161,18 @@ def pick_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def encode_texts(model: Any, texts: list[str], batch_size: int = 32) -> Any:
+    """Unit-norm vectors of ``texts`` in eval mode (dropout off), the model's mode restored."""
+    was_training = model.training
+    model.eval()
+    try:
+        return model.encode(
+            texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False
+        )
+    finally:
+        model.train(was_training)
+
+
 def evaluate_spearman(model: Any, pairs: PairSet, batch_size: int = 32) -> float | None:
     """Spearman rank correlation of cos(u, v) with the labels over the pairs (what
     ``EmbeddingSimilarityEvaluator`` reports), encoding every distinct text once: a validation
@@ -175,12 +187,7 @@ def evaluate_spearman(model: Any, pairs: PairSet, batch_size: int = 32) -> float
 
     texts = sorted(set(pairs.texts_a) | set(pairs.texts_b))
     index = {text: i for i, text in enumerate(texts)}
-    was_training = model.training
-    model.eval()
-    vectors = model.encode(
-        texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False
-    )
-    model.train(was_training)
+    vectors = encode_texts(model, texts, batch_size)
     a = vectors[[index[t] for t in pairs.texts_a]]
     b = vectors[[index[t] for t in pairs.texts_b]]
     cosine = np.sum(np.asarray(a, dtype=np.float64) * np.asarray(b, dtype=np.float64), axis=1)

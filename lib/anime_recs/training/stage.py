@@ -52,10 +52,12 @@ from anime_recs.training.examples import PairSet
 from anime_recs.training.finetune import (
     TrainSettings,
     clear_checkpoints,
+    encode_texts,
     pick_device,
     read_checkpoint_state,
     train,
 )
+from anime_recs.training.held_out import NDCG, held_out_of, pair_set_titles, pair_set_values
 from anime_recs.training.lora import LoraSettings, apply_lora, merge_lora
 from anime_recs.training.pairs import (
     collect_pair_labels,
@@ -292,6 +294,20 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
         )
     if len(val_pairs) == 0:
         log.warning("no val pairs: validation Spearman will not be computed")
+    held_out, val_texts, ndcg_before = None, [], None
+    if len(val_pairs):
+        with step("held-out titles before training") as facts:
+            val_ids, val_texts = pair_set_titles(val_pairs)
+            base_vectors = encode_texts(model, val_texts, ft.batch_size)
+            held_out = held_out_of(
+                val_ids,
+                base_vectors,
+                pair_set_values(val_pairs),
+                ft.validation_candidates,
+                ft.validation_k,
+            )
+            ndcg_before = held_out.measures(base_vectors)[NDCG]
+            facts.update(titles=int(val_ids.size), ndcg=ndcg_before)
 
     checkpoint_dir = Path(config.paths.checkpoints) / "finetune" / fingerprint
     state = read_checkpoint_state(checkpoint_dir)
@@ -360,6 +376,9 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
             "train_pairs_per_s": result.pairs_per_s,
             "wall_s": time.perf_counter() - job_start,
         }
+        if held_out is not None and ndcg_before is not None:
+            after = held_out.measures(encode_texts(model, val_texts, ft.batch_size))[NDCG]
+            summary.update(val_ndcg_before=ndcg_before, val_ndcg_after=after)
         if result.spearman_before is not None:
             summary["val_spearman_before"] = result.spearman_before
         if result.spearman_after is not None:
