@@ -299,12 +299,13 @@ def held_out_lines(spark, lake: str, config) -> list[str]:
     fine-tune's validation pairs (the ``val`` rows of ``copromoted_pairs``, sampled as the
     finetune stage samples them): Spearman of cosine vs Jaccard over the pairs, and
     NDCG@``validation_k`` of each held-out title's ``validation_candidates`` nearest held-out
-    titles by
-    the adapter source's vectors (the same lists for every embedder), re-ranked by its own."""
+    titles by the adapter source's vectors (the same lists for every embedder), re-ranked by
+    its own, with a paired bootstrap CI of its difference to the source's."""
     import numpy as np
     from pyspark.sql import functions as F
 
     from anime_recs import tables
+    from anime_recs.evaluation.bootstrap import bootstrap_ratio_ci
     from anime_recs.lakehouse import read_table
     from anime_recs.training.adapter_recipe import collect_pairs, collect_vectors
     from anime_recs.training.held_out import held_out_of
@@ -321,23 +322,35 @@ def held_out_lines(spark, lake: str, config) -> list[str]:
         return []
     ids, source = collect_vectors(embeddings.where(F.col("embedder") == cfg.source))
     held_out = held_out_of(ids, source, val, ft.validation_candidates, ft.validation_k)
-    lines = [
-        f"Held-out titles: {held_out.titles:,} titles, {held_out.pair_a.size:,} val pairs; "
-        f"NDCG@{ft.validation_k} over each one's {ft.validation_candidates} nearest by "
-        f"{cfg.source}.",
-        "",
-        f"| embedder | val Spearman | val NDCG@{ft.validation_k} |",
-        "|---|---:|---:|",
-    ]
+
+    k = ft.validation_k
+    measures, per_title = {}, {}
     for name in names:
         own_ids, own = collect_vectors(embeddings.where(F.col("embedder") == name))
         aligned = np.zeros((ids.size, own.shape[1]), np.float32)
         at = np.searchsorted(own_ids, ids).clip(0, max(own_ids.size - 1, 0))
         found = own_ids[at] == ids
         aligned[found] = own[at[found]]
-        measures = held_out.measures(aligned)
-        cells = [f"{v:.4f}" if v is not None else "" for v in measures.values()]
-        lines.append(f"| {name} | {' | '.join(cells)} |")
+        measures[name] = held_out.measures(aligned)
+        per_title[name] = held_out.anchor_ndcgs(aligned)
+    # paired: the same resampled held-out titles for every embedder's difference to the source
+    diffs = np.column_stack([per_title[n] - per_title[cfg.source] for n in names])
+    low, high = bootstrap_ratio_ci(
+        diffs, np.ones_like(diffs), config.recommend.bootstrap_samples, config.recommend.seed
+    )
+    lines = [
+        f"Held-out titles: {held_out.titles:,} titles, {held_out.pair_a.size:,} val pairs; "
+        f"NDCG@{k} over each one's {ft.validation_candidates} nearest by {cfg.source} "
+        f"({diffs.shape[0]:,} titles with a valued candidate; 95% CI: bootstrap over them).",
+        "",
+        f"| embedder | val Spearman | val NDCG@{k} | NDCG@{k} - {cfg.source} [95% CI] |",
+        "|---|---:|---:|---|",
+    ]
+    for i, name in enumerate(names):
+        spearman, ndcg = measures[name]["spearman"], measures[name]["ndcg"]
+        cells = [f"{v:.4f}" if v is not None else "" for v in (spearman, ndcg)]
+        gap = f"{diffs[:, i].mean():+.4f} [{low[i]:+.4f}, {high[i]:+.4f}]"
+        lines.append(f"| {name} | {' | '.join(cells)} | {gap} |")
     return lines
 
 

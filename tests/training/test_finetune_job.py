@@ -80,6 +80,8 @@ def job_args(lake: str, tmp_path: Path, model_dir: str, *extra: str) -> list[str
         "finetune.checkpoint_steps": 4,
         "finetune.registered_model": "anime_encoder_test",
         "finetune.content_neighbours": 0,  # every pair (the filter has its own unit test)
+        # the full fine-tune: its checkpoints, resume and logging (lora: its own test)
+        "finetune.recipe": "contrastive",
     }
     argv = ["--conf", str(REPO / "conf" / "local.yaml")]
     for key, value in settings.items():
@@ -203,12 +205,14 @@ def test_lora_recipe_trains_adapters_and_registers_a_plain_merged_encoder(
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize("recipe", ["contrastive", "lora"])
 def test_job_resumes_an_interrupted_run_in_the_same_mlflow_run(
-    inputs, tiny_model_dir, tmp_path, monkeypatch
+    inputs, tiny_model_dir, tmp_path, monkeypatch, recipe
 ):
     lake, _ = inputs
     job = load_job("finetune")
-    argv = job_args(lake, tmp_path, tiny_model_dir)
+    # lora: the checkpoint holds the wrapped model; the rerun wraps before loading it
+    argv = job_args(lake, tmp_path, tiny_model_dir, f"finetune.recipe={recipe}")
 
     def crash(*args, **kwargs):
         raise RuntimeError("killed while logging the model")

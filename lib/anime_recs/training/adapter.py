@@ -168,24 +168,33 @@ def relevance_matrix(
     return rel
 
 
-def neighbourhood_ndcg(
+def anchor_ndcgs(
     vectors: np.ndarray, anchors: np.ndarray, candidates: np.ndarray, rel: np.ndarray, k: int
-) -> float | None:
-    """Mean over the anchors with a relevant candidate of NDCG@k of the candidates ranked by
-    cosine to the anchor (unit-norm ``vectors``), gains ``rel``:
+) -> np.ndarray:
+    """NDCG@k of each anchor with a relevant candidate (in order; the others left out): its
+    candidates ranked by cosine to it (unit-norm ``vectors``), gains ``rel``:
     ``DCG = sum_{r<k} rel_(r) / log2(r + 2)`` over the ranking, ``IDCG`` the same over ``rel``
-    sorted descending. None when no anchor has a relevant candidate."""
+    sorted descending."""
     v = np.asarray(vectors, np.float64)
-    sims = np.einsum("id,ijd->ij", v[anchors], v[candidates])
     keep = rel.sum(axis=1) > 0
     if not keep.any():
-        return None
-    sims, rel = sims[keep], rel[keep]
+        return np.zeros(0)
+    sims = np.einsum("id,ijd->ij", v[anchors[keep]], v[candidates[keep]])
+    rel = rel[keep]
     kk = min(k, rel.shape[1])
     discount = 1.0 / np.log2(np.arange(kk) + 2)
     ranked = np.take_along_axis(rel, np.argsort(-sims, axis=1, kind="stable")[:, :kk], axis=1)
     ideal = -np.sort(-rel, axis=1)[:, :kk]
-    return float(np.mean((ranked * discount).sum(axis=1) / (ideal * discount).sum(axis=1)))
+    return (ranked * discount).sum(axis=1) / (ideal * discount).sum(axis=1)
+
+
+def neighbourhood_ndcg(
+    vectors: np.ndarray, anchors: np.ndarray, candidates: np.ndarray, rel: np.ndarray, k: int
+) -> float | None:
+    """Mean of :func:`anchor_ndcgs` over the anchors with a relevant candidate; None when no
+    anchor has one."""
+    values = anchor_ndcgs(vectors, anchors, candidates, rel, k)
+    return float(values.mean()) if values.size else None
 
 
 def listwise_loss(anchors, candidates, rel, scale: float):

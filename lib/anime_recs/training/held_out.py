@@ -20,6 +20,7 @@ import numpy as np
 from anime_recs.options import IN_BATCH
 from anime_recs.training.adapter import (
     TrainExamples,
+    anchor_ndcgs,
     listwise_examples,
     neighbourhood_ndcg,
     pair_cosines,
@@ -44,6 +45,13 @@ class HeldOut:
     @property
     def titles(self) -> int:
         return int(np.unique(np.r_[self.pair_a, self.pair_b]).size)
+
+    def anchor_ndcgs(self, vectors: np.ndarray) -> np.ndarray:
+        """NDCG@k of each held-out title with a valued candidate (the same titles, in the same
+        order, for any vectors: a paired comparison)."""
+        if not len(self.lists):
+            return np.zeros(0)
+        return anchor_ndcgs(vectors, self.lists.first, self.lists.second, self.lists.gains, self.k)
 
     def measures(self, vectors: np.ndarray) -> dict[str, float | None]:
         """Spearman of cosine vs Jaccard over the pairs, and NDCG@k of the neighbourhoods."""
