@@ -8,12 +8,12 @@ sample, see ``../shared/data/README.md``), with the complete 2020 ``anime.csv`` 
    with ``--titles rated`` (the default), the two anime files reduced to the titles someone in
    the set rated (any split), so the three encoders embed ~7k titles instead of 17.6k per set
    on a CPU; ``--titles all`` links the complete anime files;
-2. ``jobs/pipeline.py`` with the default config (``conf/local.yaml``), every output (lake,
-   reports, checkpoints, MLflow store) under ``--out/<set>``;
+2. ``jobs/pipeline.py`` with the default config (``conf/local.yaml``) but its customization
+   stages, every output (lake, reports, checkpoints, MLflow store) under ``--out/<set>``;
 3. the customization recipes side by side (:data:`VARIANTS`, ``--recipes``): the finetune,
-   embed_finetuned and recommend stages again per recipe, each registered as its own model and
-   embedded as its own embedder, so ``evaluation`` holds every customized embedder next to
-   the base one;
+   embed_finetuned and recommend stages per recipe, each registered as its own model and
+   embedded as its own embedder (the default recipe's too, under its recipe's name), so
+   ``evaluation`` holds every customized embedder next to the base one;
 4. ``--out/<set>/quality.md``: NPS@1/5/10 with 95% CIs, precision/recall/nDCG@10, cold-start
    hits, the enthusiasm of the hits, each recipe's MLflow record and the held-out-title
    measures of every content embedder's stored vectors (:func:`held_out_lines`: the measures
@@ -414,7 +414,10 @@ def main(argv: list[str] | None = None) -> int:
         overrides = paths_overrides(root) + args.overrides
         if not args.summary_only:
             link_raw(Path(args.shared), REAL_SETS[name], root / "raw", args.titles)
-            run_pipeline(args.conf, overrides, skip=tuple(args.skip))
+            # the customized embedders come from the recipe runs below, each under its
+            # recipe's own names (VARIANTS), whatever finetune.recipe the config defaults to
+            main_skip = {*args.skip, "finetune", "embed_finetuned"}
+            run_pipeline(args.conf, overrides, skip=tuple(sorted(main_skip)))
             if "finetune" not in args.skip:
                 for variant in args.recipes:
                     run_pipeline(
