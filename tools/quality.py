@@ -253,15 +253,48 @@ def summary(root: Path, name: str) -> str:
         ]
     flat = flat_lists(read_table(spark, lake, tables.USER_SCORES), 10).toPandas()
     lines += ["", *hit_enthusiasm(flat, list(at10["recommender"]))]
+    lines += ["", *target_lines(evaluation, settings.finetune.adapter.source)]
     lines += ["", *recipe_lines(root)]
     lines += ["", *held_out_lines(spark, lake, settings)]
     spark.stop()
     return "\n".join(lines) + "\n"
 
 
+def target_lines(evaluation, base: str) -> list[str]:
+    """Markdown lines: the issue's targets at every N of ``evaluation``: each customized
+    content embedder against ``base`` (the encoder it customizes) and ``hybrid`` against
+    ``jaccard_cf``, the N where its NPS and its precision are at or above, and the lowest
+    difference (the largest shortfall when negative)."""
+    from anime_recs.tables import BUILTIN_RECOMMENDERS, HYBRID, JACCARD_CF
+
+    names = sorted(set(evaluation["recommender"]))
+    pairs = [(n, base) for n in names if n not in (base, HYBRID, *BUILTIN_RECOMMENDERS)]
+    pairs.append((HYBRID, JACCARD_CF))
+    ns = sorted(set(evaluation["n"]))
+    lines = [
+        f"| recommender | against | N (of {len(ns)}) with NPS at or above | "
+        "lowest NPS difference | N with precision at or above | lowest precision difference |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for name, other in pairs:
+        if name not in names or other not in names:
+            continue
+        mine = evaluation[evaluation["recommender"] == name].set_index("n")
+        theirs = evaluation[evaluation["recommender"] == other].set_index("n")
+        nps = (mine["nps"] - theirs["nps"]).loc[ns]
+        precision = (mine["precision"] - theirs["precision"]).loc[ns]
+        lines.append(
+            f"| {name} | {other} | {int((nps >= 0).sum())} | {nps.min():+.4f} (N = "
+            f"{int(nps.idxmin())}) | {int((precision >= 0).sum())} | {precision.min():+.4f} "
+            f"(N = {int(precision.idxmin())}) |"
+        )
+    return lines
+
+
 def recipe_lines(root: Path) -> list[str]:
-    """Markdown lines: each finished fine-tune run of the set's MLflow store, its examples and
-    its held-out measures before -> after training, as logged."""
+    """Markdown lines: per registered model, the newest finished fine-tune run of the set's
+    MLflow store, its examples and its held-out measures before -> after training, as
+    logged."""
     import mlflow
 
     def change(metrics: dict, name: str) -> str:
@@ -274,6 +307,7 @@ def recipe_lines(root: Path) -> list[str]:
         "val Spearman before -> after | val NDCG before -> after |",
         "|---|---|---:|---:|---|---|",
     ]
+    latest = {}  # registered model -> its newest finished run's row
     for experiment in client.search_experiments():
         for run in client.search_runs(
             [experiment.experiment_id], order_by=["attributes.start_time ASC"]
@@ -286,11 +320,12 @@ def recipe_lines(root: Path) -> list[str]:
             if recipe == "adapter":
                 recipe = f"adapter ({params.get('finetune.adapter.objective')})"
                 model = params.get("finetune.adapter.registered_model")
-            lines.append(
+            latest[model] = (
                 f"| {recipe} | {model} | {params.get('data.train_pairs')} | "
                 f"{params.get('data.val_pairs')} | {change(metrics, 'spearman')} | "
                 f"{change(metrics, 'ndcg')} |"
             )
+    lines += [latest[model] for model in sorted(latest)]
     return lines
 
 
