@@ -111,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     lake = load_lake(root)
     ids, vectors = lake.vectors[args.embedder]
     k = config.recommend.k
-    spark = get_spark(app_name="learning-curve", master="local[2]", log_level="ERROR")
+    spark = get_spark(
+        load_config(args.conf, ["spark.master=local[2]"]).spark, "ERROR", "learning-curve"
+    )
     anime = read_table(spark, str(root / "lake"), tables.ANIME).cache()
 
     val = lake.copromoted[lake.copromoted["split"] == tables.VAL]

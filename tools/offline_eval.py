@@ -24,6 +24,8 @@ from anime_recs.evaluation.evaluate import evaluation_table
 from anime_recs.recommend.neighbors import cosine_neighbors, neighbor_frame, topk_by_key
 from anime_recs.recommend.scoring import build_model, score_chunk
 
+CONF = str(Path(__file__).resolve().parents[1] / "conf" / "local.yaml")
+
 CACHE = "offline_cache"
 
 
@@ -71,10 +73,12 @@ def _write_cache(root: Path, cache: Path) -> None:
     from pyspark.sql import functions as F
 
     from anime_recs import tables
+    from anime_recs.config import load_config
     from anime_recs.lakehouse import read_table
     from anime_recs.spark import get_spark
 
-    spark = get_spark(app_name="offline-eval", master="local[2]", log_level="ERROR")
+    settings = load_config(CONF, ["spark.master=local[2]"]).spark
+    spark = get_spark(settings, "ERROR", "offline-eval")
     lake = str(root / "lake")
     cache.mkdir(parents=True, exist_ok=True)
     ratings = (
