@@ -25,6 +25,7 @@ class LoraSettings:
     alpha: float
     dropout: float
     target_modules: tuple[str, ...]
+    seed: int  # draws the adapters' initial A (B starts at 0: the untrained update is 0)
 
 
 def transformer_module(model: Any) -> Any:
@@ -37,7 +38,10 @@ def transformer_module(model: Any) -> Any:
 
 def apply_lora(model: Any, settings: LoraSettings) -> dict[str, int]:
     """Wrap the encoder's transformer in LoRA adapters (in place); returns the trainable and
-    total weight counts. Only the adapters' weights are trainable afterwards."""
+    total weight counts. Only the adapters' weights are trainable afterwards. Their initial
+    weights are drawn with ``settings.seed`` whatever random numbers the process drew before,
+    and the process's random state is left as it was."""
+    import torch
     from peft import LoraConfig, get_peft_model
 
     module = transformer_module(model)
@@ -48,7 +52,9 @@ def apply_lora(model: Any, settings: LoraSettings) -> dict[str, int]:
         target_modules=list(settings.target_modules),
         bias="none",
     )
-    module.auto_model = get_peft_model(module.auto_model, config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(settings.seed)
+        module.auto_model = get_peft_model(module.auto_model, config)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     return {"trainable": trainable, "total": total}

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from anime_recs import options
 from anime_recs.config import FinetuneConfig
 from anime_recs.tables import COPROMOTED_PAIRS, TRAINING_PAIRS
+from anime_recs.training.finetune import TrainSettings
+from anime_recs.training.lora import LoraSettings
 
 
 @dataclass(frozen=True)
@@ -46,3 +48,30 @@ assert tuple(RECIPES) == options.RECIPES, "one recipe per name in anime_recs.opt
 def registered_model(ft: FinetuneConfig) -> str:
     """The registered model the recipe ``ft.recipe`` produces versions of."""
     return ft.registered_model if RECIPES[ft.recipe].trains_encoder else ft.adapter.registered_model
+
+
+def train_settings(ft: FinetuneConfig) -> TrainSettings:
+    """The training loop's settings of the encoder recipe ``ft.recipe`` (``lora`` takes its
+    own learning rate, ``finetune.lora.learning_rate``)."""
+    recipe = RECIPES[ft.recipe]
+    if not recipe.trains_encoder:
+        raise ValueError(f"recipe {ft.recipe!r} does not fine-tune the encoder")
+    return TrainSettings(
+        batch_size=ft.batch_size,
+        forward_chunk=ft.forward_chunk,
+        epochs=ft.epochs,
+        learning_rate=ft.lora.learning_rate if recipe.lora else ft.learning_rate,
+        warmup_ratio=ft.warmup_ratio,
+        seed=ft.seed,
+        logging_steps=ft.logging_steps,
+        checkpoint_steps=ft.checkpoint_steps,
+        loss=recipe.loss,
+    )
+
+
+def lora_settings(ft: FinetuneConfig) -> LoraSettings:
+    """``finetune.lora`` as the LoRA wrapper's settings, initialised with ``finetune.seed``."""
+    lora = ft.lora
+    return LoraSettings(
+        lora.rank, lora.alpha, lora.dropout, tuple(lora.target_modules), seed=ft.seed
+    )

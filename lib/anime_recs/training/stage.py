@@ -50,7 +50,6 @@ from anime_recs.tracking import configure_mlflow, dotted_params, keep_logging
 from anime_recs.training import adapter_recipe
 from anime_recs.training.examples import PairSet
 from anime_recs.training.finetune import (
-    TrainSettings,
     clear_checkpoints,
     encode_texts,
     pick_device,
@@ -58,7 +57,7 @@ from anime_recs.training.finetune import (
     train,
 )
 from anime_recs.training.held_out import NDCG, held_out_of, pair_set_titles, pair_set_values
-from anime_recs.training.lora import LoraSettings, apply_lora, merge_lora
+from anime_recs.training.lora import apply_lora, merge_lora
 from anime_recs.training.pairs import (
     collect_pair_labels,
     collect_pair_sets,
@@ -70,7 +69,7 @@ from anime_recs.training.pairs import (
     with_texts,
     within_content_neighbourhood,
 )
-from anime_recs.training.recipes import RECIPES
+from anime_recs.training.recipes import RECIPES, lora_settings, train_settings
 from anime_recs.training.registry import (
     FINGERPRINT_TAG,
     STAGE_TAG,
@@ -271,10 +270,7 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
         model = load_sentence_transformer(ft.base_model, ft.max_seq_length, device)
         facts.update(model=ft.base_model, device=device, max_seq_length=model.max_seq_length)
         if recipe.lora:
-            lora = ft.lora
-            weights = apply_lora(
-                model, LoraSettings(lora.rank, lora.alpha, lora.dropout, tuple(lora.target_modules))
-            )
+            weights = apply_lora(model, lora_settings(ft))
             facts.update(lora=weights)
     with step("read inputs") as facts:
         train_pairs, counts = choose_train_pairs(spark, config, versions, vectors)
@@ -314,17 +310,7 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
     previous_run = state.meta.get("mlflow_run_id") if state else None
     resume_run = previous_run if run_is_resumable(client, previous_run, experiment_id) else None
 
-    settings = TrainSettings(
-        batch_size=ft.batch_size,
-        forward_chunk=ft.forward_chunk,
-        epochs=ft.epochs,
-        learning_rate=ft.lora.learning_rate if recipe.lora else ft.learning_rate,
-        warmup_ratio=ft.warmup_ratio,
-        seed=ft.seed,
-        logging_steps=ft.logging_steps,
-        checkpoint_steps=ft.checkpoint_steps,
-        loss=recipe.loss,
-    )
+    settings = train_settings(ft)
     tags = {FINGERPRINT_TAG: fingerprint, STAGE_TAG: "finetune"}
     with mlflow.start_run(
         run_id=resume_run,
