@@ -4,36 +4,43 @@ For each number of training users (``--sizes``; 0 = all), a seeded subset of the
 (nested: each size holds the smaller ones) gives the training signal: the promoter Jaccard of
 their train ratings and the co-promoted pairs derived from it, computed with the jaccard
 stage's own functions (``promoters``, ``pair_jaccard``, ``copromoted_pairs``) and the
-config's ``jaccard`` settings. A vector adapter (:mod:`anime_recs.training.adapter`) is
-trained on the base embedder's vectors with each objective, and the adapted vectors' content
-recommender is scored on the lake's test users, the same users at every size, with the
-product's scoring (:mod:`tools.offline_eval`). The held-out-title validation measures are
-taken on the full lake's ``val`` co-promoted pairs (titles no size trains on), also the same
-at every size: NDCG@3 of the held-out titles' content neighbourhoods (the quantity the
-recommender uses) and the Spearman correlation of cosine vs graded Jaccard.
+config's ``jaccard`` settings. Each recipe of ``--recipes`` (named as in
+:data:`tools.quality.VARIANTS`, with that run's settings) learns from those pairs: the vector
+adapters (:mod:`anime_recs.training.adapter`) on the base embedder's vectors, the encoder
+recipes (``lora``, ``contrastive``) by fine-tuning ``finetune.base_model`` with the finetune
+stage's pair choice and training loop, then embedding every title's description. Each
+recipe's content recommender is scored on the lake's test users, the same users at every
+size, with the product's scoring (:mod:`tools.offline_eval`). The held-out-title validation
+measures are taken on the full lake's ``val`` co-promoted pairs (titles no size trains on),
+also the same at every size: NDCG@3 of the held-out titles' content neighbourhoods (the
+quantity the recommender uses) and the Spearman correlation of cosine vs graded Jaccard.
 
 Writes ``<out>/learning_curve.md`` (a table) and ``<out>/learning_curve.png`` (a chart).
 
 Usage::
 
     python -m tools.learning_curve --root build/quality/mal2016_combined \
-        --sizes 1000,2500,5000,0 --out build/learning_curve
+        --sizes 1000,2500,5000,0 --recipes adapter_listwise,adapter_in_batch,lora \
+        --out build/learning_curve
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from anime_recs.config import load_config
+from anime_recs.config import FinetuneConfig, load_config
 from anime_recs.embeddings.adapted import adapt
+from anime_recs.embeddings.text import normalise_text
+from anime_recs.models import load_sentence_transformer
 from anime_recs.training.adapter import (
-    AdapterSettings,
     TrainExamples,
     listwise_examples,
     neighbourhood_ndcg,
@@ -43,22 +50,32 @@ from anime_recs.training.adapter import (
     train_adapter,
 )
 from anime_recs.training.adapter_recipe import settings_of
+from anime_recs.training.examples import PairSet
+from anime_recs.training.finetune import encode_texts, pick_device, train
+from anime_recs.training.lora import apply_lora, merge_lora
+from anime_recs.training.pairs import (
+    described_titles,
+    limit_indices,
+    with_texts,
+    within_content_neighbourhood,
+)
+from anime_recs.training.recipes import RECIPES, lora_settings, train_settings
 from tools.offline_eval import Lake, content_neighbors, evaluate, load_lake, markdown_table
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def objective_settings(conf: str) -> dict[str, tuple[AdapterSettings, int]]:
-    """Per objective, the adapter settings of its ``tools.quality`` recipe run (the pipeline's
-    ``finetune.adapter`` with that run's overrides) and its neighbourhood size."""
+# the recipes a curve can train: their examples are the co-promoted pairs of the subset
+CURVE_RECIPES = ("adapter_listwise", "adapter_in_batch", "lora", "contrastive")
+
+
+def recipe_config(conf: str, name: str) -> FinetuneConfig:
+    """The ``finetune`` settings of the ``tools.quality`` run of recipe ``name`` (the
+    pipeline's, with that run's ``finetune.*`` overrides)."""
     from tools.quality import VARIANTS
 
-    out = {}
-    for name in ("adapter_listwise", "adapter_in_batch"):
-        overrides = [o for o in VARIANTS[name][1] if o.startswith("finetune.adapter.")]
-        ft = load_config(conf, overrides).finetune
-        out[ft.adapter.objective] = (settings_of(ft.adapter, ft.seed), ft.adapter.candidates)
-    return out
+    overrides = [o for o in VARIANTS[name][1] if o.startswith("finetune.")]
+    return load_config(conf, overrides).finetune
 
 
 NS = (1, 5, 10)
@@ -69,6 +86,8 @@ def subset_pairs(spark, lake: Lake, anime, users: np.ndarray, jaccard) -> pd.Dat
     from anime_recs.similarity.stage import (
         configured_copromoted_pairs,
         configured_pair_jaccard,
+        jaccard_mode,
+        promoter_table,
     )
 
     r = lake.ratings
@@ -77,11 +96,15 @@ def subset_pairs(spark, lake: Lake, anime, users: np.ndarray, jaccard) -> pd.Dat
         rows.assign(split="train")[["user_id", "anime_id", "rating", "split"]],
         "user_id int, anime_id int, rating int, split string",
     )
-    pairs, plan = configured_pair_jaccard(spark, ratings, jaccard)
+    table, promoter_pairs, n_blocks = promoter_table(ratings, jaccard.block_promoters)
+    table = table.cache()
+    mode = jaccard_mode(jaccard.mode, promoter_pairs, jaccard.broadcast_memory_gb)
+    pairs, plan = configured_pair_jaccard(spark, table, n_blocks, mode, jaccard)
     pairs = pairs.cache()
     graded = configured_copromoted_pairs(pairs, anime, jaccard)
     out = graded.where("split = 'train'").toPandas()
     pairs.unpersist()
+    table.unpersist()
     plan.release()
     return out
 
@@ -91,15 +114,58 @@ def row_index(ids: np.ndarray, pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndar
     return pair_rows(ids, pairs["anime_a"], pairs["anime_b"], pairs["jaccard"])
 
 
+def fine_tuned_vectors(
+    ft: FinetuneConfig,
+    ids: np.ndarray,
+    vectors: np.ndarray,
+    descriptions: dict[int, str],
+    pairs: pd.DataFrame,
+) -> tuple[np.ndarray, int]:
+    """The encoder recipe ``ft.recipe`` trained on ``pairs`` as the finetune stage trains it
+    (pairs of described titles in (anime_a, anime_b) order, those inside the base vectors'
+    content neighbourhoods, a seeded ``max_train_pairs``; the recipe's loop settings), and
+    the unit vectors of every title of ``ids`` by the trained encoder (the embed stage's
+    normalised descriptions); with the number of train pairs."""
+    described = pairs["anime_a"].isin(ids) & pairs["anime_b"].isin(ids)
+    chosen = pairs[described].sort_values(["anime_a", "anime_b"], kind="stable")
+    pair_ids = list(zip(chosen["anime_a"].astype(int), chosen["anime_b"].astype(int), strict=True))
+    labels = chosen["jaccard"].astype(float).tolist()
+    keep = within_content_neighbourhood(pair_ids, ids, vectors, ft.content_neighbours)
+    keep = limit_indices(keep, ft.max_train_pairs, ft.seed)
+    train_pairs = with_texts([pair_ids[i] for i in keep], [labels[i] for i in keep], descriptions)
+    recipe = RECIPES[ft.recipe]
+    model = load_sentence_transformer(ft.base_model, ft.max_seq_length, pick_device())
+    if recipe.lora:
+        apply_lora(model, lora_settings(ft))
+    # checkpoints only at epoch ends, into a folder that goes with the run
+    settings = replace(train_settings(ft), checkpoint_steps=0)
+    with tempfile.TemporaryDirectory(prefix="learning-curve-") as checkpoints:
+        train(model, train_pairs, PairSet(), settings, checkpoints)
+    if recipe.lora:
+        merge_lora(model)
+    texts = [normalise_text(descriptions[int(i)]) for i in ids]
+    return np.asarray(encode_texts(model, texts, ft.batch_size), dtype=np.float32), len(train_pairs)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--root", required=True, help="a tools.quality set folder")
     parser.add_argument("--sizes", default="1000,2500,5000,0")
+    parser.add_argument(
+        "--recipes",
+        default="adapter_listwise,adapter_in_batch",
+        help=f"comma-separated, of {','.join(CURVE_RECIPES)} (an encoder recipe costs CPU-minutes "
+        "per size, an adapter seconds)",
+    )
     parser.add_argument("--embedder", default="base_minilm_128")
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--conf", default=str(REPO / "conf" / "local.yaml"))
     parser.add_argument("--out", default=str(REPO / "build" / "learning_curve"))
     args = parser.parse_args(argv)
+    recipes = args.recipes.split(",")
+    unknown = sorted(set(recipes) - set(CURVE_RECIPES))
+    if unknown:
+        parser.error(f"unknown recipes {unknown}; expected some of {list(CURVE_RECIPES)}")
 
     from anime_recs import tables
     from anime_recs.lakehouse import read_table
@@ -115,10 +181,11 @@ def main(argv: list[str] | None = None) -> int:
         load_config(args.conf, ["spark.master=local[2]"]).spark, "ERROR", "learning-curve"
     )
     anime = read_table(spark, str(root / "lake"), tables.ANIME).cache()
+    descriptions = {int(r["anime_id"]): r["description"] for r in described_titles(anime).collect()}
 
     val = lake.copromoted[lake.copromoted["split"] == tables.VAL]
     va, vb, vj = row_index(ids, val)
-    settings_by_objective = objective_settings(args.conf)
+    configs = {name: recipe_config(args.conf, name) for name in recipes}
     val_lists = listwise_examples(vectors, va, vb, vj, config.finetune.validation_candidates)
 
     def ndcg(v: np.ndarray) -> float | None:
@@ -140,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [
         {
             "users": 0,
-            "objective": "base",
+            "recipe": "base",
             "train": 0,
             "ndcg3": ndcg(vectors),
             "spearman": rank_corr(vectors),
@@ -150,27 +217,35 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         pairs = subset_pairs(spark, lake, anime, order[:size], config.jaccard)
         ta, tb, tj = row_index(ids, pairs)
-        for objective, (settings, candidates) in settings_by_objective.items():
-            if objective == "in_batch":
-                examples = TrainExamples.pairs(ta, tb)
-                measure = rank_corr
+        for name, ft in configs.items():
+            trained = time.perf_counter()
+            best_epoch = None
+            if RECIPES[ft.recipe].trains_encoder:
+                customized, train_count = fine_tuned_vectors(ft, ids, vectors, descriptions, pairs)
             else:
-                examples = listwise_examples(vectors, ta, tb, tj, candidates)
-                measure = ndcg
-            result = train_adapter(vectors, examples, measure, settings)
-            adapted = adapt(vectors, result.a, result.b)
-            name = f"{objective}@{size}"
-            neighbours[name] = content_neighbors(ids, adapted, k)
+                settings = settings_of(ft.adapter, ft.seed)
+                if ft.adapter.objective == "in_batch":
+                    examples = TrainExamples.pairs(ta, tb)
+                    measure = rank_corr
+                else:
+                    examples = listwise_examples(vectors, ta, tb, tj, ft.adapter.candidates)
+                    measure = ndcg
+                result = train_adapter(vectors, examples, measure, settings)
+                customized = adapt(vectors, result.a, result.b)
+                train_count, best_epoch = len(examples), result.best_epoch
+            neighbours[f"{name}@{size}"] = content_neighbors(ids, customized, k)
             rows.append(
                 {
                     "users": size,
-                    "objective": objective,
-                    "train": len(examples),
-                    "ndcg3": ndcg(adapted),
-                    "spearman": rank_corr(adapted),
-                    "best_epoch": result.best_epoch,
+                    "recipe": name,
+                    "train": train_count,
+                    "ndcg3": ndcg(customized),
+                    "spearman": rank_corr(customized),
+                    "best_epoch": best_epoch,
+                    "train_s": round(time.perf_counter() - trained),
                 }
             )
+            print(f"{size} users, {name}: {rows[-1]}", flush=True)
         print(
             f"{size} users: {len(pairs)} train pairs, {time.perf_counter() - started:.0f}s",
             flush=True,
@@ -178,12 +253,11 @@ def main(argv: list[str] | None = None) -> int:
     spark.stop()
 
     evaluation = evaluate(lake, neighbours, n_max=max(NS), k=k)
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows).astype({"best_epoch": "Int64", "train_s": "Int64"})
     for n in NS:
         at = evaluation[evaluation["n"] == n].set_index("recommender")
         names = [
-            "base" if r.objective == "base" else f"{r.objective}@{r.users}"
-            for r in table.itertuples()
+            "base" if r.recipe == "base" else f"{r.recipe}@{r.users}" for r in table.itertuples()
         ]
         table[f"NPS@{n}"] = [at.loc[m, "nps"] for m in names]
         table[f"ci@{n}"] = [
@@ -203,11 +277,11 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    base = table[table["objective"] == "base"].iloc[0]
+    base = table[table["recipe"] == "base"].iloc[0]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     for ax, column in zip(axes, ("ndcg3", "NPS@10", "P@10"), strict=True):
-        for objective, rows in table[table["objective"] != "base"].groupby("objective"):
-            ax.plot(rows["users"], rows[column], marker="o", label=f"adapter ({objective})")
+        for recipe, rows in table[table["recipe"] != "base"].groupby("recipe"):
+            ax.plot(rows["users"], rows[column], marker="o", label=recipe)
         ax.axhline(base[column], color="grey", linestyle="--", label="base encoder")
         ax.set_xscale("log")
         ax.set_xlabel("real training users")

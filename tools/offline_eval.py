@@ -193,9 +193,11 @@ def side_by_side(evaluation: pd.DataFrame, ns: tuple[int, ...] = (1, 3, 5, 10)) 
 
 
 def markdown_table(frame: pd.DataFrame, digits: int = 4) -> str:
-    """A markdown table of ``frame`` (floats to ``digits`` decimals)."""
+    """A markdown table of ``frame`` (floats to ``digits`` decimals, missing values empty)."""
 
     def cell(value) -> str:
+        if value is None or value is pd.NA:
+            return ""
         if isinstance(value, float | np.floating):
             return "" if np.isnan(value) else f"{value:.{digits}f}"
         return str(value)

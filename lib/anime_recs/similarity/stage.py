@@ -47,23 +47,26 @@ def jaccard_mode(mode: str, promoter_pairs: int, broadcast_memory_gb: float) -> 
     return BROADCAST if fits else TILES
 
 
-def write_promoters(
-    spark: SparkSession, ratings: DataFrame, lake: str, block_promoters: int
-) -> tuple[int, int, int]:
-    """Write the ``promoters`` table of ``ratings``' train split, titles cut into blocks of at
-    most ``block_promoters`` promoter pairs; return ``(version, promoter pairs, blocks)``."""
+def promoter_table(ratings: DataFrame, block_promoters: int) -> tuple[DataFrame, int, int]:
+    """The ``promoters`` rows of ``ratings``' train split, titles cut into blocks of at most
+    ``block_promoters`` promoter pairs; with the promoter pairs and the number of blocks."""
     pairs = promoters(ratings)
     anime_ids, counts = title_promoter_counts(pairs)
     bounds = plan_title_blocks(counts, block_promoters)
     first_ids = anime_ids[bounds[:-1]].tolist()
+    return promoter_lists(pairs, first_ids), int(counts.sum()), len(bounds) - 1
+
+
+def write_promoters(
+    spark: SparkSession, ratings: DataFrame, lake: str, block_promoters: int
+) -> tuple[int, int, int]:
+    """Write :func:`promoter_table` of ``ratings``; return ``(version, promoter pairs,
+    blocks)``."""
+    table, promoter_pairs, n_blocks = promoter_table(ratings, block_promoters)
     version = write_table(
-        promoter_lists(pairs, first_ids),
-        lake,
-        tables.PROMOTERS,
-        tables.PROMOTERS_SCHEMA,
-        partition_by=["title_block"],
+        table, lake, tables.PROMOTERS, tables.PROMOTERS_SCHEMA, partition_by=["title_block"]
     )
-    return version, int(counts.sum()), len(bounds) - 1
+    return version, promoter_pairs, n_blocks
 
 
 def configured_pair_jaccard(
