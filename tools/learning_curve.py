@@ -53,12 +53,7 @@ from anime_recs.training.adapter_recipe import settings_of
 from anime_recs.training.examples import PairSet
 from anime_recs.training.finetune import encode_texts, pick_device, train
 from anime_recs.training.lora import apply_lora, merge_lora
-from anime_recs.training.pairs import (
-    described_titles,
-    limit_indices,
-    with_texts,
-    within_content_neighbourhood,
-)
+from anime_recs.training.pairs import choose_pair_positions, described_titles, with_texts
 from anime_recs.training.recipes import RECIPES, lora_settings, train_settings
 from tools.offline_eval import Lake, content_neighbors, evaluate, load_lake, markdown_table
 
@@ -130,8 +125,9 @@ def fine_tuned_vectors(
     chosen = pairs[described].sort_values(["anime_a", "anime_b"], kind="stable")
     pair_ids = list(zip(chosen["anime_a"].astype(int), chosen["anime_b"].astype(int), strict=True))
     labels = chosen["jaccard"].astype(float).tolist()
-    keep = within_content_neighbourhood(pair_ids, ids, vectors, ft.content_neighbours)
-    keep = limit_indices(keep, ft.max_train_pairs, ft.seed)
+    keep, _ = choose_pair_positions(
+        pair_ids, (ids, vectors), ft.content_neighbours, ft.max_train_pairs, ft.seed
+    )
     train_pairs = with_texts([pair_ids[i] for i in keep], [labels[i] for i in keep], descriptions)
     recipe = RECIPES[ft.recipe]
     model = load_sentence_transformer(ft.base_model, ft.max_seq_length, pick_device())

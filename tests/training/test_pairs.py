@@ -8,6 +8,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from anime_recs.training.examples import PairSet
 from anime_recs.training.pairs import (
+    choose_pair_positions,
     collect_pair_labels,
     collect_pair_sets,
     limit_indices,
@@ -163,3 +164,19 @@ def test_pair_ids_and_labels_keep_pairs_of_described_titles_in_id_order(spark, a
     assert with_texts([(1, 3), (2, 3)], [0.4, 0.2], texts) == PairSet(
         ["one", "two"], ["three", "three"], [0.4, 0.2], [(1, 3), (2, 3)]
     )
+
+
+def test_the_pairs_chosen_are_the_neighbourhood_ones_then_capped():
+    angles = {1: 0, 2: 10, 3: 90, 4: 180, 5: 100}
+    ids = np.array(sorted(angles))
+    vectors = np.array(
+        [[np.cos(np.radians(angles[a])), np.sin(np.radians(angles[a]))] for a in ids]
+    )
+    pairs = [(1, 2), (1, 3), (3, 5), (1, 4)]
+    # k = 1 keeps positions 0 and 2 (as above); no cap
+    assert choose_pair_positions(pairs, (ids, vectors), 1, 0, 7) == ([0, 2], 2)
+    # no neighbourhood: every pair is available; the cap takes a seeded 2 of the 4
+    chosen, available = choose_pair_positions(pairs, None, 1, 2, 7)
+    assert available == 4
+    assert chosen == limit_indices([0, 1, 2, 3], 2, 7)
+    assert len(chosen) == 2

@@ -168,3 +168,20 @@ def within_content_neighbourhood(
     among = np.isin(anime_ids, titles)
     near = content_neighbourhoods(titles, anime_ids[among], np.asarray(vectors)[among], k)
     return [i for i, (a, b) in enumerate(ids) if b in near.get(a, ()) or a in near.get(b, ())]
+
+
+def choose_pair_positions(
+    ids: list[tuple[int, int]],
+    neighbourhood: tuple[np.ndarray, np.ndarray] | None,
+    k: int,
+    max_pairs: int,
+    seed: int,
+) -> tuple[list[int], int]:
+    """The positions of the pairs ``ids`` to train on, and how many were available before the
+    cap: those inside the content neighbourhoods of ``neighbourhood`` = ``(anime_ids,
+    vectors)`` (:func:`within_content_neighbourhood`; None: every pair), then a seeded
+    ``max_pairs`` of them (:func:`limit_indices`)."""
+    keep = list(range(len(ids)))
+    if neighbourhood is not None and ids:
+        keep = within_content_neighbourhood(ids, *neighbourhood, k)
+    return limit_indices(keep, max_pairs, seed), len(keep)

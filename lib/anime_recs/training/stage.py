@@ -59,15 +59,14 @@ from anime_recs.training.finetune import (
 from anime_recs.training.held_out import NDCG, held_out_of, pair_set_titles, pair_set_values
 from anime_recs.training.lora import apply_lora, merge_lora
 from anime_recs.training.pairs import (
+    choose_pair_positions,
     collect_pair_labels,
     collect_pair_sets,
     described_titles,
-    limit_indices,
     pair_ids,
     pair_texts,
     sample_pair_rows,
     with_texts,
-    within_content_neighbourhood,
 )
 from anime_recs.training.recipes import RECIPES, lora_settings, train_settings
 from anime_recs.training.registry import (
@@ -218,7 +217,7 @@ def choose_train_pairs(
     them; only then are the chosen pairs' descriptions read."""
     ft, lake = config.finetune, config.paths.lake
     ids, labels = read_train_candidates(spark, lake, ft.recipe, versions)
-    keep = list(range(len(ids)))
+    neighbourhood = None
     if vectors is not None and ids:
         titles = sorted({t for pair in ids for t in pair})
         wanted = spark.createDataFrame([(t,) for t in titles], "anime_id int")
@@ -226,11 +225,13 @@ def choose_train_pairs(
         frame = frame.toPandas()
         anime_ids = frame["anime_id"].to_numpy(dtype=np.int64)
         matrix = np.stack(frame["embedding"].to_numpy()) if len(frame) else np.zeros((0, 1))
-        keep = within_content_neighbourhood(ids, anime_ids, matrix, ft.content_neighbours)
-    chosen = limit_indices(keep, ft.max_train_pairs, ft.seed)
+        neighbourhood = (anime_ids, matrix)
+    chosen, available = choose_pair_positions(
+        ids, neighbourhood, ft.content_neighbours, ft.max_train_pairs, ft.seed
+    )
     ids = [ids[i] for i in chosen]
     texts = read_descriptions(spark, lake, versions[tables.ANIME], {t for p in ids for t in p})
-    counts = {"candidates": len(labels), "train_available": len(keep)}
+    counts = {"candidates": len(labels), "train_available": available}
     return with_texts(ids, [labels[i] for i in chosen], texts), counts
 
 
