@@ -6,7 +6,7 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from anime_recs.data.split import assign_split, split_uniform
+from anime_recs.data.split import assign_split, newest_titles, split_uniform, start_month
 
 
 def _keys(spark, n: int):
@@ -134,3 +134,38 @@ def test_assign_split_names_missing_columns(spark):
     df = spark.createDataFrame([(1,)], "user_id INT")
     with pytest.raises(ValueError, match=r"assign_split: missing columns \['anime_id'\]"):
         assign_split(df, 0.1, 1)
+
+
+@pytest.mark.parametrize(
+    ("aired", "premiered", "expected"),
+    [
+        ("Apr 3, 1998 to Apr 24, 1999", "Spring 1998", 12 * 1998 + 3),
+        ("Sep 2005 to ?", "Unknown", 12 * 2005 + 8),
+        ("2005", "Unknown", 12 * 2005),
+        ("Unknown", "Fall 2016", 12 * 2016 + 9),
+        ("Not available", "Unknown", None),
+        (None, None, None),
+    ],
+)
+def test_start_month_reads_aired_then_premiered(aired, premiered, expected):
+    assert start_month(aired, premiered) == expected
+
+
+def test_newest_titles_holds_out_the_latest_rated_titles_of_known_start():
+    starts = {1: 100, 2: 300, 3: 200, 4: 300, 5: None, 6: 400}
+    # rated: 1-5 (6 is not rated); known start: 1-4; ceil(0.5 x 4) = 2 newest: 2 and 4 (tie at
+    # 300, both taken); at 0.25: one, the tie goes to the larger id
+    assert newest_titles(starts, [1, 2, 3, 4, 5, 5], 0.5) == [2, 4]
+    assert newest_titles(starts, [1, 2, 3, 4, 5], 0.25) == [4]
+    assert newest_titles(starts, [1, 2, 3, 4, 5], 0.0) == []
+    with pytest.raises(ValueError, match="cold_title_fraction"):
+        newest_titles(starts, [1], 1.0)
+
+
+def test_assign_split_sends_every_rating_of_a_cold_title_to_test(spark):
+    keys = _keys(spark, 5_000)
+    out = keys.transform(assign_split, 0.1, 42, [1, 14])
+    cold = {r["split"] for r in out.filter(F.col("anime_id").isin(1, 14)).collect()}
+    assert cold == {"test"}
+    warm = out.filter(~F.col("anime_id").isin(1, 14)).groupBy("split").count().collect()
+    assert {r["split"] for r in warm} == {"train", "test"}

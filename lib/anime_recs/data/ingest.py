@@ -85,7 +85,7 @@ from anime_recs.data.description import (
     describe_metadata,
     usable_synopsis,
 )
-from anime_recs.data.split import assign_split
+from anime_recs.data.split import assign_split, newest_titles, start_month
 from anime_recs.errors import JobError
 from anime_recs.paths import is_uri
 from anime_recs.tables import (
@@ -747,6 +747,18 @@ def parse_ratings(
     )
 
 
+def cold_titles(
+    anime_rows: dict[int, dict[str, str]], ratings: DataFrame, fraction: float
+) -> list[int]:
+    """The cold-title holdout of these ratings: :func:`~anime_recs.data.split.newest_titles` of
+    the rated titles by the start of airing in ``anime.csv`` (``Aired``, else ``Premiered``)."""
+    if fraction == 0:
+        return []
+    rated = [r[0] for r in ratings.select("anime_id").distinct().collect()]
+    starts = {i: start_month(row["Aired"], row["Premiered"]) for i, row in anime_rows.items()}
+    return newest_titles(starts, rated, fraction)
+
+
 def ingest(
     spark: SparkSession,
     raw_dir: str | Path,
@@ -776,11 +788,11 @@ def ingest(
     accepted = by_reason.pop(None, 0)
     ratings_counts = FileCounts(accepted + sum(by_reason.values()), accepted, by_reason)
 
-    ratings = (
-        parsed.filter(F.col("reason").isNull())
-        .select("user_id", "anime_id", "rating")
-        .transform(assign_split, test_fraction, split_seed, cold_title_fraction)
+    accepted_ratings = parsed.filter(F.col("reason").isNull()).select(
+        "user_id", "anime_id", "rating"
     )
+    cold = cold_titles(anime_file.accepted, accepted_ratings, cold_title_fraction)
+    ratings = accepted_ratings.transform(assign_split, test_fraction, split_seed, cold)
     driver_rejects = anime_file.rejected + synopsis_file.rejected
     rejected = parsed.filter(F.col("reason").isNotNull()).select(
         F.lit(RATINGS_FILE).alias("source"), "record", "reason"
