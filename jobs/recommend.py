@@ -1,11 +1,11 @@
-"""Recommend titles to every test user and score the lists: neighbours, NPS@N, baselines, CIs.
+"""Recommend titles to every test user and score the lists on warm and cold titles, with CIs.
 
 Reads ``ratings``, ``anime_pair_jaccard`` and ``anime_embeddings`` (when there: each embedder
-is a recommender); writes ``anime_neighbors``, ``user_scores``, ``recommendations``,
-``evaluation`` and ``cold_start_evaluation``, a report with charts in ``paths.reports`` and one
-MLflow run. Runs the registry's ``recommend`` stage: recorded in ``pipeline_runs`` like a
-pipeline stage, so a later pipeline run reruns it unless its settings and inputs are the same
-(``--force`` runs it anyway). Stage code: ``anime_recs.recommend.stage``.
+is a recommender); writes ``anime_neighbors``, ``user_scores``, ``recommendations`` and
+``evaluation``, a report with charts in ``paths.reports`` and one MLflow run. Runs the
+registry's ``recommend`` stage: recorded in ``pipeline_runs`` like a pipeline stage, so a later
+pipeline run reruns it unless its settings and inputs are the same (``--force`` runs it
+anyway). Stage code: ``anime_recs.recommend.stage``.
 
 Local:   python jobs/recommend.py --conf conf/local.yaml [--set recommend.k=5]
 Cluster: spark-submit --master spark://HOST:7077 --packages io.delta:delta-spark_2.13:4.0.0 \\

@@ -47,7 +47,6 @@ def test_stage_order_tables_and_run_functions():
         tables.USER_SCORES,
         tables.RECOMMENDATIONS,
         tables.EVALUATION,
-        tables.COLD_START_EVALUATION,
     )
     # watch_status: written by ingest only when animelist.csv is present, read when there
     assert stages.by_name("ingest").optional_outputs == (tables.WATCH_STATUS,)

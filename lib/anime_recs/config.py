@@ -289,6 +289,23 @@ class HybridConfig(Section):
     prior_strength: NonNegativeNumber  # pseudo-ratings shrinking a title prior to the mean
 
 
+class EaseConfig(Section):
+    """The ``ease`` recommender (``anime_recs.recommend.peers``)."""
+
+    l2: Annotated[float, Field(gt=0)]  # the closed form's ridge penalty
+    max_titles: Positive  # guard of the driver solve (T x T matrices)
+
+
+class AlsConfig(Section):
+    """The ``als`` recommender: Spark MLlib ALS with implicit feedback."""
+
+    rank: Positive
+    reg: Annotated[float, Field(gt=0)]  # regParam
+    alpha: Annotated[float, Field(gt=0)]  # confidence 1 + alpha x rating
+    max_iter: Positive
+    seed: int
+
+
 class RecommendConfig(Section):
     k: Positive
     n_max: Positive
@@ -298,6 +315,8 @@ class RecommendConfig(Section):
     bootstrap_samples: NonNegative
     seed: int
     hybrid: HybridConfig
+    ease: EaseConfig
+    als: AlsConfig
 
 
 class ServeConfig(Section):

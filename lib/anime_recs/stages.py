@@ -161,7 +161,6 @@ STAGES: tuple[Stage, ...] = (
             tables.USER_SCORES,
             tables.RECOMMENDATIONS,
             tables.EVALUATION,
-            tables.COLD_START_EVALUATION,
         ),
         config_sections=("recommend", "mlflow"),
         run=recommend_stage.run,

@@ -42,7 +42,6 @@ ANIME_NEIGHBORS = "anime_neighbors"
 RECOMMENDATIONS = "recommendations"
 EVALUATION = "evaluation"
 USER_SCORES = "user_scores"
-COLD_START_EVALUATION = "cold_start_evaluation"
 PIPELINE_RUNS = "pipeline_runs"
 WATCH_STATUS = "watch_status"
 USER_RECOMMENDATIONS = "user_recommendations"
@@ -56,12 +55,25 @@ TRAIN = "train"
 TEST = "test"
 VAL = "val"
 
-# values of the `recommender` column besides the embedder names: the two baselines, and the
-# hybrid of jaccard_cf with one embedder (recommend.hybrid.content), when that has vectors
+# values of the `recommender` column besides the embedder names: the baselines, the peers
+# (anime_recs.recommend.peers), and the hybrid of jaccard_cf with one embedder
+# (recommend.hybrid.content), when that has vectors
 JACCARD_CF = "jaccard_cf"
 POPULARITY = "popularity"
 HYBRID = "hybrid"
-BUILTIN_RECOMMENDERS = (JACCARD_CF, POPULARITY)
+EASE = "ease"
+ALS = "als"
+BUILTIN_RECOMMENDERS = (JACCARD_CF, POPULARITY, EASE, ALS)
+DENSE_RECOMMENDERS = (EASE, ALS)
+
+# the evaluation's views of a recommender's lists (anime_recs.recommend.scoring): ``all`` its
+# lists as made, scored on every test rating; ``warm`` ranked among and scored on the titles
+# with a train rating; ``cold`` ranked among and scored on the titles without one (the
+# newest titles held out by ingest), for the recommenders that can reach them
+ALL = "all"
+WARM = "warm"
+COLD = "cold"
+VIEWS = (ALL, WARM, COLD)
 
 
 def require_columns(columns: Iterable[str], required: Iterable[str], what: str) -> None:
@@ -215,6 +227,7 @@ RECOMMENDATIONS_SCHEMA = _schema(
 
 EVALUATION_SCHEMA = _schema(
     ("recommender", StringType(), False),
+    ("view", StringType(), False),
     ("n", IntegerType(), False),
     ("nps", DoubleType(), True),
     ("nps_ci_low", DoubleType(), True),
@@ -224,32 +237,28 @@ EVALUATION_SCHEMA = _schema(
     ("users_total", LongType(), False),
     ("nps_user_mean", DoubleType(), True),
     ("precision", DoubleType(), True),
+    ("precision_ci_low", DoubleType(), True),
+    ("precision_ci_high", DoubleType(), True),
     ("recall", DoubleType(), True),
     ("ndcg", DoubleType(), True),
+    ("net_promoter_hits", DoubleType(), True),
+    ("promoter_share", DoubleType(), True),
+    ("cold_share", DoubleType(), True),
     ("unique_anime", LongType(), False),
 )
 
-# one row per (recommender, N): hits on titles with no train rating (cold start), over the
-# test users who rated such a title in test (anime_recs.evaluation.cold_start)
-COLD_START_EVALUATION_SCHEMA = _schema(
-    ("recommender", StringType(), False),
-    ("n", IntegerType(), False),
-    ("cold_hits", LongType(), False),
-    ("cold_promoted_hits", LongType(), False),
-    ("users_with_cold_test", LongType(), False),
-    ("nps_cold", DoubleType(), True),
-    ("precision_cold", DoubleType(), True),
-)
-
-# one row per (recommender, test user): the ranked list, its scores, the user's test rating of
-# each listed title (0 = none) and the user's number of promoted (9-10) test titles
+# one row per (recommender, view, test user with a test rating of the view's titles): the
+# ranked list, its scores, the user's test rating of each listed title (0 = none) and the
+# user's numbers of promoted (9-10) and of all test titles among the view's titles
 USER_SCORES_SCHEMA = _schema(
     ("recommender", StringType(), False),
+    ("view", StringType(), False),
     ("user_id", IntegerType(), False),
     ("anime_ids", ArrayType(IntegerType(), True), False),
     ("scores", ArrayType(DoubleType(), True), False),
     ("test_ratings", ArrayType(IntegerType(), True), False),
     ("promoted_test", IntegerType(), False),
+    ("test_titles", IntegerType(), False),
 )
 
 PIPELINE_RUNS_SCHEMA = _schema(
@@ -305,7 +314,6 @@ SCHEMAS: dict[str, StructType] = {
     RECOMMENDATIONS: RECOMMENDATIONS_SCHEMA,
     EVALUATION: EVALUATION_SCHEMA,
     USER_SCORES: USER_SCORES_SCHEMA,
-    COLD_START_EVALUATION: COLD_START_EVALUATION_SCHEMA,
     WATCH_STATUS: WATCH_STATUS_SCHEMA,
     USER_RECOMMENDATIONS: USER_RECOMMENDATIONS_SCHEMA,
     PIPELINE_RUNS: PIPELINE_RUNS_SCHEMA,
@@ -319,7 +327,7 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     PROMOTERS: ("anime_id",),
     ANIME_EMBEDDINGS: ("embedder", "anime_id"),
     EMBEDDING_CACHE: ("model", "text_hash"),
-    USER_SCORES: ("recommender", "user_id"),
+    USER_SCORES: ("recommender", "view", "user_id"),
     WATCH_STATUS: ("user_id", "anime_id"),
     USER_RECOMMENDATIONS: ("user_id", "rank"),
 }
@@ -341,7 +349,6 @@ WRITTEN_BY: dict[str, str] = {
     RECOMMENDATIONS: "recommend",
     EVALUATION: "recommend",
     USER_SCORES: "recommend",
-    COLD_START_EVALUATION: "recommend",
     WATCH_STATUS: "ingest",
     USER_RECOMMENDATIONS: "serve",
 }

@@ -12,8 +12,15 @@ import pandas as pd
 
 
 def synthetic_tables(
-    n_users: int = 60, n_titles: int = 30, per_user: int = 12, dim: int = 6, seed: int = 5
+    n_users: int = 60,
+    n_titles: int = 30,
+    per_user: int = 12,
+    dim: int = 6,
+    seed: int = 5,
+    cold_titles: int = 3,
 ) -> dict[str, pd.DataFrame]:
+    """Ratings (the last ``cold_titles`` titles by id held out whole: every rating of them in
+    test), two embedders' vectors of every title and the promoter Jaccard of the train pairs."""
     rng = np.random.default_rng(seed)
     anime_ids = np.sort(rng.choice(np.arange(1, 500), size=n_titles, replace=False))
     popularity = rng.dirichlet(np.full(n_titles, 0.7))
@@ -36,6 +43,8 @@ def synthetic_tables(
     ]
     rows += [(n_users + 3, int(anime_ids[3]), 10, "train")]
     ratings = pd.DataFrame(rows, columns=["user_id", "anime_id", "rating", "split"])
+    cold = ratings["anime_id"].isin(anime_ids[n_titles - cold_titles :])
+    ratings.loc[cold, "split"] = "test"
 
     embeddings = []
     for name in ("emb_a", "emb_b"):

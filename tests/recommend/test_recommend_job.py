@@ -1,5 +1,6 @@
 """jobs/recommend.py end to end on a synthetic lake, checked against a plain pandas/Python
-computation of the same definitions (neighbours, lists, NPS@N, ranking metrics)."""
+computation of the same definitions (neighbours, EASE, lists per view, NPS@N, ranking
+metrics)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 K, N_MAX, BONUS, SAMPLES, SEED = 3, 10, 0.05, 200, 11
 HYBRID_CONTENT, HYBRID_WEIGHT, HYBRID_DEPTH = "emb_a", 0.9, 20
 PRIOR_WEIGHT, PRIOR_STRENGTH = 0.2, 5.0
+EASE_L2 = 3.0
 SCHEMAS = {
     tables.RATINGS: tables.RATINGS_SCHEMA,
     tables.ANIME_EMBEDDINGS: tables.ANIME_EMBEDDINGS_SCHEMA,
@@ -37,13 +39,17 @@ def run_job(lake: str, tmp: Path) -> None:
         "recommend.bootstrap_samples": SAMPLES,
         "recommend.seed": SEED,
         # the synthetic lake's embedder becomes the hybrid's content side
-        f"embed.embedders.{HYBRID_CONTENT}": "{kind: sentence-transformers, model: unused}",
+        "embed.embedders.emb_a": "{kind: sentence-transformers, model: unused}",
+        "embed.embedders.emb_b": "{kind: sentence-transformers, model: unused}",
         "recommend.hybrid.content": HYBRID_CONTENT,
         "recommend.hybrid.fusion": "score",
         "recommend.hybrid.weight_cf": HYBRID_WEIGHT,
         "recommend.hybrid.depth": HYBRID_DEPTH,
         "recommend.hybrid.prior_weight": PRIOR_WEIGHT,
         "recommend.hybrid.prior_strength": PRIOR_STRENGTH,
+        "recommend.ease.l2": EASE_L2,
+        # ALS has its own test (tests/recommend/test_recommend_peers.py)
+        "recommend.recommenders": "[emb_a, emb_b, jaccard_cf, hybrid, ease, popularity]",
     }
     argv = ["--conf", str(REPO / "conf" / "local.yaml")]
     for key, value in sets.items():
@@ -83,7 +89,7 @@ def expected_neighbors(t: dict[str, pd.DataFrame], k: int = K) -> dict[str, dict
     return out
 
 
-def expected_hybrid(t: dict[str, pd.DataFrame]) -> dict[int, list]:
+def expected_hybrid(t: dict[str, pd.DataFrame], k: int = K) -> dict[int, list]:
     """Score fusion written out: per title, min-max normalise each source's top-depth list,
     weight the collaborative side by w unless the candidate is in no Jaccard list, blend with
     the candidate's shrunk mean NPS points of its train ratings, keep K."""
@@ -114,18 +120,38 @@ def expected_hybrid(t: dict[str, pd.DataFrame]) -> dict[int, list]:
             w = HYBRID_WEIGHT if b in with_cf else 0.0
             score = w * c.get(b, 0.0) + (1 - w) * m.get(b, 0.0)
             fused[b] = round((1 - PRIOR_WEIGHT) * score + PRIOR_WEIGHT * prior(b), 9)
-        out[a] = [(b, fused[b]) for b in sorted(fused, key=lambda b: (-fused[b], b))[:K]]
+        out[a] = [(b, fused[b]) for b in sorted(fused, key=lambda b: (-fused[b], b))[:k]]
     return out
 
 
-def expected_lists(t, neighbors) -> tuple[list[int], dict[str, dict[int, list]]]:
+def among(neighbors: dict[int, list], allowed: set[int]) -> dict[int, list]:
+    """Each title's first K neighbours of its deep list that are in ``allowed``."""
+    return {a: [(b, s) for b, s in rows if b in allowed][:K] for a, rows in neighbors.items()}
+
+
+def expected_ease(t: dict[str, pd.DataFrame]) -> tuple[list[int], np.ndarray]:
+    """EASE written out: the Gram matrix of the promoted train ratings, B = I - P / diag(P)."""
+    ratings = t[tables.RATINGS]
+    liked = ratings[(ratings["split"] == "train") & (ratings["rating"] >= 9)]
+    titles = sorted(liked["anime_id"].unique())
+    x = np.zeros((liked["user_id"].nunique(), len(titles)))
+    users = {u: i for i, u in enumerate(sorted(liked["user_id"].unique()))}
+    for r in liked.itertuples():
+        x[users[r.user_id], titles.index(r.anime_id)] = 1
+    p = np.linalg.inv(x.T @ x + EASE_L2 * np.eye(len(titles)))
+    b = np.eye(len(titles)) - p / np.diag(p)
+    return titles, b
+
+
+def expected_lists(t, neighbors, ease) -> tuple[list[int], dict[str, dict[int, list]]]:
     ratings = t[tables.RATINGS]
     train = ratings[ratings["split"] == "train"]
     test = ratings[ratings["split"] == "test"]
     users = sorted(set(test["user_id"]) & set(train[train["rating"] >= 9]["user_id"]))
     counts = train.assign(p=train["rating"] >= 9).groupby("anime_id")["p"].sum()
     popular = sorted(counts.index, key=lambda a: (-counts[a], a))
-    lists: dict[str, dict[int, list]] = {name: {} for name in [*neighbors, "popularity"]}
+    lists: dict[str, dict[int, list]] = {name: {} for name in [*neighbors, "ease", "popularity"]}
+    ease_titles, weights = ease
     for u in users:
         rated = set(train[train["user_id"] == u]["anime_id"])
         promoted = train[(train["user_id"] == u) & (train["rating"] >= 9)]["anime_id"]
@@ -139,15 +165,28 @@ def expected_lists(t, neighbors) -> tuple[list[int], dict[str, dict[int, list]]]
             ranked = sorted(score, key=lambda b: (-round(score[b], 9), b))[:N_MAX]
             lists[name][u] = [(b, score[b]) for b in ranked]
         lists["popularity"][u] = [(a, float(counts[a])) for a in popular if a not in rated][:N_MAX]
+        scores = sum(weights[ease_titles.index(p)] for p in promoted if p in ease_titles)
+        ranked = sorted(
+            (j for j, a in enumerate(ease_titles) if a not in rated),
+            key=lambda j: (-round(scores[j], 5), ease_titles[j]),
+        )
+        lists["ease"][u] = [(ease_titles[j], scores[j]) for j in ranked[:N_MAX]]
     return users, lists
 
 
-def expected_evaluation(t, users, lists) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+def expected_evaluation(
+    t, users, lists, titles: set[int] | None = None
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The evaluation of ``lists`` on the test ratings of ``titles`` (None: all), over the
+    ``users`` with such a rating."""
     test = t[tables.RATINGS][t[tables.RATINGS]["split"] == "test"]
+    if titles is not None:
+        test = test[test["anime_id"].isin(titles)]
+    users = [u for u in users if u in set(test["user_id"])]
     rows, sums, hits = [], [], []
     for name in sorted(lists):
         for n in range(1, N_MAX + 1):
-            s_u, h_u, prec, rec, nd, seen = [], [], [], [], [], set()
+            s_u, h_u, prec, rec, nd, net, seen = [], [], [], [], [], [], set()
             for u in users:
                 mine = dict(
                     zip(
@@ -157,11 +196,12 @@ def expected_evaluation(t, users, lists) -> tuple[pd.DataFrame, np.ndarray, np.n
                     )
                 )
                 promoted = sum(r >= 9 for r in mine.values())
-                s = h = p = dcg = 0.0
+                s = h = p = d = dcg = 0.0
                 for i, (a, _) in enumerate(lists[name][u][:n]):
                     seen.add(a)
                     if a in mine:
                         h += 1
+                        d += mine[a] <= 6
                         s += (n - i) / n * (1 if mine[a] >= 9 else 0 if mine[a] >= 7 else -1)
                         if mine[a] >= 9:
                             p += 1
@@ -169,6 +209,7 @@ def expected_evaluation(t, users, lists) -> tuple[pd.DataFrame, np.ndarray, np.n
                 s_u.append(s)
                 h_u.append(h)
                 prec.append(p / n)
+                net.append(p - d)
                 if promoted:
                     rec.append(p / promoted)
                     nd.append(dcg / sum(1 / np.log2(i + 2) for i in range(min(n, promoted))))
@@ -185,6 +226,8 @@ def expected_evaluation(t, users, lists) -> tuple[pd.DataFrame, np.ndarray, np.n
                     "precision": np.mean(prec),
                     "recall": np.mean(rec),
                     "ndcg": np.mean(nd),
+                    "net_promoter_hits": np.mean(net),
+                    "promoter_share": sum(prec) * n / sum(h_u) if sum(h_u) else np.nan,
                     "unique_anime": len(seen),
                 }
             )
@@ -210,14 +253,22 @@ def synthetic_lake(spark, lake):
 def test_recommend_job_matches_independent_computation(spark, lake, synthetic_lake, tmp_path):
     run_job(lake, tmp_path)
     t = synthetic_lake
-    neighbors = expected_neighbors(t)
-    neighbors["hybrid"] = expected_hybrid(t)
-    users, lists = expected_lists(t, neighbors)
-    assert len(users) > 30
+    ratings = t[tables.RATINGS]
+    warm = set(ratings[ratings["split"] == "train"]["anime_id"])
+    cold = set(ratings["anime_id"]) - warm
+    assert len(cold) == 3
+    deep = expected_neighbors(t, HYBRID_DEPTH)
+    deep["hybrid"] = expected_hybrid(t, HYBRID_DEPTH)
+    ease = expected_ease(t)
+    views = {
+        "all": ({name: among(nb, set(ratings["anime_id"])) for name, nb in deep.items()}, None),
+        "warm": ({name: among(nb, warm) for name, nb in deep.items()}, warm),
+        "cold": ({n: among(nb, cold) for n, nb in deep.items() if n != "jaccard_cf"}, cold),
+    }
 
     stored = read_table(spark, lake, tables.ANIME_NEIGHBORS).toPandas()
     assert sorted(stored["recommender"].unique()) == ["emb_a", "emb_b", "hybrid", "jaccard_cf"]
-    for name, nb in neighbors.items():
+    for name, nb in views["all"][0].items():
         got = stored[stored["recommender"] == name].sort_values(["anime_id", "rank"])
         want = [(a, b, i + 1) for a in sorted(nb) for i, (b, _) in enumerate(nb[a])]
         assert (
@@ -225,6 +276,8 @@ def test_recommend_job_matches_independent_computation(spark, lake, synthetic_la
             == want
         )
 
+    users, lists = expected_lists(t, views["all"][0], ease)
+    assert len(users) > 30
     recs = read_table(spark, lake, tables.RECOMMENDATIONS).toPandas()
     for name, per_user in lists.items():
         mine = recs[recs["recommender"] == name].sort_values(["user_id", "rank"])
@@ -232,19 +285,34 @@ def test_recommend_job_matches_independent_computation(spark, lake, synthetic_la
         got = mine[["user_id", "rank", "anime_id"]].itertuples(index=False, name=None)
         assert list(got) == want, name
         want_scores = [s for u in users for _, s in per_user[u]]
-        assert np.allclose(mine["score"].to_numpy(), want_scores)
+        assert np.allclose(mine["score"].to_numpy(), want_scores, rtol=1e-5)
 
     evaluation = read_table(spark, lake, tables.EVALUATION).toPandas()
-    evaluation = evaluation.sort_values(["recommender", "n"]).reset_index(drop=True)
-    want, sums, hits = expected_evaluation(t, users, lists)
-    pd.testing.assert_frame_equal(evaluation[want.columns], want, check_dtype=False, rtol=1e-9)
-    low, high = bootstrap_ratio_ci(sums, hits, SAMPLES, SEED)
-    assert np.allclose(evaluation["nps_ci_low"], low, equal_nan=True)
-    assert np.allclose(evaluation["nps_ci_high"], high, equal_nan=True)
+    assert set(evaluation["view"]) == {"all", "warm", "cold"}
+    for view, (neighbors, titles) in views.items():
+        _, lists = expected_lists(t, neighbors, ease)
+        if view == "cold":  # only the recommenders that can list a title without train rating
+            lists = {name: lists[name] for name in neighbors}
+        got = evaluation[evaluation["view"] == view]
+        got = got.sort_values(["recommender", "n"]).reset_index(drop=True)
+        want, sums, hits = expected_evaluation(t, users, lists, titles)
+        pd.testing.assert_frame_equal(got[want.columns], want, check_dtype=False, rtol=1e-9)
+        low, high = bootstrap_ratio_ci(sums, hits, SAMPLES, SEED)
+        assert np.allclose(got["nps_ci_low"], low, equal_nan=True)
+        assert np.allclose(got["nps_ci_high"], high, equal_nan=True)
+        shares = [
+            np.mean([a in cold for u in lists[name] for a, _ in lists[name][u][:n]])
+            for name in sorted(lists)
+            for n in range(1, N_MAX + 1)
+        ]
+        assert np.allclose(got["cold_share"], shares)
+    assert (evaluation[evaluation["view"] == "cold"]["precision"] > 0).any()
 
     reports = tmp_path / "reports"
     assert {p.name for p in reports.iterdir()} >= {
         "nps_by_n.png",
+        "precision_warm.png",
+        "precision_cold.png",
         "unique_anime.png",
         "evaluation.md",
     }
@@ -253,7 +321,8 @@ def test_recommend_job_matches_independent_computation(spark, lake, synthetic_la
     mlflow.set_tracking_uri((tmp_path / "mlruns").as_uri())
     runs = mlflow.search_runs(search_all_experiments=True)
     assert len(runs) == 1
-    assert runs["metrics.nps.emb_a"].notna().all()
+    assert runs["metrics.precision.warm.ease"].notna().all()
+    assert runs["params.recommend.hybrid.weight_cf"].tolist() == [str(HYBRID_WEIGHT)]
 
 
 @pytest.mark.slow

@@ -129,3 +129,19 @@ def test_partial_topk_with_floor_matches_brute_force():
         both += [(j, x) for x, y, j in pairs.itertuples(index=False) if y == title]
         want = [y for j, y in sorted(both, key=lambda t: (-t[0], t[1]))[:3]]
         assert out[out["anime_id"] == title]["neighbor_id"].tolist() == want
+
+
+def test_restrict_neighbors_ranks_the_allowed_neighbours_again():
+    from anime_recs.recommend.neighbors import restrict_neighbors
+
+    deep = pd.DataFrame(
+        {
+            "anime_id": [1, 1, 1, 1, 2, 2],
+            "neighbor_id": [5, 6, 7, 8, 5, 9],
+            "rank": [1, 2, 3, 4, 1, 2],
+            "similarity": [0.9, 0.8, 0.7, 0.6, 0.5, 0.4],
+        }
+    )
+    out = restrict_neighbors(deep, np.array([6, 8, 9]), 1)
+    assert out.values.tolist() == [[1, 6, 1, 0.8], [2, 9, 1, 0.4]]
+    assert restrict_neighbors(deep, np.array([6, 8]), 2)["neighbor_id"].tolist() == [6, 8]

@@ -24,7 +24,7 @@ def test_test_users_need_a_test_rating_and_a_promoted_train_title():
 
 
 NEIGHBORS = {
-    "emb": pd.DataFrame(
+    ("emb", "all"): pd.DataFrame(
         {
             "anime_id": [10, 10, 20, 20, 30],
             "neighbor_id": [20, 30, 30, 40, 40],
@@ -47,11 +47,11 @@ RATINGS = pd.DataFrame(
 
 
 def model():
-    return build_model(["emb", "popularity"], NEIGHBORS, PROMOTERS, k=2)
+    return build_model([("emb", "all"), ("popularity", "all")], NEIGHBORS, PROMOTERS, k=2)
 
 
 def chunk_rows(table: pa.Table) -> list[dict]:
-    return sorted(table.to_pylist(), key=lambda r: (r["recommender"], r["user_id"]))
+    return sorted(table.to_pylist(), key=lambda r: (r["recommender"], r["view"], r["user_id"]))
 
 
 def test_score_chunk_lists_and_test_ratings():
@@ -72,37 +72,45 @@ def test_score_chunk_lists_and_test_ratings():
         # user 7: neighbours of 10 = 20 (train, dropped), 30 (0.8)
         {
             "recommender": "emb",
+            "view": "all",
             "user_id": 7,
             "anime_ids": [30],
             "scores": [0.8],
             "test_ratings": [8],
             "promoted_test": 0,
+            "test_titles": 2,
         },
         # user 9: neighbours of 20 = 30 (0.7), 40 (0.6)
         {
             "recommender": "emb",
+            "view": "all",
             "user_id": 9,
             "anime_ids": [30, 40],
             "scores": [0.7, 0.6],
             "test_ratings": [0, 0],
             "promoted_test": 1,
+            "test_titles": 1,
         },
         # popularity order: 20 (5), 10 (3), 30 (1), 40 (1), 50 (0)
         {
             "recommender": "popularity",
+            "view": "all",
             "user_id": 7,
             "anime_ids": [30, 40, 50],
             "scores": [1.0, 1.0, 0.0],
             "test_ratings": [8, 2, 0],
             "promoted_test": 0,
+            "test_titles": 2,
         },
         {
             "recommender": "popularity",
+            "view": "all",
             "user_id": 9,
             "anime_ids": [10, 30, 40],
             "scores": [3.0, 1.0, 1.0],
             "test_ratings": [0, 0, 0],
             "promoted_test": 1,
+            "test_titles": 1,
         },
     ]
 
@@ -150,7 +158,8 @@ def test_score_users_through_spark_matches_one_chunk(spark):
             partitions=2,
         )
         got = sorted(
-            (r.asDict() for r in lists.collect()), key=lambda r: (r["recommender"], r["user_id"])
+            (r.asDict() for r in lists.collect()),
+            key=lambda r: (r["recommender"], r["view"], r["user_id"]),
         )
         recs = recommendations_from_lists(lists).toPandas()
     finally:

@@ -13,11 +13,12 @@ import pandas as pd
 
 from anime_recs.tables import EVALUATION_SCHEMA, PASSIVE_MIN_RATING, PROMOTER_MIN_RATING
 
-# the evaluation table's columns per recommender and N, without the bootstrap CI (evaluate.py)
+# the evaluation table's columns per recommender, view and N, without the bootstrap CIs and
+# the cold share (evaluate.py)
 METRIC_COLUMNS = [
     c
     for c in EVALUATION_SCHEMA.fieldNames()
-    if c not in ("recommender", "nps_ci_low", "nps_ci_high")
+    if c not in ("recommender", "view", "cold_share") and not c.endswith(("_ci_low", "_ci_high"))
 ]
 
 
@@ -38,19 +39,41 @@ def position_weights(n: int) -> np.ndarray:
     return (n - i) / n
 
 
-def user_stats(test_ratings: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per user, for the first ``n`` positions: ``(points_sum, hits, promoted_hits)``.
+def user_stats(
+    test_ratings: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per user, for the first ``n`` positions: ``(points_sum, hits, promoted_hits,
+    detractor_hits)``.
 
     - ``hits`` = number of positions ``i < n`` with a test rating (passives included),
     - ``points_sum`` = sum over those hits of ``(n - i) / n x points(rating)``,
-    - ``promoted_hits`` = number of positions ``i < n`` whose test rating is 9-10.
+    - ``promoted_hits`` = number of positions ``i < n`` whose test rating is 9-10,
+    - ``detractor_hits`` = number of positions ``i < n`` whose test rating is 1-6.
     """
     top = np.asarray(test_ratings)[:, :n]
     weights = position_weights(n)[: top.shape[1]]
     hits = (top > 0).sum(axis=1)
     points_sum = (points(top) * weights).sum(axis=1)
     promoted_hits = (top >= PROMOTER_MIN_RATING).sum(axis=1)
-    return points_sum, hits, promoted_hits
+    detractor_hits = ((top > 0) & (top < PASSIVE_MIN_RATING)).sum(axis=1)
+    return points_sum, hits, promoted_hits, detractor_hits
+
+
+def net_promoter_hits(promoted_hits: np.ndarray, detractor_hits: np.ndarray) -> float:
+    """Net promoter hits per user: ``mean_u (promoted_hits_u - detractor_hits_u)`` (NaN
+    without users). Unlike NPS@N it grows with every liked title a list finds, wherever it
+    lists it, and falls with every disliked one."""
+    promoted_hits = np.asarray(promoted_hits)
+    if not promoted_hits.size:
+        return float("nan")
+    return float(np.mean(promoted_hits - np.asarray(detractor_hits)))
+
+
+def promoter_share(promoted_hits: np.ndarray, hits: np.ndarray) -> float:
+    """Share of promoters among the hits, pooled: ``sum_u promoted_hits_u / sum_u hits_u``
+    (NaN without hits): how liked the titles a list finds are, whatever their number."""
+    total = np.sum(hits)
+    return float(np.sum(promoted_hits) / total) if total > 0 else float("nan")
 
 
 def nps_pooled(points_sum: np.ndarray, hits: np.ndarray) -> float:
@@ -101,6 +124,16 @@ def ndcg(test_ratings: np.ndarray, promoted_test: np.ndarray, n: int) -> float:
     return float(np.mean(dcg / ideal))
 
 
+def cold_share(anime: np.ndarray, cold: np.ndarray, n: int) -> float:
+    """Share of the filled positions ``i < n`` (anime_id >= 0) holding a title of the sorted
+    ``cold`` ids (NaN without a filled position): the slots a list gives to new titles."""
+    top = np.asarray(anime)[:, :n]
+    filled = top >= 0
+    if not filled.any():
+        return float("nan")
+    return float(np.isin(top[filled], np.asarray(cold)).mean())
+
+
 def unique_anime(anime: np.ndarray, n: int) -> int:
     """Number of distinct titles at positions ``i < n`` over all users' lists (-1 = none)."""
     top = np.asarray(anime)[:, :n]
@@ -109,21 +142,22 @@ def unique_anime(anime: np.ndarray, n: int) -> int:
 
 def evaluate_lists(
     test_ratings: np.ndarray, promoted_test: np.ndarray, anime: np.ndarray, n_max: int
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
     """All metrics of one recommender for N = 1..n_max (one row per N, :data:`METRIC_COLUMNS`).
 
-    Also returns the per-user ``points_sum`` and ``hits`` matrices ``[users, n_max]`` (column
-    N-1) for the bootstrap.
+    Also returns the per-user ``points_sum``, ``hits`` and ``promoted_hits`` matrices
+    ``[users, n_max]`` (column N-1) for the bootstrap.
     """
     test_ratings = _pad(np.asarray(test_ratings), n_max, 0)
     anime = _pad(np.asarray(anime), n_max, -1)
     n_users = test_ratings.shape[0]
     sums = np.zeros((n_users, n_max))
     hits = np.zeros((n_users, n_max), dtype=np.int64)
+    liked = np.zeros((n_users, n_max), dtype=np.int64)
     rows = []
     for n in range(1, n_max + 1):
-        s, h, p = user_stats(test_ratings, n)
-        sums[:, n - 1], hits[:, n - 1] = s, h
+        s, h, p, d = user_stats(test_ratings, n)
+        sums[:, n - 1], hits[:, n - 1], liked[:, n - 1] = s, h, p
         rows.append(
             {
                 "n": n,
@@ -135,10 +169,12 @@ def evaluate_lists(
                 "precision": precision(p, n),
                 "recall": recall(p, promoted_test),
                 "ndcg": ndcg(test_ratings, promoted_test, n),
+                "net_promoter_hits": net_promoter_hits(p, d),
+                "promoter_share": promoter_share(p, h),
                 "unique_anime": unique_anime(anime, n),
             }
         )
-    return pd.DataFrame(rows, columns=METRIC_COLUMNS), sums, hits
+    return pd.DataFrame(rows, columns=METRIC_COLUMNS), sums, hits, liked
 
 
 def _pad(matrix: np.ndarray, width: int, value: int) -> np.ndarray:

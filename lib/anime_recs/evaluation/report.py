@@ -10,10 +10,26 @@ import pandas as pd
 log = logging.getLogger(__name__)
 
 NPS_CHART = "nps_by_n.png"
+PRECISION_CHART = "precision_{view}.png"
 UNIQUE_CHART = "unique_anime.png"
 REPORT = "evaluation.md"
-COLD_START_CSV = "cold_start_evaluation.csv"
 TABLE_CSV = "evaluation.csv"
+# the columns of the report's tables (all of them are in evaluation.csv)
+REPORT_COLUMNS = [
+    "recommender",
+    "n",
+    "precision",
+    "precision_ci_low",
+    "precision_ci_high",
+    "nps",
+    "nps_ci_low",
+    "nps_ci_high",
+    "net_promoter_hits",
+    "promoter_share",
+    "recall",
+    "cold_share",
+    "users_total",
+]
 
 
 def _pyplot():
@@ -52,6 +68,32 @@ def plot_nps(evaluation: pd.DataFrame, path: Path) -> Path:
     return path
 
 
+def plot_precision(evaluation: pd.DataFrame, view: str, path: Path) -> Path:
+    """Precision@N per recommender in one view, with the bootstrap CI as a band."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for name, rows in evaluation.sort_values("n").groupby("recommender", sort=True):
+        line = ax.plot(rows["n"], rows["precision"], marker="o", label=name)[0]
+        if rows["precision_ci_low"].notna().any():
+            ax.fill_between(
+                rows["n"],
+                rows["precision_ci_low"],
+                rows["precision_ci_high"],
+                alpha=0.2,
+                color=line.get_color(),
+            )
+    ax.set_xlabel("N (recommendations per user)")
+    ax.set_ylabel("precision@N (liked titles, 9-10, per slot)")
+    ax.set_title(f"precision@N, {view} titles (95% bootstrap CI over users)")
+    ax.set_xticks(sorted(evaluation["n"].unique()))
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def plot_unique(evaluation: pd.DataFrame, path: Path) -> Path:
     """Distinct titles recommended across users, per recommender, at the largest N."""
     plt = _pyplot()
@@ -69,30 +111,22 @@ def plot_unique(evaluation: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def markdown_report(
-    evaluation: pd.DataFrame,
-    params: dict,
-    charts: list[str],
-    cold_start: pd.DataFrame | None = None,
-) -> str:
-    """A short markdown report: parameters, the evaluation table, the cold-start table, links
-    to the charts."""
-    table = evaluation.sort_values(["recommender", "n"])
+VIEW_TITLES = {
+    "warm": "Warm titles (ranked among and scored on titles with train ratings)",
+    "cold": "Cold titles (the newest titles, no train rating: ranked among and scored on them)",
+    "all": "Lists as made (every title, every test rating; cold_share = slots on cold titles)",
+}
+
+
+def markdown_report(evaluation: pd.DataFrame, params: dict, charts: list[str]) -> str:
+    """A short markdown report: parameters, one table per view, links to the charts."""
     lines = ["# Recommendation evaluation", "", "## Parameters", ""]
     lines += [f"- {key}: {value}" for key, value in sorted(params.items())]
-    n_max = int(table["n"].max()) if not table.empty else 0
-    best = table[table["n"] == n_max].sort_values("nps", ascending=False)
-    if not best.empty:
-        top = best.iloc[0]
-        lines += [
-            "",
-            f"At N = {n_max} the highest pooled NPS is {top['recommender']} "
-            f"({top['nps']:.4f}, 95% CI {top['nps_ci_low']:.4f} to {top['nps_ci_high']:.4f}).",
-        ]
-    lines += ["", "## Evaluation table", "", _markdown_table(table), ""]
-    if cold_start is not None and not cold_start.empty:
-        cold = cold_start.sort_values(["recommender", "n"])
-        lines += ["## Cold-start titles (no train rating)", "", _markdown_table(cold), ""]
+    for view, title in VIEW_TITLES.items():
+        table = evaluation[evaluation["view"] == view].sort_values(["recommender", "n"])
+        if table.empty:
+            continue
+        lines += ["", f"## {title}", "", _markdown_table(table[REPORT_COLUMNS]), ""]
     lines += ["## Charts", ""] + [f"![{c}]({c})" for c in charts] + [""]
     return "\n".join(lines)
 
@@ -109,26 +143,20 @@ def _markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body])
 
 
-def write_report(
-    evaluation: pd.DataFrame,
-    folder: str | Path,
-    params: dict,
-    cold_start: pd.DataFrame | None = None,
-) -> list[Path]:
-    """Write both charts, the markdown report and the table(s) as CSV into ``folder``."""
+def write_report(evaluation: pd.DataFrame, folder: str | Path, params: dict) -> list[Path]:
+    """Write the charts, the markdown report and the table as CSV into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    charts = [
-        plot_nps(evaluation, folder / NPS_CHART),
-        plot_unique(evaluation, folder / UNIQUE_CHART),
-    ]
+    charts = [plot_nps(evaluation[evaluation["view"] == "all"], folder / NPS_CHART)]
+    for view in ("warm", "cold"):
+        rows = evaluation[evaluation["view"] == view]
+        if not rows.empty:
+            path = folder / PRECISION_CHART.format(view=view)
+            charts.append(plot_precision(rows, view, path))
+    charts.append(plot_unique(evaluation[evaluation["view"] == "all"], folder / UNIQUE_CHART))
     report = folder / REPORT
-    report.write_text(markdown_report(evaluation, params, [c.name for c in charts], cold_start))
+    report.write_text(markdown_report(evaluation, params, [c.name for c in charts]))
     table = folder / TABLE_CSV
     evaluation.to_csv(table, index=False)
-    files = [*charts, report, table]
-    if cold_start is not None:
-        files.append(folder / COLD_START_CSV)
-        cold_start.to_csv(files[-1], index=False)
     log.info("report written to %s", folder)
-    return files
+    return [*charts, report, table]

@@ -245,3 +245,15 @@ def neighbor_arrays(
     idx[rows, ranks] = cols
     sim[rows, ranks] = nb["similarity"].to_numpy()
     return idx, sim
+
+
+def restrict_neighbors(neighbors: pd.DataFrame, allowed: np.ndarray, k: int) -> pd.DataFrame:
+    """Each title's neighbours among the ``allowed`` anime_ids only: the rows whose
+    ``neighbor_id`` is allowed, ranked again 1.. in their order, the first ``k`` kept (from a
+    list deeper than ``k``, so that a title keeps ``k`` neighbours where it has them)."""
+    require_columns(neighbors.columns, NEIGHBOR_COLUMNS, "neighbours")
+    kept = neighbors[np.isin(neighbors["neighbor_id"].to_numpy(), allowed)]
+    kept = kept.sort_values(["anime_id", "rank"], kind="stable")
+    rank = kept.groupby("anime_id").cumcount().to_numpy() + 1
+    out = kept.assign(rank=rank)
+    return neighbor_frame(out[out["rank"] <= k].reset_index(drop=True))

@@ -23,16 +23,21 @@ from pyspark.sql import functions as F
 
 from anime_recs.recommend.candidates import candidate_lists
 from anime_recs.recommend.neighbors import neighbor_arrays
+from anime_recs.recommend.peers import DenseModel, dense_scores
 from anime_recs.recommend.popularity import (
     PROMOTER_MIN_RATING,
     popularity_lists,
     popularity_order,
 )
 from anime_recs.tables import (
+    ALL,
+    COLD,
     POPULARITY,
     TEST,
     TRAIN,
     USER_SCORES_SCHEMA,
+    VIEWS,
+    WARM,
     nullable_ddl,
     require_columns,
 )
@@ -41,50 +46,85 @@ log = logging.getLogger(__name__)
 
 
 USER_LISTS_DDL = nullable_ddl(USER_SCORES_SCHEMA)
+USER_LISTS_SCHEMA = pa.schema(
+    [
+        ("recommender", pa.string()),
+        ("view", pa.string()),
+        ("user_id", pa.int32()),
+        ("anime_ids", pa.list_(pa.int32())),
+        ("scores", pa.list_(pa.float64())),
+        ("test_ratings", pa.list_(pa.int32())),
+        ("promoted_test", pa.int32()),
+        ("test_titles", pa.int32()),
+    ]
+)
 
 
 @dataclass
 class ScoringModel:
-    """What the executors need: the title universe, neighbour arrays, the popularity list.
+    """What the executors need: the title universe, neighbour arrays, dense models, popularity.
 
-    ``universe``: sorted anime_ids; ``neighbors[name] = (index [T, k], similarity [T, k])``
-    with indexes into ``universe`` (-1 = none); ``popularity``: universe indexes in popularity
-    order, their promoter counts, and each title's position in that list (-1 = not in it).
-    ``recommenders`` fixes the output order.
+    ``universe``: sorted anime_ids; ``warm``: which of them have a train rating;
+    ``neighbors[(name, view)] = (index [T, k], similarity [T, k])`` with indexes into
+    ``universe`` (-1 = none), each view's neighbours restricted to its titles; ``dense[name]``:
+    a :class:`~anime_recs.recommend.peers.DenseModel` and ``dense_index[name]`` the universe
+    index of each of its titles; ``popularity``: universe indexes in popularity order, their
+    promoter counts, and each title's position in that list (-1 = not in it). ``lists`` fixes
+    the output order: (recommender, view) pairs.
     """
 
     universe: np.ndarray
-    recommenders: list[str]
-    neighbors: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    warm: np.ndarray
+    lists: list[tuple[str, str]]
+    neighbors: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    dense: dict[str, DenseModel] = field(default_factory=dict)
+    dense_index: dict[str, np.ndarray] = field(default_factory=dict)
     pop_titles: np.ndarray | None = None
     pop_scores: np.ndarray | None = None
     pop_position: np.ndarray | None = None
 
 
+def list_views(reaches_cold: bool) -> tuple[str, ...]:
+    """The views a recommender is evaluated in: ``all`` and ``warm``, and ``cold`` when it can
+    list titles without train ratings (content and hybrid recommenders)."""
+    return VIEWS if reaches_cold else (ALL, WARM)
+
+
 def build_model(
-    recommenders: list[str],
-    neighbors: dict[str, pd.DataFrame],
+    lists: list[tuple[str, str]],
+    neighbors: dict[tuple[str, str], pd.DataFrame],
     promoters: pd.DataFrame,
     k: int,
+    dense: dict[str, DenseModel] | None = None,
 ) -> ScoringModel:
-    """Assemble a :class:`ScoringModel` from neighbour frames and train promoter counts.
+    """Assemble a :class:`ScoringModel` from neighbour frames, dense models and the train
+    promoter counts (every title rated in train: the warm titles).
 
-    ``recommenders`` lists every recommender to score: ``popularity`` or a key of
-    ``neighbors`` (frames with ``anime_id``, ``neighbor_id``, ``rank``, ``similarity``).
+    ``lists`` names every (recommender, view) to score: ``popularity``, a dense model's name,
+    or a key of ``neighbors`` (frames with ``anime_id``, ``neighbor_id``, ``rank``,
+    ``similarity``).
     """
-    unknown = [r for r in recommenders if r != POPULARITY and r not in neighbors]
+    dense = dense or {}
+    unknown = [
+        key
+        for key in lists
+        if key[0] != POPULARITY and key[0] not in dense and key not in neighbors
+    ]
     if unknown:
         raise ValueError(f"no neighbours for recommenders {unknown}")
     ids = [promoters["anime_id"].to_numpy(dtype=np.int64)]
-    for name in recommenders:
-        if name != POPULARITY:
-            nb = neighbors[name]
-            ids += [nb["anime_id"].to_numpy(dtype=np.int64), nb["neighbor_id"].to_numpy(np.int64)]
+    ids += [m.titles for m in dense.values()]
+    for frame in neighbors.values():
+        ids += [frame["anime_id"].to_numpy(np.int64), frame["neighbor_id"].to_numpy(np.int64)]
     universe = np.unique(np.concatenate(ids))
-    model = ScoringModel(universe=universe, recommenders=list(recommenders))
-    for name in recommenders:
-        if name != POPULARITY:
-            model.neighbors[name] = neighbor_arrays(neighbors[name], universe, k)
+    warm = np.isin(universe, promoters["anime_id"].to_numpy(dtype=np.int64))
+    model = ScoringModel(universe=universe, warm=warm, lists=list(lists))
+    for key, frame in neighbors.items():
+        if key in lists:
+            model.neighbors[key] = neighbor_arrays(frame, universe, k)
+    for name, dense_model in dense.items():
+        model.dense[name] = dense_model
+        model.dense_index[name] = np.searchsorted(universe, dense_model.titles)
     pop_ids = promoters["anime_id"].to_numpy(dtype=np.int64)
     order = popularity_order(pop_ids, promoters["promoters"].to_numpy())
     model.pop_titles = np.searchsorted(universe, pop_ids[order])
@@ -107,6 +147,34 @@ def find_test_users(
     return has_test & has_promoted
 
 
+def dense_top_n(
+    scores: np.ndarray, excluded: np.ndarray, n_max: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``scores [users, T]``, the ``n_max`` best columns not ``excluded`` (a mask
+    of the same shape): score descending, ties by the smaller column. Returns column indexes
+    (-1 = none) and scores (NaN = none)."""
+    n_users, n_titles = scores.shape
+    masked = np.where(excluded, -np.inf, scores.astype(np.float64))
+    n = min(n_max, n_titles)
+    cols = np.full((n_users, n_max), -1, dtype=np.int64)
+    values = np.full((n_users, n_max), np.nan)
+    if n == 0 or n_users == 0:
+        return cols, values
+    top = (
+        np.argpartition(-masked, n - 1, axis=1)[:, :n]
+        if n < n_titles
+        else (np.tile(np.arange(n_titles), (n_users, 1)))
+    )
+    top_scores = np.take_along_axis(masked, top, axis=1)
+    order = np.lexsort((top, -top_scores), axis=1)
+    top = np.take_along_axis(top, order, axis=1)
+    top_scores = np.take_along_axis(top_scores, order, axis=1)
+    valid = np.isfinite(top_scores)
+    cols[:, :n] = np.where(valid, top, -1)
+    values[:, :n] = np.where(valid, top_scores, np.nan)
+    return cols, values
+
+
 def score_chunk(
     user_id: np.ndarray,
     anime_id: np.ndarray,
@@ -118,7 +186,9 @@ def score_chunk(
     aggregation: str,
     frequency_bonus: float,
 ) -> pa.Table:
-    """Lists of every recommender for the whole users of a chunk (rows grouped by user)."""
+    """Lists of every (recommender, view) for the whole users of a chunk (rows grouped by
+    user). A view's rows are its users with a test rating of its titles: ``all`` every
+    title, ``warm`` the titles with a train rating, ``cold`` the others."""
     n_rows = user_id.size
     starts = (
         np.flatnonzero(np.r_[True, user_id[1:] != user_id[:-1]]) if n_rows else np.zeros(0, int)
@@ -138,19 +208,25 @@ def score_chunk(
     pos = np.minimum(np.searchsorted(universe, anime_id), max(n_titles - 1, 0))
     title = np.where(universe[pos] == anime_id, pos, -1) if n_titles else np.full(user.size, -1)
     known = title >= 0
+    warm_row = known & model.warm[np.maximum(title, 0)] if n_titles else known
     train = ~is_test
     train_keys = np.unique(user[train & known] * n_titles + title[train & known])
     promoted = train & known & (rating >= PROMOTER_MIN_RATING)
-    test_rows = is_test & known
-    test_keys = user[test_rows] * n_titles + title[test_rows]
-    order = np.argsort(test_keys, kind="stable")
-    test_keys, test_rating = test_keys[order], rating[test_rows][order]
-    promoted_test = np.bincount(
-        user[is_test & (rating >= PROMOTER_MIN_RATING)], minlength=n_users
-    ).astype(np.int32)
+    tests = {}
+    for view, rows in ((ALL, is_test), (WARM, is_test & warm_row), (COLD, is_test & ~warm_row)):
+        in_universe = rows & known
+        keys = user[in_universe] * n_titles + title[in_universe]
+        order = np.argsort(keys, kind="stable")
+        tests[view] = (
+            keys[order],
+            rating[in_universe][order],
+            np.bincount(user[rows & (rating >= PROMOTER_MIN_RATING)], minlength=n_users),
+            np.bincount(user[rows], minlength=n_users),
+        )
 
     batches = []
-    for name in model.recommenders:
+    dense_scores_of: dict[str, np.ndarray] = {}
+    for name, view in model.lists:
         if name == POPULARITY:
             train_rank = model.pop_position[title[train & known]]
             positions = popularity_lists(
@@ -162,8 +238,22 @@ def score_chunk(
             )
             titles = np.where(positions >= 0, model.pop_titles[positions], -1)
             scores = np.where(positions >= 0, model.pop_scores[positions], np.nan)
+        elif name in model.dense:
+            if name not in dense_scores_of:
+                dense_scores_of[name] = dense_scores(
+                    model.dense[name], users, user[promoted], anime_id[promoted], n_users
+                )
+            index = model.dense_index[name]
+            excluded = np.zeros(dense_scores_of[name].shape, dtype=bool)
+            lookup = np.full(n_titles, -1, dtype=np.int64)
+            lookup[index] = np.arange(index.size)
+            train_cols = lookup[train_keys % n_titles] if n_titles else train_keys
+            seen = train_cols >= 0
+            excluded[(train_keys // max(n_titles, 1))[seen], train_cols[seen]] = True
+            cols, scores = dense_top_n(dense_scores_of[name], excluded, n_max)
+            titles = np.where(cols >= 0, index[np.maximum(cols, 0)], -1)
         else:
-            nb_index, nb_sim = model.neighbors[name]
+            nb_index, nb_sim = model.neighbors[(name, view)]
             titles, scores = candidate_lists(
                 user[promoted],
                 title[promoted],
@@ -176,9 +266,23 @@ def score_chunk(
                 aggregation,
                 frequency_bonus,
             )
+        test_keys, test_rating, promoted_test, test_titles = tests[view]
         ratings_at = lookup_test_ratings(titles, test_keys, test_rating, n_titles)
-        batches.append(_lists_batch(name, users, titles, scores, ratings_at, promoted_test, model))
-    return pa.Table.from_batches(batches)
+        rows = test_titles > 0
+        batches.append(
+            _lists_batch(
+                name,
+                view,
+                users[rows],
+                titles[rows],
+                scores[rows],
+                ratings_at[rows],
+                promoted_test[rows],
+                test_titles[rows],
+                model,
+            )
+        )
+    return pa.Table.from_batches(batches, schema=USER_LISTS_SCHEMA)
 
 
 def lookup_test_ratings(
@@ -201,11 +305,13 @@ def _list_array(matrix: np.ndarray, valid: np.ndarray, pa_type: pa.DataType) -> 
 
 def _lists_batch(
     name: str,
+    view: str,
     users: np.ndarray,
     titles: np.ndarray,
     scores: np.ndarray,
     ratings_at: np.ndarray,
     promoted_test: np.ndarray,
+    test_titles: np.ndarray,
     model: ScoringModel,
 ) -> pa.RecordBatch:
     valid = titles >= 0
@@ -213,20 +319,15 @@ def _lists_batch(
     return pa.RecordBatch.from_arrays(
         [
             pa.array(np.full(users.size, name, dtype=object), pa.string()),
+            pa.array(np.full(users.size, view, dtype=object), pa.string()),
             pa.array(users, pa.int32()),
             _list_array(anime, valid, pa.int32()),
             _list_array(scores, valid, pa.float64()),
             _list_array(ratings_at, valid, pa.int32()),
             pa.array(promoted_test, pa.int32()),
+            pa.array(test_titles, pa.int32()),
         ],
-        names=[
-            "recommender",
-            "user_id",
-            "anime_ids",
-            "scores",
-            "test_ratings",
-            "promoted_test",
-        ],
+        schema=USER_LISTS_SCHEMA,
     )
 
 
@@ -308,7 +409,7 @@ def score_users(
 
 def recommendations_from_lists(lists: DataFrame) -> DataFrame:
     """Explode per-user lists into ``recommendations`` rows (``rank`` 1-based)."""
-    exploded = lists.select(
+    exploded = lists.where(F.col("view") == ALL).select(
         "recommender",
         "user_id",
         F.posexplode(F.arrays_zip("anime_ids", "scores")).alias("pos", "item"),

@@ -19,13 +19,14 @@ import logging
 import math
 import time
 
+import numpy as np
 import pandas as pd
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from anime_recs import tables
-from anime_recs.config import AppConfig
+from anime_recs.config import AppConfig, RecommendConfig
 from anime_recs.errors import JobError
-from anime_recs.evaluation.cold_start import cold_start_table, cold_test_users, cold_titles
 from anime_recs.evaluation.evaluate import evaluation_table, flat_lists
 from anime_recs.evaluation.report import write_report
 from anime_recs.lakehouse import read_table, write_table
@@ -34,16 +35,32 @@ from anime_recs.recommend.neighbors import (
     cosine_neighbors,
     embedding_matrix,
     jaccard_neighbors,
+    restrict_neighbors,
 )
+from anime_recs.recommend.peers import fit_als, fit_ease
 from anime_recs.recommend.popularity import promoter_counts, title_priors
 from anime_recs.recommend.scoring import (
     build_model,
+    list_views,
     recommendations_from_lists,
     score_users,
 )
 from anime_recs.runlog import StageRun
 from anime_recs.steps import step
-from anime_recs.tables import BUILTIN_RECOMMENDERS, HYBRID, JACCARD_CF, POPULARITY
+from anime_recs.tables import (
+    ALL,
+    ALS,
+    BUILTIN_RECOMMENDERS,
+    COLD,
+    DENSE_RECOMMENDERS,
+    EASE,
+    HYBRID,
+    JACCARD_CF,
+    POPULARITY,
+    TRAIN,
+    VIEWS,
+    WARM,
+)
 from anime_recs.tracking import configure_mlflow
 
 log = logging.getLogger(__name__)
@@ -53,10 +70,10 @@ def choose_recommenders(
     configured: list[str], embedders: list[str], hybrid_content: str | None
 ) -> list[str]:
     """The recommenders of this run: the configured ones, or every embedder, ``jaccard_cf``,
-    ``hybrid`` (when its content embedder has vectors) and ``popularity``."""
+    ``hybrid`` (when its content embedder has vectors), the peers and ``popularity``."""
     if not configured:
         hybrid = [HYBRID] if hybrid_content in embedders else []
-        return sorted(embedders) + [JACCARD_CF] + hybrid + [POPULARITY]
+        return sorted(embedders) + [JACCARD_CF] + hybrid + [EASE, ALS, POPULARITY]
     if HYBRID in configured and hybrid_content not in embedders:
         raise JobError(
             f"recommender {HYBRID} needs vectors of recommend.hybrid.content "
@@ -70,14 +87,31 @@ def choose_recommenders(
     return list(configured)
 
 
+def view_neighbors(
+    deep: pd.DataFrame, k: int, warm: np.ndarray, reaches_cold: bool
+) -> dict[str, pd.DataFrame]:
+    """A neighbour recommender's top-``k`` lists per view from its deeper list: ``all`` as it
+    is, ``warm`` among the ``warm`` titles, ``cold`` among the others (when it reaches them)."""
+    titles = np.union1d(deep["anime_id"].to_numpy(), deep["neighbor_id"].to_numpy())
+    views = {
+        ALL: deep[deep["rank"] <= k].reset_index(drop=True),
+        WARM: restrict_neighbors(deep, warm, k),
+    }
+    if reaches_cold:
+        views[COLD] = restrict_neighbors(deep, np.setdiff1d(titles, warm), k)
+    return views
+
+
 def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
-    """Neighbours, user lists, recommendations, evaluation, report; one MLflow run."""
+    """Neighbours, peers, user lists per view, recommendations, evaluation, report; one MLflow
+    run."""
     rc, lake = config.recommend, config.paths.lake
     started = time.perf_counter()
     versions = dict(run.versions)
     log.info("input versions %s", versions)
 
     ratings = read_table(spark, lake, tables.RATINGS, versions[tables.RATINGS])
+    train = ratings.filter(F.col("split") == TRAIN)
     embedders: list[str] = []
     if versions[tables.ANIME_EMBEDDINGS] is not None:
         embeddings = read_table(
@@ -89,12 +123,14 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
     recommenders = choose_recommenders(rc.recommenders, embedders, rc.hybrid.content)
     log.info("recommenders %s", recommenders)
     timings: dict[str, float] = {}
+    promoters = promoter_counts(ratings).toPandas()
+    warm = np.sort(promoters["anime_id"].to_numpy(np.int64))
 
-    # 1. neighbours (driver-side numpy; K = k, the only k of this run; the hybrid fuses
-    # deeper lists of its two sources)
+    # 1. neighbours (driver-side numpy) at a depth that leaves k per title in every view; the
+    # hybrid fuses two such lists
     with step("neighbours") as facts:
         hy = rc.hybrid
-        depth = max(rc.k, hy.depth) if HYBRID in recommenders else rc.k
+        depth = max(rc.k, hy.depth)
         deep: dict[str, pd.DataFrame] = {}
 
         def neighbours_of(name: str) -> pd.DataFrame:
@@ -113,16 +149,16 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
                     deep[name] = cosine_neighbors(*embedding_matrix(vectors), depth)
             return deep[name]
 
-        frames = []
+        views: dict[tuple[str, str], pd.DataFrame] = {}
         for name in recommenders:
-            if name == POPULARITY:
+            if name in (POPULARITY, *DENSE_RECOMMENDERS):
                 continue
             if name == HYBRID:
                 prior = title_priors(ratings, hy.prior_strength) if hy.prior_weight else None
-                nb = hybrid_neighbors(
+                full = hybrid_neighbors(
                     neighbours_of(JACCARD_CF),
                     neighbours_of(hy.content),
-                    rc.k,
+                    depth,
                     hy.fusion,
                     hy.weight_cf,
                     hy.rrf_k,
@@ -131,33 +167,45 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
                 )
             else:
                 full = neighbours_of(name)
-                nb = full[full["rank"] <= rc.k]
-            facts[name] = len(nb)
-            frames.append(nb.assign(recommender=name))
-        neighbors_pdf = pd.concat(frames, ignore_index=True) if frames else None
-        if neighbors_pdf is not None:
+            for view, frame in view_neighbors(full, rc.k, warm, name != JACCARD_CF).items():
+                views[(name, view)] = frame
+            facts[name] = len(views[(name, ALL)])
+        frames = [frame.assign(recommender=name) for (name, v), frame in views.items() if v == ALL]
+        if frames:
             columns = tables.ANIME_NEIGHBORS_SCHEMA.fieldNames()
             frame = spark.createDataFrame(
-                neighbors_pdf[columns], schema=tables.ANIME_NEIGHBORS_SCHEMA
+                pd.concat(frames, ignore_index=True)[columns], schema=tables.ANIME_NEIGHBORS_SCHEMA
             )
             facts["version"] = write_table(
                 frame, lake, tables.ANIME_NEIGHBORS, tables.ANIME_NEIGHBORS_SCHEMA
             )
     timings["neighbours_s"] = facts["wall_s"]
 
-    # 2. per-user lists of every recommender in one pass over the ratings
+    # 2. the peers, fitted on the train split
+    dense = {}
+    with step("peers") as facts:
+        if EASE in recommenders:
+            dense[EASE] = fit_ease(train, rc.ease.l2, rc.ease.max_titles)
+            facts[EASE] = int(dense[EASE].titles.size)
+        if ALS in recommenders:
+            als = rc.als
+            dense[ALS] = fit_als(train, als.rank, als.reg, als.alpha, als.max_iter, als.seed)
+            facts[ALS] = int(dense[ALS].titles.size)
+    timings["peers_s"] = facts["wall_s"]
+
+    # 3. per-user lists of every recommender and view in one pass over the ratings
+    lists = [
+        (name, view)
+        for name in recommenders
+        for view in list_views(name not in (JACCARD_CF, POPULARITY, *DENSE_RECOMMENDERS))
+    ]
     with step("user lists") as facts:
-        neighbors = {}
-        if neighbors_pdf is not None:
-            stored = read_table(spark, lake, tables.ANIME_NEIGHBORS).toPandas()
-            neighbors = {name: rows for name, rows in stored.groupby("recommender")}
-        promoters = promoter_counts(ratings).toPandas()
-        model = build_model(recommenders, neighbors, promoters, rc.k)
+        model = build_model(lists, views, promoters, rc.k, dense)
         facts["titles"] = int(model.universe.size)
-        lists = score_users(
+        scored = score_users(
             spark, ratings, model, rc.k, rc.n_max, rc.aggregation, rc.frequency_bonus
         )
-        facts["version"] = write_table(lists, lake, tables.USER_SCORES, tables.USER_SCORES_SCHEMA)
+        facts["version"] = write_table(scored, lake, tables.USER_SCORES, tables.USER_SCORES_SCHEMA)
         user_scores = read_table(spark, lake, tables.USER_SCORES)
         facts["rows"] = user_scores.count()
     timings["user_lists_s"] = facts["wall_s"]
@@ -171,10 +219,12 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
         )
     timings["recommendations_s"] = facts["wall_s"]
 
-    # 3. evaluation (metrics and bootstrap on the driver, from compact per-user rows)
+    # 4. evaluation per view (metrics and bootstrap on the driver, from compact per-user rows)
     with step("evaluation") as facts:
         flat = flat_lists(user_scores, rc.n_max).toPandas()
-        evaluation = evaluation_table(flat, rc.n_max, recommenders, rc.bootstrap_samples, rc.seed)
+        by_view = {view: [n for n, v in lists if v == view] for view in VIEWS}
+        cold = np.setdiff1d(model.universe, warm)
+        evaluation = evaluation_table(flat, rc.n_max, by_view, cold, rc.bootstrap_samples, rc.seed)
         facts["version"] = write_table(
             spark.createDataFrame(evaluation, schema=tables.EVALUATION_SCHEMA),
             lake,
@@ -182,57 +232,59 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
             tables.EVALUATION_SCHEMA,
         )
         facts["rows"] = len(evaluation)
-        facts["users_total"] = int(evaluation["users_total"].max()) if len(evaluation) else 0
+        for view in VIEWS:
+            rows = evaluation[evaluation["view"] == view]
+            facts[f"users_{view}"] = int(rows["users_total"].max()) if len(rows) else 0
     timings["evaluation_s"] = facts["wall_s"]
-
-    with step("cold-start evaluation") as facts:
-        cold = cold_titles(ratings)
-        cold_ids = sorted(r[0] for r in cold.collect())
-        cold_users = sorted(r[0] for r in cold_test_users(ratings, cold).collect())
-        cold_eval = cold_start_table(flat, rc.n_max, recommenders, cold_ids, cold_users)
-        facts["version"] = write_table(
-            spark.createDataFrame(cold_eval, schema=tables.COLD_START_EVALUATION_SCHEMA),
-            lake,
-            tables.COLD_START_EVALUATION,
-            tables.COLD_START_EVALUATION_SCHEMA,
-        )
-        facts.update(cold_titles=len(cold_ids), users_with_cold_test=len(cold_users))
-    timings["cold_start_s"] = facts["wall_s"]
 
     with step("report and mlflow") as facts:
         params = {
-            "k": rc.k,
-            "n_max": rc.n_max,
-            "aggregation": rc.aggregation,
-            "frequency_bonus": rc.frequency_bonus,
+            **recommend_params(rc),
             "recommenders": ",".join(recommenders),
-            "bootstrap_samples": rc.bootstrap_samples,
-            "seed": rc.seed,
             **{f"input_version.{t}": v for t, v in versions.items()},
         }
-        files = write_report(evaluation, config.paths.reports, params, cold_eval)
+        files = write_report(evaluation, config.paths.reports, params)
         timings["total_s"] = round(time.perf_counter() - started, 3)
         facts["run_id"] = log_to_mlflow(config, params, evaluation, files, timings)
     log.info("recommend done in %.1fs %s", time.perf_counter() - started, timings)
 
 
-# logged per recommender and N; recommender and n are the metric's name and step
+def recommend_params(rc: RecommendConfig) -> dict[str, object]:
+    """Every setting of ``recommend`` as flat ``recommend.<key>`` parameters (nested sections
+    dotted), as MLflow logs them."""
+    flat: dict[str, object] = {}
+
+    def walk(prefix: str, value: object) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(f"{prefix}.{key}", item)
+        else:
+            flat[prefix] = ",".join(map(str, value)) if isinstance(value, list) else value
+
+    walk("recommend", rc.model_dump())
+    return flat
+
+
+# logged per recommender, view and N; recommender and view name the metric, n is its step
 METRICS = [
-    c for c in tables.EVALUATION_SCHEMA.fieldNames() if c not in ("recommender", "n", "users_total")
+    c
+    for c in tables.EVALUATION_SCHEMA.fieldNames()
+    if c not in ("recommender", "view", "n", "users_total")
 ]
 
 
 def log_to_mlflow(
     config: AppConfig, params: dict, evaluation: pd.DataFrame, files: list, timings: dict
 ) -> str:
-    """One MLflow run: parameters, metric ``<metric>.<recommender>`` at step N, the report."""
+    """One MLflow run: parameters, metric ``<metric>.<view>.<recommender>`` at step N, the
+    report."""
     import mlflow
 
     configure_mlflow(config.mlflow)
     with mlflow.start_run(run_name="recommend") as run:
         mlflow.log_params({k: str(v) for k, v in params.items()})
         for row in evaluation.itertuples(index=False):
-            values = {f"{m}.{row.recommender}": float(getattr(row, m)) for m in METRICS}
+            values = {f"{m}.{row.view}.{row.recommender}": float(getattr(row, m)) for m in METRICS}
             mlflow.log_metrics(
                 {k: v for k, v in values.items() if not math.isnan(v)}, step=int(row.n)
             )
