@@ -45,14 +45,13 @@ from anime_recs.options import (
     AGGREGATIONS,
     BACKENDS,
     EMBEDDER_KINDS,
-    FUSIONS,
     JACCARD_MODES,
     OPENAI,
     QUANTIZATIONS,
     RECIPES,
     SENTENCE_TRANSFORMERS,
 )
-from anime_recs.tables import BUILTIN_RECOMMENDERS, HYBRID
+from anime_recs.tables import BUILTIN_RECOMMENDERS, HYBRID, POPULARITY
 
 DEFAULT_CONF = "conf/local.yaml"
 DEFAULT_BASE = "conf/base.yaml"
@@ -280,13 +279,10 @@ class FinetuneConfig(Section):
 class HybridConfig(Section):
     """The ``hybrid`` recommender (``anime_recs.recommend.hybrid``)."""
 
-    content: Text | None  # the embedder fused with jaccard_cf; None: no hybrid
-    fusion: Literal[FUSIONS]
-    weight_cf: Fraction
-    rrf_k: Positive  # rrf only
-    depth: Positive  # neighbours of each source considered per title
-    prior_weight: Fraction  # blend of the fused similarity with the candidate's title prior
-    prior_strength: NonNegativeNumber  # pseudo-ratings shrinking a title prior to the mean
+    content: Text | None  # the embedder that ranks the cold titles; None: no hybrid
+    collaborative: Text  # the recommender that ranks the warm titles
+    cold_slots: list[Positive]  # 1-based list positions that may hold a cold title
+    min_similarity: float  # a cold title's content similarity needed to take a slot
 
 
 class EaseConfig(Section):
@@ -369,6 +365,12 @@ def check_consistency(config: AppConfig) -> None:
     if hybrid is not None and hybrid not in config.embed.embedders:
         raise ConfigError(f"recommend.hybrid.content: unknown embedder {hybrid!r}")
     known = sorted(config.embed.embedders) + list(BUILTIN_RECOMMENDERS) + [HYBRID]
+    collaborative = config.recommend.hybrid.collaborative
+    if collaborative not in (*BUILTIN_RECOMMENDERS,) or collaborative == POPULARITY:
+        raise ConfigError(
+            f"recommend.hybrid.collaborative: {collaborative!r} is not a collaborative "
+            f"recommender ({[r for r in BUILTIN_RECOMMENDERS if r != POPULARITY]})"
+        )
     for name in config.recommend.recommenders:
         if name not in known:
             raise ConfigError(

@@ -4,8 +4,6 @@ the config needs no stage package and the GPU kernels stay importable without Sp
 
 - :data:`AGGREGATIONS` (``recommend.aggregation``): how a candidate's similarities to the
   user's promoted titles become one score (``anime_recs.recommend.candidates``);
-- :data:`FUSIONS` (``recommend.hybrid.fusion``): how the ``hybrid`` recommender fuses
-  ``jaccard_cf`` with a content embedder (``anime_recs.recommend.fusion``);
 - :data:`BACKENDS`, :data:`QUANTIZATIONS` (``embed.embedders.<name>.backend``/``quantize``):
   the inference engines of a sentence-transformers embedder (``anime_recs.embeddings.engine``);
 - :data:`RECIPES` (``finetune.recipe``): the fine-tuning recipes, each training on one table
@@ -23,7 +21,6 @@ the config needs no stage package and the GPU kernels stay importable without Sp
 from __future__ import annotations
 
 AGGREGATIONS = ("weighted", "max", "count", "sum")
-FUSIONS = ("rrf", "score")
 BACKENDS = ("torch", "onnx")
 QUANTIZATIONS = ("none", "int8")
 ADAPTER = "adapter"

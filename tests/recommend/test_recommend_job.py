@@ -19,8 +19,7 @@ from tests.recommend.recsynth import synthetic_tables
 
 REPO = Path(__file__).resolve().parents[2]
 K, N_MAX, BONUS, SAMPLES, SEED = 3, 10, 0.05, 200, 11
-HYBRID_CONTENT, HYBRID_WEIGHT, HYBRID_DEPTH = "emb_a", 0.9, 20
-PRIOR_WEIGHT, PRIOR_STRENGTH = 0.2, 5.0
+HYBRID_CONTENT, COLD_SLOTS, MIN_SIMILARITY, DEPTH = "emb_a", [2, 5], -0.5, 20
 EASE_L2 = 3.0
 SCHEMAS = {
     tables.RATINGS: tables.RATINGS_SCHEMA,
@@ -42,11 +41,9 @@ def run_job(lake: str, tmp: Path) -> None:
         "embed.embedders.emb_a": "{kind: sentence-transformers, model: unused}",
         "embed.embedders.emb_b": "{kind: sentence-transformers, model: unused}",
         "recommend.hybrid.content": HYBRID_CONTENT,
-        "recommend.hybrid.fusion": "score",
-        "recommend.hybrid.weight_cf": HYBRID_WEIGHT,
-        "recommend.hybrid.depth": HYBRID_DEPTH,
-        "recommend.hybrid.prior_weight": PRIOR_WEIGHT,
-        "recommend.hybrid.prior_strength": PRIOR_STRENGTH,
+        "recommend.hybrid.collaborative": "ease",
+        "recommend.hybrid.cold_slots": str(COLD_SLOTS),
+        "recommend.hybrid.min_similarity": MIN_SIMILARITY,
         "recommend.ease.l2": EASE_L2,
         # ALS has its own test (tests/recommend/test_recommend_peers.py)
         "recommend.recommenders": "[emb_a, emb_b, jaccard_cf, hybrid, ease, popularity]",
@@ -89,38 +86,19 @@ def expected_neighbors(t: dict[str, pd.DataFrame], k: int = K) -> dict[str, dict
     return out
 
 
-def expected_hybrid(t: dict[str, pd.DataFrame], k: int = K) -> dict[int, list]:
-    """Score fusion written out: per title, min-max normalise each source's top-depth list,
-    weight the collaborative side by w unless the candidate is in no Jaccard list, blend with
-    the candidate's shrunk mean NPS points of its train ratings, keep K."""
-    train = t[tables.RATINGS][t[tables.RATINGS]["split"] == "train"]
-    net = {a: (r >= 9).sum() - (r <= 6).sum() for a, r in train.groupby("anime_id")["rating"]}
-    raters = train.groupby("anime_id").size().to_dict()
-    mean = sum(net.values()) / sum(raters.values())
-
-    def prior(b: int) -> float:
-        return (net.get(b, 0) + PRIOR_STRENGTH * mean) / (raters.get(b, 0) + PRIOR_STRENGTH)
-
-    deep = expected_neighbors(t, HYBRID_DEPTH)
-    cf, content = deep["jaccard_cf"], deep[HYBRID_CONTENT]
-    with_cf = set(cf) | {b for rows in cf.values() for b, _ in rows}
-
-    def norm(rows: list) -> dict[int, float]:
-        if not rows:
-            return {}
-        values = [s for _, s in rows]
-        low, high = min(values), max(values)
-        return {b: (s - low) / (high - low) if high > low else 1.0 for b, s in rows}
-
+def expected_hybrid(warm: dict[int, list], cold: dict[int, list]) -> dict[int, list]:
+    """Per user: walk the positions; a cold slot takes the next cold title whose similarity
+    reaches the threshold, every other position the next warm title."""
     out = {}
-    for a in sorted(set(cf) | set(content)):
-        c, m = norm(cf.get(a, [])), norm(content.get(a, []))
-        fused = {}
-        for b in set(c) | set(m):
-            w = HYBRID_WEIGHT if b in with_cf else 0.0
-            score = w * c.get(b, 0.0) + (1 - w) * m.get(b, 0.0)
-            fused[b] = round((1 - PRIOR_WEIGHT) * score + PRIOR_WEIGHT * prior(b), 9)
-        out[a] = [(b, fused[b]) for b in sorted(fused, key=lambda b: (-fused[b], b))[:k]]
+    for u, warm_list in warm.items():
+        w, c = list(warm_list), [(a, s) for a, s in cold.get(u, [])]
+        merged = []
+        for position in range(1, N_MAX + 1):
+            if position in COLD_SLOTS and c and c[0][1] >= MIN_SIMILARITY:
+                merged.append(c.pop(0))
+            elif w:
+                merged.append(w.pop(0))
+        out[u] = merged
     return out
 
 
@@ -257,8 +235,7 @@ def test_recommend_job_matches_independent_computation(spark, lake, synthetic_la
     warm = set(ratings[ratings["split"] == "train"]["anime_id"])
     cold = set(ratings["anime_id"]) - warm
     assert len(cold) == 3
-    deep = expected_neighbors(t, HYBRID_DEPTH)
-    deep["hybrid"] = expected_hybrid(t, HYBRID_DEPTH)
+    deep = expected_neighbors(t, DEPTH)
     ease = expected_ease(t)
     views = {
         "all": ({name: among(nb, set(ratings["anime_id"])) for name, nb in deep.items()}, None),
@@ -267,7 +244,7 @@ def test_recommend_job_matches_independent_computation(spark, lake, synthetic_la
     }
 
     stored = read_table(spark, lake, tables.ANIME_NEIGHBORS).toPandas()
-    assert sorted(stored["recommender"].unique()) == ["emb_a", "emb_b", "hybrid", "jaccard_cf"]
+    assert sorted(stored["recommender"].unique()) == ["emb_a", "emb_b", "jaccard_cf"]
     for name, nb in views["all"][0].items():
         got = stored[stored["recommender"] == name].sort_values(["anime_id", "rank"])
         want = [(a, b, i + 1) for a in sorted(nb) for i, (b, _) in enumerate(nb[a])]
@@ -278,6 +255,8 @@ def test_recommend_job_matches_independent_computation(spark, lake, synthetic_la
 
     users, lists = expected_lists(t, views["all"][0], ease)
     assert len(users) > 30
+    _, cold_lists = expected_lists(t, views["cold"][0], ease)
+    lists["hybrid"] = expected_hybrid(lists["ease"], cold_lists[HYBRID_CONTENT])
     recs = read_table(spark, lake, tables.RECOMMENDATIONS).toPandas()
     for name, per_user in lists.items():
         mine = recs[recs["recommender"] == name].sort_values(["user_id", "rank"])
@@ -291,8 +270,14 @@ def test_recommend_job_matches_independent_computation(spark, lake, synthetic_la
     assert set(evaluation["view"]) == {"all", "warm", "cold"}
     for view, (neighbors, titles) in views.items():
         _, lists = expected_lists(t, neighbors, ease)
+        # the hybrid ranks warm titles as ease, cold ones as its content side, and merges both
+        lists["hybrid"] = {
+            "all": expected_hybrid(lists["ease"], cold_lists[HYBRID_CONTENT]),
+            "warm": lists["ease"],
+            "cold": lists[HYBRID_CONTENT],
+        }[view]
         if view == "cold":  # only the recommenders that can list a title without train rating
-            lists = {name: lists[name] for name in neighbors}
+            lists = {name: lists[name] for name in [*neighbors, "hybrid"]}
         got = evaluation[evaluation["view"] == view]
         got = got.sort_values(["recommender", "n"]).reset_index(drop=True)
         want, sums, hits = expected_evaluation(t, users, lists, titles)
@@ -322,7 +307,7 @@ def test_recommend_job_matches_independent_computation(spark, lake, synthetic_la
     runs = mlflow.search_runs(search_all_experiments=True)
     assert len(runs) == 1
     assert runs["metrics.precision.warm.ease"].notna().all()
-    assert runs["params.recommend.hybrid.weight_cf"].tolist() == [str(HYBRID_WEIGHT)]
+    assert runs["params.recommend.hybrid.cold_slots"].tolist() == ["2,5"]
 
 
 @pytest.mark.slow

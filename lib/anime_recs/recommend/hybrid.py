@@ -1,98 +1,69 @@
-"""The ``hybrid`` recommender's neighbours: collaborative and content neighbour lists fused.
+"""The ``hybrid`` recommender: the best warm ranking, with new titles in a few slots.
 
-For every title ``t`` the candidates are the union of its top-``depth`` neighbours by promoter
-Jaccard (collaborative) and by the cosine of the content embedder's vectors. Each candidate gets
-one fused similarity (:func:`rrf_similarity` or :func:`score_similarity`), and the top ``k`` by
-fused similarity (ties by smaller ``anime_id``) become the hybrid's neighbour list, stored in
-``anime_neighbors`` like every other recommender's and scored by the same candidate aggregation.
-
-A title without collaborative neighbours (a cold-start title nobody promoted in train) keeps
-its content neighbours, and a cold-start title can enter another title's hybrid list through
-the content side, judged by its content similarity alone (:func:`~anime_recs.recommend.fusion.
-cf_weight`): collaborative filtering alone can reach neither.
+Its list is the list of a collaborative recommender (``recommend.hybrid.collaborative``, EASE
+by default: titles with train ratings only) in which the positions ``cold_slots`` may hold a
+title without train ratings instead: the best of the content embedder's cold candidates
+(``recommend.hybrid.content``: its neighbours among the cold titles of the user's promoted
+titles), when its similarity is at least ``min_similarity``. So on warm titles it ranks exactly
+as its collaborative side, on cold titles exactly as its content side, and the slots and the
+threshold (chosen on a validation carve of the train split: ``tools.tune``) decide how much of
+the list goes to new titles.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
-import pandas as pd
-
-from anime_recs.options import FUSIONS
-from anime_recs.recommend.fusion import (
-    TitlePrior,
-    minmax_by_key,
-    rrf_similarity,
-    score_similarity,
-    with_prior,
-)
-from anime_recs.recommend.neighbors import (
-    NEIGHBOR_COLUMNS,
-    empty_neighbors,
-    neighbor_frame,
-    topk_by_key,
-)
-from anime_recs.tables import require_columns
 
 
-def hybrid_neighbors(
-    cf: pd.DataFrame,
-    content: pd.DataFrame,
-    k: int,
-    fusion: str,
-    weight_cf: float,
-    rrf_k: int,
-    prior: TitlePrior | None = None,
-    prior_weight: float = 0.0,
-) -> pd.DataFrame:
-    """Top-``k`` hybrid neighbours of every title from two neighbour frames.
-
-    ``cf`` and ``content`` have :data:`~anime_recs.recommend.neighbors.NEIGHBOR_COLUMNS`
-    (their depth is the candidate depth); the output has the same columns with ``similarity``
-    the fused score of ``fusion`` (``rrf`` or ``score``), blended with the candidate's title
-    prior (:func:`~anime_recs.recommend.fusion.with_prior`) when ``prior_weight`` > 0.
-    """
-    if fusion not in FUSIONS:
-        raise ValueError(f"unknown fusion {fusion!r}; expected one of {FUSIONS}")
-    for name, frame in (("cf", cf), ("content", content)):
-        require_columns(frame.columns, NEIGHBOR_COLUMNS, f"{name} neighbours")
-    left = cf[NEIGHBOR_COLUMNS].rename(columns={"rank": "rank_cf", "similarity": "sim_cf"})
-    right = content[NEIGHBOR_COLUMNS].rename(
-        columns={"rank": "rank_content", "similarity": "sim_content"}
-    )
-    merged = left.merge(right, on=["anime_id", "neighbor_id"], how="outer")
-    if merged.empty:
-        return empty_neighbors()
-    keys = merged["anime_id"].to_numpy(dtype=np.int64)
-    # candidates with collaborative data: titles in a promoter-Jaccard neighbour list
-    with_cf = np.union1d(cf["anime_id"].to_numpy(), cf["neighbor_id"].to_numpy())
-    cf_known = np.isin(merged["neighbor_id"].to_numpy(), with_cf)
-    if fusion == "rrf":
-        fused = rrf_similarity(
-            merged["rank_cf"].fillna(0).to_numpy(),
-            merged["rank_content"].fillna(0).to_numpy(),
-            weight_cf,
-            rrf_k,
-            cf_known,
-        )
-    else:
-        cf_norm = np.full(len(merged), np.nan)
-        content_norm = np.full(len(merged), np.nan)
-        has_cf = merged["sim_cf"].notna().to_numpy()
-        has_content = merged["sim_content"].notna().to_numpy()
-        cf_norm[has_cf] = minmax_by_key(keys[has_cf], merged["sim_cf"].to_numpy()[has_cf])
-        content_norm[has_content] = minmax_by_key(
-            keys[has_content], merged["sim_content"].to_numpy()[has_content]
-        )
-        fused = score_similarity(cf_norm, content_norm, weight_cf, cf_known)
-    if prior_weight > 0:
-        if prior is None:
-            raise ValueError("prior_weight > 0 needs the title prior")
-        fused = with_prior(fused, prior.of(merged["neighbor_id"].to_numpy()), prior_weight)
-    # rounded like cosine similarities, so equal fused scores tie exactly (smaller id wins)
-    fused = np.round(fused, 12)
-    out_keys, nbrs, sims, rank = topk_by_key(
-        keys, merged["neighbor_id"].to_numpy(dtype=np.int64), fused, k
-    )
-    return neighbor_frame(
-        pd.DataFrame({"anime_id": out_keys, "neighbor_id": nbrs, "rank": rank, "similarity": sims})
+def merge_cold_slots(
+    warm_titles: np.ndarray,
+    warm_scores: np.ndarray,
+    cold_titles: np.ndarray,
+    cold_scores: np.ndarray,
+    cold_slots: Sequence[int],
+    min_similarity: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per user (rows), fill ``n = warm_titles.shape[1]`` positions: at a 1-based position in
+    ``cold_slots``, the user's next cold candidate (``cold_titles`` ranked best first, -1 =
+    none) when its score is at least ``min_similarity``; at every other position, and at a
+    slot without such a candidate, the next warm title; when the warm list runs out the list is
+    packed to the left. Returns the titles (-1 = none), their scores (NaN = none) and a mask of
+    the cold entries."""
+    n_users, n = warm_titles.shape
+    titles = np.full((n_users, n), -1, dtype=np.int64)
+    scores = np.full((n_users, n), np.nan)
+    from_cold = np.zeros((n_users, n), dtype=bool)
+    rows = np.arange(n_users)
+    next_warm = np.zeros(n_users, dtype=np.int64)
+    next_cold = np.zeros(n_users, dtype=np.int64)
+    n_cold = cold_titles.shape[1]
+    slots = set(cold_slots)
+    for i in range(n):
+        take_cold = np.zeros(n_users, dtype=bool)
+        if i + 1 in slots and n_cold:
+            at = np.minimum(next_cold, n_cold - 1)
+            take_cold = (
+                (next_cold < n_cold)
+                & (cold_titles[rows, at] >= 0)
+                & (cold_scores[rows, at] >= min_similarity)
+            )
+        at_warm = np.minimum(next_warm, n - 1)
+        warm_title = np.where(next_warm < n, warm_titles[rows, at_warm], -1)
+        warm_score = np.where(next_warm < n, warm_scores[rows, at_warm], np.nan)
+        if n_cold:
+            at_cold = np.minimum(next_cold, n_cold - 1)
+            titles[:, i] = np.where(take_cold, cold_titles[rows, at_cold], warm_title)
+            scores[:, i] = np.where(take_cold, cold_scores[rows, at_cold], warm_score)
+        else:
+            titles[:, i], scores[:, i] = warm_title, warm_score
+        from_cold[:, i] = take_cold
+        next_cold += take_cold
+        next_warm += ~take_cold
+    order = np.argsort(titles < 0, axis=1, kind="stable")
+    return (
+        np.take_along_axis(titles, order, axis=1),
+        np.take_along_axis(scores, order, axis=1),
+        np.take_along_axis(from_cold, order, axis=1),
     )

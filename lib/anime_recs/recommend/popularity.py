@@ -7,8 +7,7 @@ import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from anime_recs.recommend.fusion import TitlePrior, title_priors_of_counts
-from anime_recs.tables import DETRACTOR_MAX_RATING, PROMOTER_MIN_RATING, TRAIN, require_columns
+from anime_recs.tables import PROMOTER_MIN_RATING, TRAIN, require_columns
 
 
 def promoter_counts(ratings: DataFrame, split: str | None = TRAIN) -> DataFrame:
@@ -24,30 +23,6 @@ def promoter_counts(ratings: DataFrame, split: str | None = TRAIN) -> DataFrame:
         rows.groupBy("anime_id")
         .agg(F.sum((F.col("rating") >= PROMOTER_MIN_RATING).cast("long")).alias("promoters"))
         .select(F.col("anime_id").cast("int"), F.col("promoters").cast("long"))
-    )
-
-
-def title_priors(ratings: DataFrame, strength: float) -> TitlePrior:
-    """:func:`~anime_recs.recommend.fusion.title_prior` of every title rated in train, from
-    its train promoters, detractors and raters (collected: one row per title)."""
-    require_columns(ratings.columns, ("anime_id", "rating", "split"), "ratings")
-    rows = (
-        ratings.filter(F.col("split") == TRAIN)
-        .groupBy("anime_id")
-        .agg(
-            F.sum((F.col("rating") >= PROMOTER_MIN_RATING).cast("long")).alias("promoters"),
-            F.sum((F.col("rating") <= DETRACTOR_MAX_RATING).cast("long")).alias("detractors"),
-            F.count("*").alias("raters"),
-        )
-        .orderBy("anime_id")
-        .toPandas()
-    )
-    return title_priors_of_counts(
-        rows["anime_id"].to_numpy(np.int64),
-        rows["promoters"].to_numpy(),
-        rows["detractors"].to_numpy(),
-        rows["raters"].to_numpy(),
-        strength,
     )
 
 

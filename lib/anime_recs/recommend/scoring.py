@@ -22,6 +22,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from anime_recs.recommend.candidates import candidate_lists
+from anime_recs.recommend.hybrid import merge_cold_slots
 from anime_recs.recommend.neighbors import neighbor_arrays
 from anime_recs.recommend.peers import DenseModel, dense_scores
 from anime_recs.recommend.popularity import (
@@ -32,6 +33,7 @@ from anime_recs.recommend.popularity import (
 from anime_recs.tables import (
     ALL,
     COLD,
+    HYBRID,
     POPULARITY,
     TEST,
     TRAIN,
@@ -82,6 +84,19 @@ class ScoringModel:
     pop_titles: np.ndarray | None = None
     pop_scores: np.ndarray | None = None
     pop_position: np.ndarray | None = None
+    hybrid: HybridParts | None = None
+
+
+@dataclass(frozen=True)
+class HybridParts:
+    """The ``hybrid`` recommender's parts (``recommend.hybrid``): the recommender whose warm
+    list it serves, the embedder whose cold list fills its cold slots, the slots and the
+    similarity a cold title needs."""
+
+    collaborative: str
+    content: str
+    cold_slots: tuple[int, ...]
+    min_similarity: float
 
 
 def list_views(reaches_cold: bool) -> tuple[str, ...]:
@@ -96,18 +111,25 @@ def build_model(
     promoters: pd.DataFrame,
     k: int,
     dense: dict[str, DenseModel] | None = None,
+    hybrid: HybridParts | None = None,
 ) -> ScoringModel:
     """Assemble a :class:`ScoringModel` from neighbour frames, dense models and the train
     promoter counts (every title rated in train: the warm titles).
 
     ``lists`` names every (recommender, view) to score: ``popularity``, a dense model's name,
-    or a key of ``neighbors`` (frames with ``anime_id``, ``neighbor_id``, ``rank``,
-    ``similarity``).
+    ``hybrid`` (its parts' lists: ``hybrid``'s collaborative side, and the ``cold`` neighbours
+    of its content side), or a key of ``neighbors`` (frames with ``anime_id``, ``neighbor_id``,
+    ``rank``, ``similarity``).
     """
     dense = dense or {}
+    needed = [key for key in lists if key[0] != HYBRID]
+    if any(key[0] == HYBRID for key in lists):
+        if hybrid is None:
+            raise ValueError("the hybrid's lists need its parts")
+        needed += [(hybrid.collaborative, WARM), (hybrid.content, COLD)]
     unknown = [
         key
-        for key in lists
+        for key in needed
         if key[0] != POPULARITY and key[0] not in dense and key not in neighbors
     ]
     if unknown:
@@ -118,9 +140,9 @@ def build_model(
         ids += [frame["anime_id"].to_numpy(np.int64), frame["neighbor_id"].to_numpy(np.int64)]
     universe = np.unique(np.concatenate(ids))
     warm = np.isin(universe, promoters["anime_id"].to_numpy(dtype=np.int64))
-    model = ScoringModel(universe=universe, warm=warm, lists=list(lists))
+    model = ScoringModel(universe=universe, warm=warm, lists=list(lists), hybrid=hybrid)
     for key, frame in neighbors.items():
-        if key in lists:
+        if key in needed:
             model.neighbors[key] = neighbor_arrays(frame, universe, k)
     for name, dense_model in dense.items():
         model.dense[name] = dense_model
@@ -175,6 +197,23 @@ def dense_top_n(
     return cols, values
 
 
+def dense_lists(
+    scores: np.ndarray, index: np.ndarray, seen_keys: np.ndarray, n_titles: int, n_max: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A dense model's lists: its ``scores [users, T]`` of the titles at universe positions
+    ``index``, without the titles in ``seen_keys`` (sorted ``u * n_titles + title``), ranked
+    by :func:`dense_top_n`; universe indexes (-1 = none) and scores."""
+    lookup = np.full(n_titles, -1, dtype=np.int64)
+    lookup[index] = np.arange(index.size)
+    excluded = np.zeros(scores.shape, dtype=bool)
+    if n_titles:
+        cols = lookup[seen_keys % n_titles]
+        seen = cols >= 0
+        excluded[(seen_keys // n_titles)[seen], cols[seen]] = True
+    cols, values = dense_top_n(scores, excluded, n_max)
+    return np.where(cols >= 0, index[np.maximum(cols, 0)], -1), values
+
+
 def score_chunk(
     user_id: np.ndarray,
     anime_id: np.ndarray,
@@ -224,10 +263,25 @@ def score_chunk(
             np.bincount(user[rows], minlength=n_users),
         )
 
-    batches = []
+    made: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
     dense_scores_of: dict[str, np.ndarray] = {}
-    for name, view in model.lists:
-        if name == POPULARITY:
+
+    def lists_of(name: str, view: str) -> tuple[np.ndarray, np.ndarray]:
+        if (name, view) in made:
+            return made[(name, view)]
+        if name == HYBRID:
+            parts = model.hybrid
+            warm_lists = lists_of(parts.collaborative, WARM)
+            cold_lists = lists_of(parts.content, COLD)
+            if view == WARM:
+                titles, scores = warm_lists
+            elif view == COLD:
+                titles, scores = cold_lists
+            else:
+                titles, scores, _ = merge_cold_slots(
+                    *warm_lists, *cold_lists, parts.cold_slots, parts.min_similarity
+                )
+        elif name == POPULARITY:
             train_rank = model.pop_position[title[train & known]]
             positions = popularity_lists(
                 user[train & known][train_rank >= 0],
@@ -243,15 +297,9 @@ def score_chunk(
                 dense_scores_of[name] = dense_scores(
                     model.dense[name], users, user[promoted], anime_id[promoted], n_users
                 )
-            index = model.dense_index[name]
-            excluded = np.zeros(dense_scores_of[name].shape, dtype=bool)
-            lookup = np.full(n_titles, -1, dtype=np.int64)
-            lookup[index] = np.arange(index.size)
-            train_cols = lookup[train_keys % n_titles] if n_titles else train_keys
-            seen = train_cols >= 0
-            excluded[(train_keys // max(n_titles, 1))[seen], train_cols[seen]] = True
-            cols, scores = dense_top_n(dense_scores_of[name], excluded, n_max)
-            titles = np.where(cols >= 0, index[np.maximum(cols, 0)], -1)
+            titles, scores = dense_lists(
+                dense_scores_of[name], model.dense_index[name], train_keys, n_titles, n_max
+            )
         else:
             nb_index, nb_sim = model.neighbors[(name, view)]
             titles, scores = candidate_lists(
@@ -266,6 +314,12 @@ def score_chunk(
                 aggregation,
                 frequency_bonus,
             )
+        made[(name, view)] = titles, scores
+        return titles, scores
+
+    batches = []
+    for name, view in model.lists:
+        titles, scores = lists_of(name, view)
         test_keys, test_rating, promoted_test, test_titles = tests[view]
         ratings_at = lookup_test_ratings(titles, test_keys, test_rating, n_titles)
         rows = test_titles > 0

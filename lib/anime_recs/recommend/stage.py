@@ -1,16 +1,21 @@
-"""The recommend stage: neighbours, every test user's lists, NPS@N with baselines and CIs.
+"""The recommend stage: every test user's lists, evaluated on warm and on cold titles.
 
 Reads ``ratings``, ``anime_embeddings`` and ``anime_pair_jaccard``; writes ``anime_neighbors``
-(top-k per title and recommender), ``user_scores`` (per recommender and test user: the list,
-its scores and the user's test ratings of the listed titles), ``recommendations`` (recommender,
-user_id, rank, anime_id, score) and ``evaluation`` (one row per recommender and N = 1..n_max),
-plus charts and a markdown report in ``paths.reports``, all logged to one MLflow run.
+(top-k per title of each neighbour recommender), ``user_scores`` (per recommender, view and
+test user: the list, its scores and the user's test ratings of the listed titles),
+``recommendations`` (recommender, user_id, rank, anime_id, score: the lists as made) and
+``evaluation`` (one row per recommender, view and N = 1..n_max), plus charts and a markdown
+report in ``paths.reports``, all logged to one MLflow run.
 
 Recommenders: every embedder in ``anime_embeddings`` (cosine neighbours), ``jaccard_cf``
-(promoter Jaccard neighbours), ``hybrid`` (both fused, :mod:`anime_recs.recommend.hybrid`, when
-the embedder ``recommend.hybrid.content`` has vectors) and ``popularity``;
-``recommend.recommenders`` picks a subset. ``cold_start_evaluation`` scores the lists on the
-titles that have test ratings but no train rating (:mod:`anime_recs.evaluation.cold_start`).
+(promoter Jaccard neighbours), the peers ``ease`` and ``als``
+(:mod:`anime_recs.recommend.peers`), ``hybrid`` (the collaborative list with new titles in its
+cold slots, :mod:`anime_recs.recommend.hybrid`, when the embedder ``recommend.hybrid.content``
+has vectors) and ``popularity``; ``recommend.recommenders`` picks a subset.
+
+Views (``tables.VIEWS``): ``warm`` ranks among and scores on the titles with a train rating,
+``cold`` among and on the others (the newest titles, held out whole by ingest), for the
+recommenders that can list them; ``all`` is each list as made, on every test rating.
 """
 
 from __future__ import annotations
@@ -30,7 +35,6 @@ from anime_recs.errors import JobError
 from anime_recs.evaluation.evaluate import evaluation_table, flat_lists
 from anime_recs.evaluation.report import write_report
 from anime_recs.lakehouse import read_table, write_table
-from anime_recs.recommend.hybrid import hybrid_neighbors
 from anime_recs.recommend.neighbors import (
     cosine_neighbors,
     embedding_matrix,
@@ -38,8 +42,9 @@ from anime_recs.recommend.neighbors import (
     restrict_neighbors,
 )
 from anime_recs.recommend.peers import fit_als, fit_ease
-from anime_recs.recommend.popularity import promoter_counts, title_priors
+from anime_recs.recommend.popularity import promoter_counts
 from anime_recs.recommend.scoring import (
+    HybridParts,
     build_model,
     list_views,
     recommendations_from_lists,
@@ -65,15 +70,19 @@ from anime_recs.tracking import configure_mlflow
 
 log = logging.getLogger(__name__)
 
+# each title's neighbours are computed this deep, so that every view (warm titles, cold
+# titles) keeps recommend.k of them where the title has that many within this depth
+NEIGHBOUR_DEPTH = 20
+
 
 def choose_recommenders(
     configured: list[str], embedders: list[str], hybrid_content: str | None
 ) -> list[str]:
     """The recommenders of this run: the configured ones, or every embedder, ``jaccard_cf``,
-    ``hybrid`` (when its content embedder has vectors), the peers and ``popularity``."""
+    the peers, ``hybrid`` (when its content embedder has vectors) and ``popularity``."""
     if not configured:
         hybrid = [HYBRID] if hybrid_content in embedders else []
-        return sorted(embedders) + [JACCARD_CF] + hybrid + [EASE, ALS, POPULARITY]
+        return sorted(embedders) + [JACCARD_CF, EASE, ALS] + hybrid + [POPULARITY]
     if HYBRID in configured and hybrid_content not in embedders:
         raise JobError(
             f"recommender {HYBRID} needs vectors of recommend.hybrid.content "
@@ -126,51 +135,38 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
     promoters = promoter_counts(ratings).toPandas()
     warm = np.sort(promoters["anime_id"].to_numpy(np.int64))
 
-    # 1. neighbours (driver-side numpy) at a depth that leaves k per title in every view; the
-    # hybrid fuses two such lists
+    # the recommenders whose models this run builds: the evaluated ones and the hybrid's parts
+    hy = rc.hybrid
+    parts = [hy.collaborative, hy.content] if HYBRID in recommenders else []
+    built = [r for r in dict.fromkeys([*recommenders, *parts]) if r != HYBRID]
+
+    # 1. neighbours (driver-side numpy) at a depth that leaves k per title in every view
     with step("neighbours") as facts:
-        hy = rc.hybrid
-        depth = max(rc.k, hy.depth)
-        deep: dict[str, pd.DataFrame] = {}
-
-        def neighbours_of(name: str) -> pd.DataFrame:
-            if name not in deep:
-                if name == JACCARD_CF:
-                    pairs = read_table(
-                        spark, lake, tables.ANIME_PAIR_JACCARD, versions[tables.ANIME_PAIR_JACCARD]
-                    )
-                    deep[name] = jaccard_neighbors(pairs, depth)
-                else:
-                    vectors = (
-                        embeddings.filter(embeddings.embedder == name)
-                        .select("anime_id", "embedding")
-                        .toPandas()
-                    )
-                    deep[name] = cosine_neighbors(*embedding_matrix(vectors), depth)
-            return deep[name]
-
+        depth = max(rc.k, NEIGHBOUR_DEPTH)
         views: dict[tuple[str, str], pd.DataFrame] = {}
-        for name in recommenders:
+        for name in built:
             if name in (POPULARITY, *DENSE_RECOMMENDERS):
                 continue
-            if name == HYBRID:
-                prior = title_priors(ratings, hy.prior_strength) if hy.prior_weight else None
-                full = hybrid_neighbors(
-                    neighbours_of(JACCARD_CF),
-                    neighbours_of(hy.content),
-                    depth,
-                    hy.fusion,
-                    hy.weight_cf,
-                    hy.rrf_k,
-                    prior,
-                    hy.prior_weight,
+            if name == JACCARD_CF:
+                pairs = read_table(
+                    spark, lake, tables.ANIME_PAIR_JACCARD, versions[tables.ANIME_PAIR_JACCARD]
                 )
+                deep = jaccard_neighbors(pairs, depth)
             else:
-                full = neighbours_of(name)
-            for view, frame in view_neighbors(full, rc.k, warm, name != JACCARD_CF).items():
+                vectors = (
+                    embeddings.filter(embeddings.embedder == name)
+                    .select("anime_id", "embedding")
+                    .toPandas()
+                )
+                deep = cosine_neighbors(*embedding_matrix(vectors), depth)
+            for view, frame in view_neighbors(deep, rc.k, warm, name != JACCARD_CF).items():
                 views[(name, view)] = frame
             facts[name] = len(views[(name, ALL)])
-        frames = [frame.assign(recommender=name) for (name, v), frame in views.items() if v == ALL]
+        frames = [
+            frame.assign(recommender=name)
+            for (name, view), frame in views.items()
+            if view == ALL and name in recommenders
+        ]
         if frames:
             columns = tables.ANIME_NEIGHBORS_SCHEMA.fieldNames()
             frame = spark.createDataFrame(
@@ -184,10 +180,10 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
     # 2. the peers, fitted on the train split
     dense = {}
     with step("peers") as facts:
-        if EASE in recommenders:
+        if EASE in built:
             dense[EASE] = fit_ease(train, rc.ease.l2, rc.ease.max_titles)
             facts[EASE] = int(dense[EASE].titles.size)
-        if ALS in recommenders:
+        if ALS in built:
             als = rc.als
             dense[ALS] = fit_als(train, als.rank, als.reg, als.alpha, als.max_iter, als.seed)
             facts[ALS] = int(dense[ALS].titles.size)
@@ -200,7 +196,11 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
         for view in list_views(name not in (JACCARD_CF, POPULARITY, *DENSE_RECOMMENDERS))
     ]
     with step("user lists") as facts:
-        model = build_model(lists, views, promoters, rc.k, dense)
+        hybrid = None
+        if parts:
+            slots = tuple(hy.cold_slots)
+            hybrid = HybridParts(hy.collaborative, hy.content, slots, hy.min_similarity)
+        model = build_model(lists, views, promoters, rc.k, dense, hybrid)
         facts["titles"] = int(model.universe.size)
         scored = score_users(
             spark, ratings, model, rc.k, rc.n_max, rc.aggregation, rc.frequency_bonus
