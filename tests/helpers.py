@@ -44,7 +44,6 @@ def pipeline_settings(root: Path, model_dir: str, openai_url: str) -> list[str]:
         "embed.embedders.finetuned_minilm.max_seq_length": 64,  # tiny model: 128 positions
         "embed.embedders.openai_small.base_url": openai_url,
         "embed.embedders.openai_small.max_retries": 1,
-        "embed.embedders.openai_small.backoff_base_s": 0.01,
         "finetune.base_model": model_dir,
         "finetune.max_seq_length": 64,
         "finetune.epochs": 1,

@@ -181,13 +181,11 @@ class OpenAIEmbedderConfig(Section):
     model: Text
     base_url: Text | None  # None: api.openai.com
     max_concurrency: Positive
-    max_retries: NonNegative
-    timeout_s: PositiveNumber
+    max_retries: NonNegative  # the openai SDK's retries (its backoff, Retry-After honoured)
+    timeout_s: PositiveNumber  # one attempt
     max_batch_inputs: Positive
     max_batch_tokens: Positive
     dimensions: Positive | None  # None: the model's native size
-    backoff_base_s: NonNegativeNumber
-    backoff_max_s: NonNegativeNumber
     optional: bool  # skip (with a warning) when no API key is set
 
 

@@ -2,9 +2,11 @@
 
 ``POST /v1/embeddings`` returns a deterministic vector per input (seeded by the SHA-256 of
 the text, see :func:`fake_vector`), as floats or base64 like the real API. A failure plan,
-consumed one entry per request in arrival order, injects ``"429"`` (with ``retry-after``),
-``"500"``, ``"timeout"`` (sleeps past the client's timeout) or ``"400"``; a request with a
-wrong bearer token gets 401 and, like some real servers, echoes the token it rejected.
+consumed one entry per request in arrival order, injects ``"429"``, ``"500"``, ``"timeout"``
+(sleeps past the client's timeout) or ``"400"``; a request with a wrong bearer token gets 401
+and, like some real servers, echoes the token it rejected. The 429 and 500 answers carry
+``retry-after-ms`` (1 ms by default), which the openai SDK's retries wait instead of their own
+backoff (0.5 s and up), so the retry tests stay fast without patching the SDK.
 The server counts requests and the inputs it actually answered.
 """
 
@@ -34,13 +36,13 @@ class FakeOpenAI:
         dim: int = 8,
         plan: Iterable[str] = (),
         timeout_sleep_s: float = 1.5,
-        retry_after_s: float = 0.01,
+        retry_after_ms: int = 1,
     ):
         self.api_key = api_key
         self.dim = dim
         self.plan = list(plan)
         self.timeout_sleep_s = timeout_sleep_s
-        self.retry_after_s = retry_after_s
+        self.retry_after_ms = retry_after_ms
         self.lock = threading.Lock()
         self.requests = 0  # every POST /v1/embeddings
         self.answered_inputs: list[str] = []  # inputs of the requests answered 200
@@ -115,11 +117,12 @@ def _make_handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             if token != fake.api_key:
                 self._error(401, f"Incorrect API key provided: {token}")
                 return
+            wait = {"retry-after-ms": str(fake.retry_after_ms)}
             if action == "429":
-                self._error(429, "rate limited", {"retry-after": str(fake.retry_after_s)})
+                self._error(429, "rate limited", wait)
                 return
             if action == "500":
-                self._error(500, "internal error")
+                self._error(500, "internal error", wait)
                 return
             if action == "400":
                 self._error(400, "input is too long for this model")

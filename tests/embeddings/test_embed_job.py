@@ -25,8 +25,6 @@ FAST_OPENAI = [
     "max_concurrency=2",
     "max_retries=4",
     "timeout_s=0.5",
-    "backoff_base_s=0.001",
-    "backoff_max_s=0.05",
 ]
 
 

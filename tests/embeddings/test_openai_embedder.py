@@ -1,16 +1,13 @@
 """OpenAI embeddings over real HTTP against the local fake server: batching, retries, errors."""
 
 import logging
-import random
 
 import numpy as np
 import pytest
 
 from anime_recs.embeddings.openai_embedder import (
     EmbeddingRequestError,
-    RetryPolicy,
     approx_tokens,
-    backoff_delay,
     clip_text,
     embed_all,
     embed_batch,
@@ -22,7 +19,6 @@ from anime_recs.embeddings.openai_embedder import (
 from tests.embeddings.fake_openai import FakeOpenAI, fake_vector
 
 KEY = "sk-test-FAKEKEY-0123456789abcdef"
-FAST = RetryPolicy(max_retries=4, base_s=0.001, max_s=0.05)
 
 
 def test_approx_tokens_pinned():
@@ -47,15 +43,14 @@ def test_clip_text():
     assert clip_text("abcdefgh", max_tokens=2) == "abcdef"
 
 
-def test_backoff_delay_pinned():
-    rng = random.Random(0)
-    expected = random.Random(0).uniform(0, 0.5 * 2**3)  # attempt 3: uniform(0, 4.0)
-    assert backoff_delay(3, 0.5, 20.0, rng) == pytest.approx(expected)
-    capped = backoff_delay(10, 0.5, 2.0, random.Random(1))
-    assert 0 <= capped <= 2.0
-    # Retry-After is a floor (itself capped at max_s)
-    assert backoff_delay(0, 0.001, 20.0, random.Random(0), retry_after_s=3.0) == 3.0
-    assert backoff_delay(0, 0.001, 2.0, random.Random(0), retry_after_s=30.0) == 2.0
+def test_make_client_maps_retries_and_timeout_to_the_sdk():
+    client = make_client(KEY, "http://127.0.0.1:9/v1", timeout_s=2.5, max_retries=3)
+    try:
+        assert client.max_retries == 3
+        assert client.timeout == 2.5
+        assert str(client.base_url) == "http://127.0.0.1:9/v1/"
+    finally:
+        client.close()
 
 
 def test_scrub_removes_keys():
@@ -71,41 +66,46 @@ def test_l2_normalise_pinned():
     assert got.dtype == np.float32
 
 
-def test_retries_429_500_timeout_then_succeeds(caplog):
+def test_retries_timeout_429_500_then_succeeds(caplog):
     caplog.set_level(logging.DEBUG)
     texts = ["alpha", "beta", "gamma"]
-    with FakeOpenAI(KEY, dim=6, plan=["429", "500", "timeout"], timeout_sleep_s=1.0) as fake:
-        client = make_client(KEY, fake.base_url, timeout_s=0.3)
-        got = embed_batch(client, "m", texts, None, FAST, random.Random(0))
-        assert fake.requests == 4  # 3 failures + 1 success, no client-side hidden retries
+    # the timeout first: its retry waits the SDK's own backoff (no retry-after to go by),
+    # which is shortest (0.375-0.5 s) on the first retry
+    with FakeOpenAI(KEY, dim=6, plan=["timeout", "429", "500"], timeout_sleep_s=1.0) as fake:
+        client = make_client(KEY, fake.base_url, timeout_s=0.3, max_retries=4)
+        got = embed_batch(client, "m", texts, None)
+        assert fake.requests == 4  # 3 failures + 1 success
+        assert [s for s in fake.statuses if s != 200] == [429, 500]
     np.testing.assert_allclose(got, np.stack([fake_vector(t, 6) for t in texts]), rtol=1e-6)
-    retries = [
+    ours = [
         r.getMessage()
         for r in caplog.records
-        if r.name == "anime_recs.embeddings.openai_embedder" and "retry" in r.getMessage()
+        if r.name == "anime_recs.embeddings.openai_embedder" and r.levelno == logging.WARNING
     ]
-    assert len(retries) == 3
-    assert "HTTP 429" in retries[0] and "HTTP 500" in retries[1] and "timeout" in retries[2]
+    assert ours == ["openai embeddings: a batch of 3 texts succeeded after 3 retries"]
     assert KEY not in caplog.text
 
 
 def test_gives_up_after_max_retries():
     with FakeOpenAI(KEY, plan=["500"] * 3) as fake:
-        client = make_client(KEY, fake.base_url, timeout_s=5)
-        policy = RetryPolicy(max_retries=2, base_s=0.001, max_s=0.01)
-        with pytest.raises(EmbeddingRequestError, match=r"failed after 3 attempts.*HTTP 500"):
-            embed_batch(client, "m", ["a"], None, policy, random.Random(0))
+        client = make_client(KEY, fake.base_url, timeout_s=5, max_retries=2)
+        with pytest.raises(EmbeddingRequestError) as info:
+            embed_batch(client, "m", ["a"], None)
         assert fake.requests == 3
+    assert str(info.value) == (
+        "OpenAI embeddings request for model 'm' failed after 3 attempts, last error: HTTP 500"
+    )
+    assert info.value.__cause__ is None and info.value.__suppress_context__
 
 
 def test_401_is_one_clear_line_without_the_key(capsys, caplog):
     caplog.set_level(logging.DEBUG)
     wrong = "sk-wrong-SECRETVALUE-987654321"
     with FakeOpenAI(KEY) as fake:
-        client = make_client(wrong, fake.base_url, timeout_s=5)
+        client = make_client(wrong, fake.base_url, timeout_s=5, max_retries=4)
         with pytest.raises(EmbeddingRequestError) as info:
-            embed_batch(client, "m", ["a"], None, FAST, random.Random(0))
-        assert fake.requests == 1  # not retried
+            embed_batch(client, "m", ["a"], None)
+        assert fake.requests == 1  # not retried, although 4 retries are allowed
     message = str(info.value)
     assert message == (
         "OpenAI embeddings HTTP 401: authentication failed: "
@@ -119,16 +119,16 @@ def test_401_is_one_clear_line_without_the_key(capsys, caplog):
 
 def test_400_is_not_retried_and_says_why():
     with FakeOpenAI(KEY, plan=["400"]) as fake:
-        client = make_client(KEY, fake.base_url, timeout_s=5)
+        client = make_client(KEY, fake.base_url, timeout_s=5, max_retries=4)
         with pytest.raises(EmbeddingRequestError, match=r"HTTP 400: .*input is too long"):
-            embed_batch(client, "m", ["a"], None, FAST, random.Random(0))
+            embed_batch(client, "m", ["a"], None)
         assert fake.requests == 1
 
 
 def test_dimensions_and_base64_round_trip():
     with FakeOpenAI(KEY, dim=8) as fake:
-        client = make_client(KEY, fake.base_url, timeout_s=5)
-        got = embed_batch(client, "m", ["x", "y"], 4, FAST, random.Random(0))
+        client = make_client(KEY, fake.base_url, timeout_s=5, max_retries=4)
+        got = embed_batch(client, "m", ["x", "y"], 4)
     assert got.shape == (2, 4)
     np.testing.assert_allclose(got[1], fake_vector("y", 4), rtol=1e-6)
 
@@ -141,10 +141,8 @@ def test_embed_all_concurrent_batches_with_failures():
         seen.update(zip(keys, vectors, strict=True))
 
     with FakeOpenAI(KEY, dim=5, plan=["429", "500", "429"]) as fake:
-        client = make_client(KEY, fake.base_url, timeout_s=5)
-        n = embed_all(
-            client, "m", items, collect, max_batch_inputs=5, max_concurrency=3, policy=FAST
-        )
+        client = make_client(KEY, fake.base_url, timeout_s=5, max_retries=4)
+        n = embed_all(client, "m", items, collect, max_batch_inputs=5, max_concurrency=3)
         assert n == 5
         assert fake.requests == 5 + 3
         assert sorted(fake.answered_inputs) == sorted(t for _, t in items)
@@ -156,7 +154,7 @@ def test_embed_all_hands_over_completed_batches_before_raising():
     items = [(f"h{i}", f"t{i}") for i in range(6)]
     seen: list[str] = []
     with FakeOpenAI(KEY, plan=["ok", "400"]) as fake:
-        client = make_client(KEY, fake.base_url, timeout_s=5)
+        client = make_client(KEY, fake.base_url, timeout_s=5, max_retries=4)
         with pytest.raises(EmbeddingRequestError, match="HTTP 400"):
             embed_all(
                 client,
@@ -165,7 +163,6 @@ def test_embed_all_hands_over_completed_batches_before_raising():
                 lambda keys, _: seen.extend(keys),
                 max_batch_inputs=2,
                 max_concurrency=1,
-                policy=FAST,
             )
         assert fake.requests == 2  # no new batch after the failure
     assert seen == ["h0", "h1"]

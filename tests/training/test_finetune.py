@@ -18,7 +18,7 @@ from anime_recs.training.finetune import (
     evaluate_spearman,
     latest_checkpoint,
     length_groups,
-    linear_warmup_factor,
+    make_scheduler,
     read_checkpoint_state,
     steps_per_epoch,
     train,
@@ -33,13 +33,26 @@ def test_warmup_steps_is_ceil_of_ratio_times_total():
     assert warmup_steps(3, 0.0) == 0
 
 
-def test_linear_warmup_factor_ramps_up_then_decays_to_zero():
-    # warmup 4 of 12 steps: 0, 1/4, 2/4, 3/4, then (12-4)/8=1, (12-5)/8, ... (12-12)/8=0
-    assert [linear_warmup_factor(s, 4, 12) for s in range(5)] == [0.0, 0.25, 0.5, 0.75, 1.0]
-    assert linear_warmup_factor(8, 4, 12) == pytest.approx(0.5)
-    assert linear_warmup_factor(12, 4, 12) == 0.0
-    assert linear_warmup_factor(20, 4, 12) == 0.0
-    assert linear_warmup_factor(0, 0, 10) == 1.0  # no warmup: starts at the peak
+def _learning_rates(total: int, warmup_ratio: float, steps: int) -> list[float]:
+    """The rate of each of ``steps`` optimizer steps under :func:`make_scheduler`, peak 1.0."""
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = make_scheduler(optimizer, total, warmup_ratio)
+    rates = []
+    for _ in range(steps):
+        rates.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    return rates
+
+
+def test_schedule_ramps_up_then_decays_to_zero():
+    # 12 steps, warmup ceil(0.3 * 12) = 4: 0, 1/4, 2/4, 3/4, then (12-4)/8=1, (12-5)/8, ...
+    # (12-12)/8=0, and 0 past the end
+    rates = _learning_rates(12, 0.3, 21)
+    assert rates[:5] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert rates[8] == pytest.approx(0.5)
+    assert rates[12] == 0.0 and rates[20] == 0.0
+    assert _learning_rates(10, 0.0, 1) == [1.0]  # no warmup: starts at the peak
 
 
 def test_steps_per_epoch_counts_the_partial_last_batch():

@@ -7,9 +7,10 @@ paid for; spreading them over executors would multiply concurrent callers past t
 
 - Batches (:func:`plan_batches`) hold at most ``max_batch_inputs`` texts and
   ``max_batch_tokens`` approximate tokens (:func:`approx_tokens`, deliberately conservative).
-- The client is built with ``max_retries=0``; :func:`embed_batch` retries 408/409/429/5xx,
-  timeouts and connection errors itself with exponential backoff and full jitter
-  (:func:`backoff_delay`, honouring ``Retry-After``), and turns 400/401/403/404 into one-line
+- Retries are the SDK's own (:func:`make_client` passes ``max_retries`` and ``timeout``): it
+  retries 408/409/429/5xx, timeouts and connection errors with exponential backoff and
+  jitter, honouring ``retry-after-ms`` / ``Retry-After``. :func:`embed_batch` turns what is
+  left once those are spent, and 400/401/403/404 (never retried), into one-line
   :class:`EmbeddingRequestError` messages.
 - The API key comes only from ``OPENAI_API_KEY`` (:func:`api_key_from_env`) and lives only in
   the client object: it is never logged, and error messages are scrubbed of it
@@ -23,14 +24,15 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import re
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import openai
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +53,16 @@ def api_key_from_env() -> str | None:
     return key or None
 
 
-def make_client(api_key: str, base_url: str | None, timeout_s: float):
-    """An ``openai.OpenAI`` client with its own retries off (we retry in :func:`embed_batch`)."""
+def make_client(
+    api_key: str, base_url: str | None, timeout_s: float, max_retries: int
+) -> openai.OpenAI:
+    """An ``openai.OpenAI`` client that retries each request up to ``max_retries`` times (the
+    SDK's backoff) and gives up on one attempt after ``timeout_s`` seconds."""
     import openai
 
-    return openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0)
+    return openai.OpenAI(
+        api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=max_retries
+    )
 
 
 def approx_tokens(text: str) -> int:
@@ -92,24 +99,6 @@ def plan_batches(
     return batches
 
 
-def backoff_delay(
-    attempt: int,
-    base_s: float,
-    max_s: float,
-    rng: random.Random,
-    retry_after_s: float | None = None,
-) -> float:
-    """Wait before retry ``attempt`` (0-based): full jitter, at least the server's Retry-After.
-
-    ``delay = uniform(0, min(max_s, base_s * 2**attempt))``; when the server sent
-    ``Retry-After`` the delay is ``max(delay, min(retry_after_s, max_s))``.
-    """
-    delay = rng.uniform(0.0, min(max_s, base_s * (2**attempt)))
-    if retry_after_s is not None:
-        delay = max(delay, min(retry_after_s, max_s))
-    return delay
-
-
 def scrub(message: str, secret: str | None = None) -> str:
     """One line with the secret (and anything key-shaped) replaced by ``***``."""
     if secret:
@@ -118,30 +107,17 @@ def scrub(message: str, secret: str | None = None) -> str:
     return " ".join(message.split())[:300]
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_retries: int = 6
-    base_s: float = 0.5
-    max_s: float = 20.0
-
-
-def _retry_after_s(exc: Exception) -> float | None:
-    response = getattr(exc, "response", None)
-    if response is None:
-        return None
-    headers = response.headers
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is not None:
-            try:
-                return float(value) / scale
-            except ValueError:
-                return None
-    return None
+def _attempts(exc: Exception) -> int | None:
+    """How many requests the SDK sent before raising ``exc``: it stamps each request with its
+    retry count (``x-stainless-retry-count``), and the exception carries the last request."""
+    request = getattr(exc, "request", None)
+    count = request.headers.get("x-stainless-retry-count") if request is not None else None
+    return int(count) + 1 if count is not None and count.isdigit() else None
 
 
 def _classify(exc: Exception) -> tuple[bool, str]:
-    """(retryable, short description without the response body)."""
+    """(transient, short description without the response body); transient errors are the
+    ones the SDK retries, so one reaching us means the retries were spent."""
     import openai
 
     if isinstance(exc, openai.APITimeoutError):
@@ -155,48 +131,39 @@ def _classify(exc: Exception) -> tuple[bool, str]:
 
 
 def embed_batch(
-    client,
-    model: str,
-    texts: list[str],
-    dimensions: int | None,
-    policy: RetryPolicy,
-    rng: random.Random,
-    sleep: Callable[[float], None] = time.sleep,
+    client: openai.OpenAI, model: str, texts: list[str], dimensions: int | None
 ) -> np.ndarray:
-    """One embeddings request with retries -> float32 matrix (len(texts), dim) in input order."""
+    """One embeddings request (the client retries it) -> float32 matrix (len(texts), dim) in
+    input order."""
     import openai
 
     secret = getattr(client, "api_key", None)
     extra = {"dimensions": dimensions} if dimensions else {}
-    for attempt in range(policy.max_retries + 1):
-        try:
-            response = client.embeddings.create(model=model, input=texts, **extra)
-        except openai.OpenAIError as exc:
-            retryable, what = _classify(exc)
-            if not retryable:
-                raise _fatal(exc, what, model, secret) from None
-            if attempt == policy.max_retries:
-                raise EmbeddingRequestError(
-                    f"OpenAI embeddings request for model {model!r} failed after "
-                    f"{attempt + 1} attempts, last error: {what}"
-                ) from None
-            delay = backoff_delay(attempt, policy.base_s, policy.max_s, rng, _retry_after_s(exc))
-            log.warning(
-                "openai embeddings: %s, retry %d/%d in %.2fs",
-                what,
-                attempt + 1,
-                policy.max_retries,
-                delay,
-            )
-            sleep(delay)
-            continue
-        data = sorted(response.data, key=lambda d: d.index)
-        if len(data) != len(texts):
-            raise EmbeddingRequestError(
-                f"OpenAI embeddings: asked for {len(texts)} vectors, got {len(data)}"
-            )
-        return np.asarray([d.embedding for d in data], dtype=np.float32)
-    raise AssertionError("unreachable")  # pragma: no cover
+    try:
+        # the raw response says how many retries the SDK took, which its own INFO log (quieted
+        # in jobs) would otherwise be the only trace of
+        raw = client.embeddings.with_raw_response.create(model=model, input=texts, **extra)
+    except openai.OpenAIError as exc:
+        transient, what = _classify(exc)
+        if not transient:
+            raise _fatal(exc, what, model, secret) from None
+        attempts = _attempts(exc)
+        tried = f" after {attempts} attempts" if attempts is not None else ""
+        raise EmbeddingRequestError(
+            f"OpenAI embeddings request for model {model!r} failed{tried}, last error: {what}"
+        ) from None
+    if raw.retries_taken:
+        log.warning(
+            "openai embeddings: a batch of %d texts succeeded after %d retries",
+            len(texts),
+            raw.retries_taken,
+        )
+    data = sorted(raw.parse().data, key=lambda d: d.index)
+    if len(data) != len(texts):
+        raise EmbeddingRequestError(
+            f"OpenAI embeddings: asked for {len(texts)} vectors, got {len(data)}"
+        )
+    return np.asarray([d.embedding for d in data], dtype=np.float32)
 
 
 def _fatal(exc: Exception, what: str, model: str, secret: str | None) -> EmbeddingRequestError:
@@ -219,7 +186,7 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 def embed_all(
-    client,
+    client: openai.OpenAI,
     model: str,
     items: Sequence[tuple[str, str]],
     on_batch: Callable[[list[str], np.ndarray], None],
@@ -227,8 +194,6 @@ def embed_all(
     max_batch_inputs: int = 256,
     max_batch_tokens: int = 250_000,
     max_concurrency: int = 4,
-    policy: RetryPolicy | None = None,
-    seed: int = 0,
 ) -> int:
     """Embed (key, text) items with at most ``max_concurrency`` requests in flight.
 
@@ -237,7 +202,6 @@ def embed_all(
     after the in-flight batches finish (their results are still handed to ``on_batch``).
     Returns the number of batches.
     """
-    policy = policy or RetryPolicy()
     batches = plan_batches(
         [(k, clip_text(t)) for k, t in items], max_batch_inputs, max_batch_tokens
     )
@@ -250,20 +214,11 @@ def embed_all(
     error: BaseException | None = None
     with ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="openai") as pool:
         pending: dict[Future, list[str]] = {}
-        queue = list(enumerate(batches))
-        queue.reverse()
+        queue = batches[::-1]
         while queue or pending:
             while queue and error is None and len(pending) < max_concurrency:
-                i, batch = queue.pop()
-                future = pool.submit(
-                    embed_batch,
-                    client,
-                    model,
-                    [t for _, t in batch],
-                    dimensions,
-                    policy,
-                    random.Random(seed * 1_000_003 + i),
-                )
+                batch = queue.pop()
+                future = pool.submit(embed_batch, client, model, [t for _, t in batch], dimensions)
                 pending[future] = [k for k, _ in batch]
             if not pending:
                 break

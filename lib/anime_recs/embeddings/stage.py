@@ -43,7 +43,6 @@ from anime_recs.embeddings.engine import engine_tag, export_archive, exported_fo
 from anime_recs.embeddings.openai_embedder import (
     API_KEY_ENV,
     EmbeddingRequestError,
-    RetryPolicy,
     api_key_from_env,
     embed_all,
     l2_normalise,
@@ -219,7 +218,7 @@ def embed_openai(
     todo = missing_texts(spark, lake, model_key, texts)
     log.info("embedder %s: %d texts not in %s", name, len(todo), tables.EMBEDDING_CACHE)
     if todo:
-        client = make_client(api_key, cfg.base_url, cfg.timeout_s)
+        client = make_client(api_key, cfg.base_url, cfg.timeout_s, cfg.max_retries)
         writer = CacheWriter(spark, lake, model_key)
         try:
             embed_all(
@@ -231,7 +230,6 @@ def embed_openai(
                 max_batch_inputs=cfg.max_batch_inputs,
                 max_batch_tokens=cfg.max_batch_tokens,
                 max_concurrency=cfg.max_concurrency,
-                policy=RetryPolicy(cfg.max_retries, cfg.backoff_base_s, cfg.backoff_max_s),
             )
         except EmbeddingRequestError as exc:
             raise JobError(f"embedder {name}: {exc}") from None

@@ -11,7 +11,7 @@ It does what the trainer would do for this task:
   batch with ``b_i`` as the target of ``a_i`` (in-batch negatives; labels unused);
 - AdamW (weight decay 0.01, none on biases and LayerNorm), gradient norm clipped at 1.0;
 - learning rate warmed up linearly over ``ceil(warmup_ratio * total_steps)`` steps, then decayed
-  linearly to 0 (:func:`linear_warmup_factor`);
+  linearly to 0 (:func:`make_scheduler`, ``transformers.get_linear_schedule_with_warmup``);
 - a fixed seed: ``transformers.set_seed`` (python, numpy, torch) plus a per-epoch shuffling
   generator seeded with ``seed + epoch``;
 - the Spearman correlation of cosine vs label on the validation pairs
@@ -42,11 +42,14 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anime_recs.options import LOSSES
 from anime_recs.progress import eta_s
 from anime_recs.training.examples import PairSet
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -121,15 +124,21 @@ def warmup_steps(total_steps: int, warmup_ratio: float) -> int:
     return math.ceil(total_steps * warmup_ratio)
 
 
-def linear_warmup_factor(step: int, warmup: int, total: int) -> float:
-    """Learning-rate multiplier at optimizer step ``step`` (0-based).
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, total_steps: int, warmup_ratio: float
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """The learning-rate schedule: ``transformers.get_linear_schedule_with_warmup``.
 
-    ``step / warmup`` while ``step < warmup``, then ``(total - step) / (total - warmup)``
-    (clipped at 0): a linear ramp from 0 to the peak rate, then a linear decay to 0.
+    The multiplier at optimizer step ``step`` (0-based) is ``step / warmup`` while
+    ``step < warmup`` (``warmup = warmup_steps(total_steps, warmup_ratio)``), then
+    ``(total_steps - step) / (total_steps - warmup)`` clipped at 0: a linear ramp from 0 to the
+    peak rate, then a linear decay to 0.
     """
-    if step < warmup:
-        return step / max(1, warmup)
-    return max(0.0, (total - step) / max(1, total - warmup))
+    from transformers import get_linear_schedule_with_warmup
+
+    return get_linear_schedule_with_warmup(
+        optimizer, warmup_steps(total_steps, warmup_ratio), total_steps
+    )
 
 
 def steps_per_epoch(n_pairs: int, batch_size: int) -> int:
@@ -354,14 +363,11 @@ def train(
 
     per_epoch = steps_per_epoch(len(train_pairs), settings.batch_size)
     total = per_epoch * settings.epochs
-    warmup = warmup_steps(total, settings.warmup_ratio)
     if settings.loss not in LOSSES:
         raise ValueError(f"unknown loss {settings.loss!r}; expected one of {LOSSES}")
     loss_fn = getattr(losses, settings.loss)(model)
     optimizer = make_optimizer(model, settings.learning_rate, settings.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: linear_warmup_factor(step, warmup, total)
-    )
+    scheduler = make_scheduler(optimizer, total, settings.warmup_ratio)
 
     resume = latest_checkpoint(checkpoint_dir)
     if resume is not None:
