@@ -1,6 +1,6 @@
 """Offline evaluation on a real-data lake: the recommend stage's scoring without the stage.
 
-The experiments of the quality work (fusion settings, vector adapters, the learning curve)
+The experiments of the quality work (vector adapters, the learning curve)
 score many variants of one recommender on the same users. Rerunning the ``recommend`` stage
 for each costs minutes of Spark; this module loads what the stage reads from a lake once
 (ratings, vectors, promoter-Jaccard pairs) into numpy, cached beside the lake, and scores
@@ -23,6 +23,7 @@ import pandas as pd
 from anime_recs.evaluation.evaluate import evaluation_table
 from anime_recs.recommend.neighbors import cosine_neighbors, neighbor_frame, topk_by_key
 from anime_recs.recommend.scoring import build_model, score_chunk
+from anime_recs.tables import ALL
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf" / "local.yaml")
 
@@ -135,10 +136,10 @@ def score_lists(
     """Every test user's list per recommender (``neighbors`` keys, plus ``popularity`` when
     named with an empty frame), flattened like ``evaluate.flat_lists``; ``users`` restricts
     the scored users (sorted ids)."""
-    names = list(neighbors)
-    frames = {n: f for n, f in neighbors.items() if n != "popularity"}
+    lists = [(name, ALL) for name in neighbors]
+    frames = {(n, ALL): f for n, f in neighbors.items() if n != "popularity"}
     promoters = lake.train_promoters()[["anime_id", "promoters"]]
-    model = build_model(names, frames, promoters, k)
+    model = build_model(lists, frames, promoters, k)
     r = lake.ratings
     if users is not None:
         r = r[r["user_id"].isin(users)]
@@ -153,7 +154,7 @@ def score_lists(
         aggregation,
         frequency_bonus,
     ).to_pandas()
-    flat = table[["recommender", "user_id", "promoted_test"]].copy()
+    flat = table[["recommender", "view", "user_id", "promoted_test"]].copy()
     for col, prefix, fill in (("anime_ids", "a", -1), ("test_ratings", "t", 0)):
         padded = np.full((len(table), n_max), fill, dtype=np.int64)
         for i, values in enumerate(table[col]):
@@ -171,9 +172,11 @@ def evaluate(
     seed: int = 11,
     **scoring,
 ) -> pd.DataFrame:
-    """The ``evaluation`` table (metrics and NPS CIs per recommender and N) of ``neighbors``."""
+    """The ``evaluation`` rows of the lists as made (view ``all``: metrics and CIs per
+    recommender and N) of ``neighbors``."""
     flat = score_lists(lake, neighbors, n_max=n_max, **scoring)
-    return evaluation_table(flat, n_max, list(neighbors), bootstrap_samples, seed)
+    no_cold = np.zeros(0, dtype=np.int64)
+    return evaluation_table(flat, n_max, {ALL: list(neighbors)}, no_cold, bootstrap_samples, seed)
 
 
 def side_by_side(evaluation: pd.DataFrame, ns: tuple[int, ...] = (1, 3, 5, 10)) -> str:

@@ -34,6 +34,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from anime_recs.tables import ALL, COLD, WARM
+
 REPO = Path(__file__).resolve().parents[1]
 ANIME_FILES = ("mal2020/anime.csv", "mal2020/anime_with_synopsis.csv")
 # name -> its rating files; a set of several files is their union, each file's user ids moved
@@ -204,6 +206,8 @@ def run_pipeline(conf: str, overrides: list[str], *stages: str, skip: tuple[str,
 
 def summary(root: Path, name: str) -> str:
     """The quality section of one real set, from its lake and MLflow store."""
+    from pyspark.sql import functions as F
+
     from anime_recs import tables
     from anime_recs.config import load_config
     from anime_recs.evaluation.evaluate import flat_lists
@@ -215,79 +219,125 @@ def summary(root: Path, name: str) -> str:
     spark = get_spark(settings.spark, "ERROR")
     lake = str(root / "lake")
     evaluation = read_table(spark, lake, tables.EVALUATION).toPandas()
-    cold = read_table(spark, lake, tables.COLD_START_EVALUATION).toPandas()
     ratings = read_table(spark, lake, tables.RATINGS)
     counts = {r["split"]: r["count"] for r in ratings.groupBy("split").count().collect()}
     users = ratings.select("user_id").distinct().count()
+    train_titles = ratings.where(F.col("split") == tables.TRAIN).select("anime_id").distinct()
+    cold_ratings = ratings.where(F.col("split") == tables.TEST).join(
+        train_titles, "anime_id", "left_anti"
+    )
+    cold_titles = cold_ratings.select("anime_id").distinct().count()
+    view_users = evaluation.groupby("view")["users_total"].max()
     lines = [
         f"### {name}",
         "",
         f"{users:,} users, {counts.get('train', 0):,} train and {counts.get('test', 0):,} test "
-        f"ratings; {int(evaluation['users_total'].max()):,} test users.",
-        "",
-        "| recommender | NPS@1 [95% CI] | NPS@5 [95% CI] | NPS@10 [95% CI] | "
-        "precision@1 | precision@5 | precision@10 | recall@10 | nDCG@10 | "
-        "cold hits@10 | cold NPS@10 |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"ratings. Cold titles (the newest, no train rating): {cold_titles:,}, with "
+        f"{cold_ratings.count():,} test ratings. Test users: {int(view_users[ALL]):,}; with a "
+        f"warm test rating {int(view_users[WARM]):,}; with a cold one "
+        f"{int(view_users.get(COLD, 0)):,}.",
     ]
-    at10 = evaluation[evaluation["n"] == 10].sort_values("nps", ascending=False)
-    for rec in at10["recommender"]:
-        rows = evaluation[evaluation["recommender"] == rec].set_index("n")
-        c = cold[(cold["recommender"] == rec) & (cold["n"] == 10)].iloc[0]
-
-        def ci(n: int, rows=rows) -> str:
-            return f"{rows.nps[n]:.3f} [{rows.nps_ci_low[n]:.3f}, {rows.nps_ci_high[n]:.3f}]"
-
-        cold_nps = "" if c.cold_hits == 0 else f"{c.nps_cold:.3f}"
-        lines.append(
-            f"| {rec} | {ci(1)} | {ci(5)} | {ci(10)} | {rows.precision[1]:.4f} | "
-            f"{rows.precision[5]:.4f} | {rows.precision[10]:.4f} | {rows.recall[10]:.4f} | "
-            f"{rows.ndcg[10]:.4f} | {int(c.cold_hits)} | {cold_nps} |"
-        )
-    first = cold.iloc[0] if len(cold) else None
-    if first is not None:
+    for view, title in (
+        (WARM, "Warm titles: ranked among and scored on the titles with train ratings"),
+        (COLD, "Cold titles: ranked among and scored on the newest titles (no train rating)"),
+        (ALL, "The lists as made (warm and cold titles, every test rating)"),
+    ):
         lines += [
             "",
-            f"Cold-start titles: {int(first.users_with_cold_test):,} test users rated at least "
-            "one title that has no train rating.",
+            f"**{title}** (95% CIs: bootstrap over users)",
+            "",
+            *view_lines(evaluation, view),
         ]
+    lines += ["", *target_lines(evaluation)]
     flat = flat_lists(read_table(spark, lake, tables.USER_SCORES), 10).toPandas()
-    lines += ["", *hit_enthusiasm(flat, list(at10["recommender"]))]
-    lines += ["", *target_lines(evaluation, settings.finetune.adapter.source)]
+    base = settings.finetune.adapter.source
+    lines += ["", *customization_lines(flat, evaluation, base, settings.recommend)]
     lines += ["", *recipe_lines(root)]
     lines += ["", *held_out_lines(spark, lake, settings)]
     spark.stop()
     return "\n".join(lines) + "\n"
 
 
-def target_lines(evaluation, base: str) -> list[str]:
-    """Markdown lines: the issue's targets at every N of ``evaluation``: each customized
-    content embedder against ``base`` (the encoder it customizes) and ``hybrid`` against
-    ``jaccard_cf``, the N where its NPS and its precision are at or above, and the lowest
-    difference (the largest shortfall when negative)."""
-    from anime_recs.tables import BUILTIN_RECOMMENDERS, HYBRID, JACCARD_CF
+def view_lines(evaluation, view: str) -> list[str]:
+    """Markdown lines: one view's precision@1/5/10 with CIs, net promoter hits@10, promoter
+    share@10, NPS@1/10 with CIs and the share of cold slots at N = 10, best precision@10
+    first."""
+    rows = evaluation[evaluation["view"] == view]
+    lines = [
+        "| recommender | P@1 [95% CI] | P@5 [95% CI] | P@10 [95% CI] | net promoter hits@10 | "
+        "promoter share@10 | NPS@1 [95% CI] | NPS@10 [95% CI] | cold slots@10 |",
+        "|---|---|---|---|---:|---:|---|---|---:|",
+    ]
+    at10 = rows[rows["n"] == 10].sort_values("precision", ascending=False)
+    for rec in at10["recommender"]:
+        r = rows[rows["recommender"] == rec].set_index("n")
 
-    names = sorted(set(evaluation["recommender"]))
-    pairs = [(n, base) for n in names if n not in (base, HYBRID, *BUILTIN_RECOMMENDERS)]
-    pairs.append((HYBRID, JACCARD_CF))
+        def ci(metric: str, n: int, r=r) -> str:
+            low, high = r[f"{metric}_ci_low"][n], r[f"{metric}_ci_high"][n]
+            return f"{r[metric][n]:.4f} [{low:.4f}, {high:.4f}]"
+
+        lines.append(
+            f"| {rec} | {ci('precision', 1)} | {ci('precision', 5)} | {ci('precision', 10)} | "
+            f"{r.net_promoter_hits[10]:.3f} | {r.promoter_share[10]:.3f} | {ci('nps', 1)} | "
+            f"{ci('nps', 10)} | {r.cold_share[10]:.3f} |"
+        )
+    return lines
+
+
+def target_lines(evaluation) -> list[str]:
+    """Markdown lines: the served ``hybrid`` against every other recommender on warm
+    precision@N and against the base encoder on cold precision@N: at how many N it is at or
+    above, and the lowest difference (the largest shortfall when negative)."""
+    from anime_recs.tables import HYBRID
+
     ns = sorted(set(evaluation["n"]))
     lines = [
-        f"| recommender | against | N (of {len(ns)}) with NPS at or above | "
-        "lowest NPS difference | N with precision at or above | lowest precision difference |",
-        "|---|---|---:|---:|---:|---:|",
+        f"| view | hybrid against | N (of {len(ns)}) with precision at or above | "
+        "lowest precision difference |",
+        "|---|---|---:|---:|",
     ]
-    for name, other in pairs:
-        if name not in names or other not in names:
+    for view in (WARM, COLD):
+        rows = evaluation[evaluation["view"] == view]
+        if HYBRID not in set(rows["recommender"]):
             continue
-        mine = evaluation[evaluation["recommender"] == name].set_index("n")
-        theirs = evaluation[evaluation["recommender"] == other].set_index("n")
-        nps = (mine["nps"] - theirs["nps"]).loc[ns]
-        precision = (mine["precision"] - theirs["precision"]).loc[ns]
-        lines.append(
-            f"| {name} | {other} | {int((nps >= 0).sum())} | {nps.min():+.4f} (N = "
-            f"{int(nps.idxmin())}) | {int((precision >= 0).sum())} | {precision.min():+.4f} "
-            f"(N = {int(precision.idxmin())}) |"
-        )
+        mine = rows[rows["recommender"] == HYBRID].set_index("n")["precision"]
+        for other in sorted(set(rows["recommender"]) - {HYBRID}):
+            theirs = rows[rows["recommender"] == other].set_index("n")["precision"]
+            gap = (mine - theirs).loc[ns]
+            lines.append(
+                f"| {view} | {other} | {int((gap >= -1e-12).sum())} | "
+                f"{gap.min():+.4f} (N = {int(gap.idxmin())}) |"
+            )
+    return lines
+
+
+def customization_lines(flat, evaluation, base: str, rc) -> list[str]:
+    """Markdown lines: each customized content embedder against ``base`` (the encoder it
+    customizes), on warm and on cold titles: the precision@5 and @10 difference, mean over
+    users with a paired bootstrap 95% CI (the same resampled users for both)."""
+    from anime_recs.evaluation.bootstrap import paired_difference_ci
+    from anime_recs.evaluation.metrics import user_stats
+    from anime_recs.tables import BUILTIN_RECOMMENDERS, HYBRID
+
+    names = sorted(set(evaluation["recommender"]) - {base, HYBRID, *BUILTIN_RECOMMENDERS})
+    lines = [
+        f"| embedder | view | P@5 - {base} [95% CI] | P@10 - {base} [95% CI] |",
+        "|---|---|---|---|",
+    ]
+    for name in names:
+        for view in (WARM, COLD):
+            rows = flat[flat["view"] == view]
+            mine = rows[rows["recommender"] == name].sort_values("user_id")
+            theirs = rows[rows["recommender"] == base].sort_values("user_id")
+            cells = []
+            for n in (5, 10):
+                liked = [
+                    user_stats(frame[[f"t{i}" for i in range(n)]].to_numpy(), n)[2] / n
+                    for frame in (mine, theirs)
+                ]
+                mean, low, high = paired_difference_ci(*liked, rc.bootstrap_samples, rc.seed)
+                cells.append(f"{mean:+.4f} [{low:+.4f}, {high:+.4f}]")
+            lines.append(f"| {name} | {view} | {cells[0]} | {cells[1]} |")
     return lines
 
 
@@ -386,36 +436,6 @@ def held_out_lines(spark, lake: str, config) -> list[str]:
         cells = [f"{v:.4f}" if v is not None else "" for v in (spearman, ndcg)]
         gap = f"{diffs[:, i].mean():+.4f} [{low[i]:+.4f}, {high[i]:+.4f}]"
         lines.append(f"| {name} | {' | '.join(cells)} | {gap} |")
-    return lines
-
-
-def hit_enthusiasm(flat, recommenders: list[str], ns: tuple[int, ...] = (1, 5, 10)) -> list[str]:
-    """Markdown lines: per recommender and N, the hits, their mean NPS points unweighted and
-    weighted by position (``sum w p / sum w``), and the share of promoters among them. NPS@N
-    divides the position-weighted points by the unweighted number of hits, so a list that
-    finds more hits further down scores a lower NPS@N at equal enthusiasm per hit; these
-    columns separate the two."""
-    from anime_recs.evaluation.metrics import points, position_weights
-
-    head = "| recommender | " + " | ".join(
-        f"hits@{n} | points/hit@{n} | weighted@{n} | promoters@{n}" for n in ns
-    )
-    lines = [head + " |", "|---" + "|---:" * (4 * len(ns)) + "|"]
-    for name in recommenders:
-        rows = flat[flat["recommender"] == name]
-        ratings = rows[[f"t{i}" for i in range(max(ns))]].to_numpy()
-        cells = [name]
-        for n in ns:
-            top, w = ratings[:, :n], position_weights(n)
-            hit = top > 0
-            p = points(top)
-            cells += [
-                f"{int(hit.sum()):,}",
-                f"{p[hit].mean():.3f}",
-                f"{(p * w).sum() / (hit * w).sum():.3f}",
-                f"{(top[hit] >= 9).mean():.3f}",
-            ]
-        lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 

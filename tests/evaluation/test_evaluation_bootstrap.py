@@ -40,3 +40,15 @@ def test_constant_ratio_gives_a_point_interval_and_edge_cases():
     assert np.isnan(low).all()
     with pytest.raises(ValueError, match="one shape"):
         bootstrap_ratio_ci(np.zeros((3, 1)), np.zeros((3, 2)), 10, seed=1)
+
+
+def test_paired_difference_ci_resamples_users_of_both_recommenders_together():
+    from anime_recs.evaluation.bootstrap import paired_difference_ci
+
+    # b = a - 0.1 for every user: the paired difference is exactly 0.1 in every replicate,
+    # however spread a is
+    a = np.random.default_rng(0).random(200)
+    mean, low, high = paired_difference_ci(a, a - 0.1, 300, 1)
+    assert mean == pytest.approx(0.1) and low == pytest.approx(0.1) and high == pytest.approx(0.1)
+    mean, low, high = paired_difference_ci(np.r_[np.ones(50), np.zeros(50)], np.zeros(100), 500, 1)
+    assert mean == pytest.approx(0.5) and 0.35 < low < 0.5 < high < 0.65

@@ -56,3 +56,16 @@ def bootstrap_ratio_ci(
         low[valid] = np.nanquantile(ratios[:, valid], alpha, axis=0)
         high[valid] = np.nanquantile(ratios[:, valid], 1 - alpha, axis=0)
     return low, high
+
+
+def paired_difference_ci(
+    a: np.ndarray, b: np.ndarray, samples: int, seed: int, level: float = 0.95
+) -> tuple[float, float, float]:
+    """Mean of the per-user differences ``a_u - b_u`` (two recommenders' measures of the same
+    users, in the same order) and its percentile bootstrap CI, resampling users:
+    ``(mean, low, high)``."""
+    diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    if diff.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    low, high = bootstrap_ratio_ci(diff[:, None], np.ones((diff.size, 1)), samples, seed, level)
+    return float(diff.mean()), float(low[0]), float(high[0])

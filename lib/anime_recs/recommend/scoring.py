@@ -33,7 +33,6 @@ from anime_recs.recommend.popularity import (
 from anime_recs.tables import (
     ALL,
     COLD,
-    HYBRID,
     POPULARITY,
     TEST,
     TRAIN,
@@ -84,7 +83,7 @@ class ScoringModel:
     pop_titles: np.ndarray | None = None
     pop_scores: np.ndarray | None = None
     pop_position: np.ndarray | None = None
-    hybrid: HybridParts | None = None
+    hybrids: dict[str, HybridParts] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -111,22 +110,20 @@ def build_model(
     promoters: pd.DataFrame,
     k: int,
     dense: dict[str, DenseModel] | None = None,
-    hybrid: HybridParts | None = None,
+    hybrids: dict[str, HybridParts] | None = None,
 ) -> ScoringModel:
     """Assemble a :class:`ScoringModel` from neighbour frames, dense models and the train
     promoter counts (every title rated in train: the warm titles).
 
     ``lists`` names every (recommender, view) to score: ``popularity``, a dense model's name,
-    ``hybrid`` (its parts' lists: ``hybrid``'s collaborative side, and the ``cold`` neighbours
-    of its content side), or a key of ``neighbors`` (frames with ``anime_id``, ``neighbor_id``,
-    ``rank``, ``similarity``).
+    a key of ``hybrids`` (made of its parts' lists: the ``warm`` list of its collaborative side
+    and the ``cold`` list of its content side), or a key of ``neighbors`` (frames with
+    ``anime_id``, ``neighbor_id``, ``rank``, ``similarity``).
     """
-    dense = dense or {}
-    needed = [key for key in lists if key[0] != HYBRID]
-    if any(key[0] == HYBRID for key in lists):
-        if hybrid is None:
-            raise ValueError("the hybrid's lists need its parts")
-        needed += [(hybrid.collaborative, WARM), (hybrid.content, COLD)]
+    dense, hybrids = dense or {}, hybrids or {}
+    needed = [key for key in lists if key[0] not in hybrids]
+    for name in {key[0] for key in lists if key[0] in hybrids}:
+        needed += [(hybrids[name].collaborative, WARM), (hybrids[name].content, COLD)]
     unknown = [
         key
         for key in needed
@@ -140,7 +137,7 @@ def build_model(
         ids += [frame["anime_id"].to_numpy(np.int64), frame["neighbor_id"].to_numpy(np.int64)]
     universe = np.unique(np.concatenate(ids))
     warm = np.isin(universe, promoters["anime_id"].to_numpy(dtype=np.int64))
-    model = ScoringModel(universe=universe, warm=warm, lists=list(lists), hybrid=hybrid)
+    model = ScoringModel(universe=universe, warm=warm, lists=list(lists), hybrids=hybrids)
     for key, frame in neighbors.items():
         if key in needed:
             model.neighbors[key] = neighbor_arrays(frame, universe, k)
@@ -269,8 +266,8 @@ def score_chunk(
     def lists_of(name: str, view: str) -> tuple[np.ndarray, np.ndarray]:
         if (name, view) in made:
             return made[(name, view)]
-        if name == HYBRID:
-            parts = model.hybrid
+        if name in model.hybrids:
+            parts = model.hybrids[name]
             warm_lists = lists_of(parts.collaborative, WARM)
             cold_lists = lists_of(parts.content, COLD)
             if view == WARM:

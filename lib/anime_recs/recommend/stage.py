@@ -23,10 +23,11 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from anime_recs import tables
@@ -41,7 +42,7 @@ from anime_recs.recommend.neighbors import (
     jaccard_neighbors,
     restrict_neighbors,
 )
-from anime_recs.recommend.peers import fit_als, fit_ease
+from anime_recs.recommend.peers import DenseModel, fit_als, fit_ease
 from anime_recs.recommend.popularity import promoter_counts
 from anime_recs.recommend.scoring import (
     HybridParts,
@@ -111,6 +112,45 @@ def view_neighbors(
     return views
 
 
+def hybrid_parts(rc: RecommendConfig) -> HybridParts:
+    """The ``hybrid`` recommender of the ``recommend.hybrid`` settings."""
+    hy = rc.hybrid
+    return HybridParts(hy.collaborative, hy.content, tuple(hy.cold_slots), hy.min_similarity)
+
+
+def recommender_models(
+    names: list[str],
+    rc: RecommendConfig,
+    warm: np.ndarray,
+    train: DataFrame,
+    pairs: DataFrame,
+    vectors_of: Callable[[str], pd.DataFrame],
+) -> tuple[dict[tuple[str, str], pd.DataFrame], dict[str, DenseModel]]:
+    """What the recommenders ``names`` list from, fitted on the ``train`` ratings: the
+    neighbours per view of each neighbour recommender (:func:`view_neighbors`: ``jaccard_cf``
+    from the promoter-Jaccard ``pairs``, an embedder from ``vectors_of(name)``'s cosine) and
+    the dense models of the peers (``ease``, ``als`` with ``recommend.ease``/``.als``)."""
+    depth = max(rc.k, NEIGHBOUR_DEPTH)
+    views: dict[tuple[str, str], pd.DataFrame] = {}
+    dense: dict[str, DenseModel] = {}
+    for name in names:
+        if name == POPULARITY:
+            continue
+        if name == EASE:
+            dense[name] = fit_ease(train, rc.ease.l2, rc.ease.max_titles)
+        elif name == ALS:
+            als = rc.als
+            dense[name] = fit_als(train, als.rank, als.reg, als.alpha, als.max_iter, als.seed)
+        else:
+            if name == JACCARD_CF:
+                deep = jaccard_neighbors(pairs, depth)
+            else:
+                deep = cosine_neighbors(*embedding_matrix(vectors_of(name)), depth)
+            for view, frame in view_neighbors(deep, rc.k, warm, name != JACCARD_CF).items():
+                views[(name, view)] = frame
+    return views, dense
+
+
 def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
     """Neighbours, peers, user lists per view, recommendations, evaluation, report; one MLflow
     run."""
@@ -140,28 +180,19 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
     parts = [hy.collaborative, hy.content] if HYBRID in recommenders else []
     built = [r for r in dict.fromkeys([*recommenders, *parts]) if r != HYBRID]
 
-    # 1. neighbours (driver-side numpy) at a depth that leaves k per title in every view
-    with step("neighbours") as facts:
-        depth = max(rc.k, NEIGHBOUR_DEPTH)
-        views: dict[tuple[str, str], pd.DataFrame] = {}
-        for name in built:
-            if name in (POPULARITY, *DENSE_RECOMMENDERS):
-                continue
-            if name == JACCARD_CF:
-                pairs = read_table(
-                    spark, lake, tables.ANIME_PAIR_JACCARD, versions[tables.ANIME_PAIR_JACCARD]
-                )
-                deep = jaccard_neighbors(pairs, depth)
-            else:
-                vectors = (
-                    embeddings.filter(embeddings.embedder == name)
-                    .select("anime_id", "embedding")
-                    .toPandas()
-                )
-                deep = cosine_neighbors(*embedding_matrix(vectors), depth)
-            for view, frame in view_neighbors(deep, rc.k, warm, name != JACCARD_CF).items():
-                views[(name, view)] = frame
-            facts[name] = len(views[(name, ALL)])
+    # 1. neighbours (driver-side numpy) and the peers, fitted on the train split
+    with step("models") as facts:
+        pairs = read_table(
+            spark, lake, tables.ANIME_PAIR_JACCARD, versions[tables.ANIME_PAIR_JACCARD]
+        )
+
+        def vectors_of(name: str) -> pd.DataFrame:
+            rows = embeddings.filter(embeddings.embedder == name)
+            return rows.select("anime_id", "embedding").toPandas()
+
+        views, dense = recommender_models(built, rc, warm, train, pairs, vectors_of)
+        facts.update({name: len(frame) for (name, view), frame in views.items() if view == ALL})
+        facts.update({name: int(model.titles.size) for name, model in dense.items()})
         frames = [
             frame.assign(recommender=name)
             for (name, view), frame in views.items()
@@ -175,19 +206,7 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
             facts["version"] = write_table(
                 frame, lake, tables.ANIME_NEIGHBORS, tables.ANIME_NEIGHBORS_SCHEMA
             )
-    timings["neighbours_s"] = facts["wall_s"]
-
-    # 2. the peers, fitted on the train split
-    dense = {}
-    with step("peers") as facts:
-        if EASE in built:
-            dense[EASE] = fit_ease(train, rc.ease.l2, rc.ease.max_titles)
-            facts[EASE] = int(dense[EASE].titles.size)
-        if ALS in built:
-            als = rc.als
-            dense[ALS] = fit_als(train, als.rank, als.reg, als.alpha, als.max_iter, als.seed)
-            facts[ALS] = int(dense[ALS].titles.size)
-    timings["peers_s"] = facts["wall_s"]
+    timings["models_s"] = facts["wall_s"]
 
     # 3. per-user lists of every recommender and view in one pass over the ratings
     lists = [
@@ -196,11 +215,8 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
         for view in list_views(name not in (JACCARD_CF, POPULARITY, *DENSE_RECOMMENDERS))
     ]
     with step("user lists") as facts:
-        hybrid = None
-        if parts:
-            slots = tuple(hy.cold_slots)
-            hybrid = HybridParts(hy.collaborative, hy.content, slots, hy.min_similarity)
-        model = build_model(lists, views, promoters, rc.k, dense, hybrid)
+        hybrids = {HYBRID: hybrid_parts(rc)} if parts else {}
+        model = build_model(lists, views, promoters, rc.k, dense, hybrids)
         facts["titles"] = int(model.universe.size)
         scored = score_users(
             spark, ratings, model, rc.k, rc.n_max, rc.aggregation, rc.frequency_bonus
