@@ -120,3 +120,31 @@ def test_at_most_three_reasons_and_n_cut():
             "because": [20, 40, 10],
         }
     ]
+
+
+def test_ease_lists_with_a_cold_slot_and_their_reasons():
+    from anime_recs.recommend.peers import DenseModel
+    from anime_recs.serve.lists import ServedParts
+
+    # EASE weights over the warm titles 10, 20, 30 (rows: promoted title, columns: scored)
+    weights = np.array([[0.0, 0.6, 0.2], [0.3, 0.0, 0.1], [0.5, -0.2, 0.0]], np.float32)
+    ease = DenseModel(titles=np.array([10, 20, 30]), item_weights=weights)
+    # 40 and 50 are cold: 40 is the content neighbour of 10 (.7), 50 of 20 (.3)
+    cold = pd.DataFrame(
+        [(10, 40, 1, 0.7), (20, 50, 1, 0.3)],
+        columns=["anime_id", "neighbor_id", "rank", "similarity"],
+    )
+    parts = ServedParts(dense=ease, cold_neighbors=cold, cold_slots=(1,), min_similarity=0.5)
+    model = build_serve_model(ANIME, None, PROMOTERS, 2, parts)
+    # user 7 promoted 10 and 30: scores 20 -> 0.6 - 0.2 = 0.4; slot 1 takes 40 (0.7 >= 0.5)
+    # user 8 promoted 20: 10 -> 0.3, 30 -> 0.1; 50's similarity 0.3 is below: no cold title
+    u = np.array([7, 7, 8])
+    a = np.array([10, 30, 20])
+    table = serve_chunk(u, a, np.array([9, 10, 9]), np.ones(3, bool), model, 3, 2, "weighted", 0)
+    rows = [
+        (r["user_id"], r["anime_id"], round(r["score"], 6), r["because"]) for r in table.to_pylist()
+    ]
+    assert rows[:2] == [(7, 40, 0.7, [10]), (7, 20, 0.4, [10])]
+    assert rows[3:5] == [(8, 10, 0.3, [20]), (8, 30, 0.1, [20])]
+    # the rest is the popularity fallback (50 first: 5 promoters)
+    assert rows[2][:2] == (7, 50) and rows[5][:2] == (8, 50)

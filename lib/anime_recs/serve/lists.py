@@ -3,11 +3,14 @@
 For every user with at least one rating (any split) the list has ``n`` titles when that many
 unseen titles exist:
 
-1. the recommender's candidates: the top-``k`` neighbours of the user's promoted titles
-   (rating >= 9, any split), aggregated and ranked exactly as the evaluated lists
-   (:mod:`anime_recs.recommend.candidates`), ``source = model``, ``because`` = the promoted
-   titles that led to the title, best first (by similarity, ties by smaller ``anime_id``), at
-   most :data:`MAX_REASONS`;
+1. the recommender's list, made as the evaluated lists are made but from the user's whole
+   history (rating >= 9 in any split promoted, every seen title excluded): a neighbour
+   recommender's candidates (:mod:`anime_recs.recommend.candidates`), a peer's best scored
+   titles (:mod:`anime_recs.recommend.peers`), or the hybrid's collaborative list with new
+   titles in its cold slots (:mod:`anime_recs.recommend.hybrid`); ``source = model``,
+   ``because`` = the promoted titles that led to the title (a neighbour's seeds; for EASE the
+   promoted titles of largest positive weight toward it), best first, ties by smaller
+   ``anime_id``, at most :data:`MAX_REASONS`;
 2. when they run out (or the user promoted nothing), the popularity list (promoters over all
    ratings, ties by smaller ``anime_id``, then every other title of ``anime`` by
    ``anime_id``) minus the titles already listed, ``source = popularity_fallback``, empty
@@ -31,11 +34,14 @@ from anime_recs.recommend.candidates import (
     candidate_rows,
     ranked_candidates,
 )
+from anime_recs.recommend.hybrid import merge_cold_slots
 from anime_recs.recommend.neighbors import neighbor_arrays
+from anime_recs.recommend.peers import DenseModel, dense_scores
 from anime_recs.recommend.popularity import (
     popularity_lists,
     popularity_order,
 )
+from anime_recs.recommend.scoring import dense_lists
 from anime_recs.tables import PROMOTER_MIN_RATING
 
 log = logging.getLogger(__name__)
@@ -67,10 +73,31 @@ class ServeModel:
     pop_titles: np.ndarray
     pop_scores: np.ndarray
     pop_position: np.ndarray
+    dense: DenseModel | None = None
+    dense_index: np.ndarray | None = None
+    cold: tuple[np.ndarray, np.ndarray] | None = None
+    cold_slots: tuple[int, ...] = ()
+    min_similarity: float = 0.0
+
+
+@dataclass(frozen=True)
+class ServedParts:
+    """What a recommender that is not one neighbour table lists from: a dense model
+    (``ease``, ``als``, or the hybrid's collaborative side when it is one) and, for the
+    ``hybrid``, its content side's neighbours among the cold titles with its cold slots."""
+
+    dense: DenseModel | None = None
+    cold_neighbors: pd.DataFrame | None = None
+    cold_slots: tuple[int, ...] = ()
+    min_similarity: float = 0.0
 
 
 def build_serve_model(
-    anime: pd.DataFrame, neighbors: pd.DataFrame | None, promoters: pd.DataFrame, k: int
+    anime: pd.DataFrame,
+    neighbors: pd.DataFrame | None,
+    promoters: pd.DataFrame,
+    k: int,
+    parts: ServedParts | None = None,
 ) -> ServeModel:
     """A :class:`ServeModel` from ``anime`` (anime_id, name), one recommender's neighbour rows
     (anime_id, neighbor_id, rank, similarity; None = popularity) and promoter counts
@@ -99,7 +126,59 @@ def build_serve_model(
     pop_titles = popularity_order(universe, counts)
     pop_position = np.empty(universe.size, dtype=np.int64)
     pop_position[pop_titles] = np.arange(universe.size)
-    return ServeModel(universe, names, nb, pop_titles, counts[pop_titles], pop_position)
+    model = ServeModel(universe, names, nb, pop_titles, counts[pop_titles], pop_position)
+    if parts is not None and parts.dense is not None:
+        servable = np.isin(parts.dense.titles, universe)
+        dense = parts.dense
+        if not servable.all():  # a title outside anime: its column goes
+            keep = np.flatnonzero(servable)
+            dense = DenseModel(
+                titles=dense.titles[keep],
+                item_weights=None if dense.item_weights is None else dense.item_weights[:, keep],
+                item_factors=None if dense.item_factors is None else dense.item_factors[keep],
+                user_ids=dense.user_ids,
+                user_factors=dense.user_factors,
+            )
+        model.dense = dense
+        model.dense_index = np.searchsorted(universe, dense.titles)
+    if parts is not None and parts.cold_neighbors is not None:
+        cold = parts.cold_neighbors
+        inside = np.isin(cold["anime_id"], universe) & np.isin(cold["neighbor_id"], universe)
+        model.cold = neighbor_arrays(cold[inside], universe, k)
+        model.cold_slots, model.min_similarity = parts.cold_slots, parts.min_similarity
+    return model
+
+
+def ease_reasons(
+    model: ServeModel,
+    promoted_user: np.ndarray,
+    promoted_title: np.ndarray,
+    titles: np.ndarray,
+    n_titles: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`~anime_recs.recommend.candidates.candidate_rows`-shaped ``(key, sim, seed)`` rows
+    for an EASE list: each listed title with each promoted title of its user whose weight
+    toward it is positive (``sim`` = that weight), so the reasons are the promoted titles that
+    contributed most to its score."""
+    lookup = np.full(n_titles, -1, dtype=np.int64)
+    lookup[model.dense_index] = np.arange(model.dense_index.size)
+    local = lookup[promoted_title]
+    order = np.argsort(promoted_user[local >= 0], kind="stable")
+    p_user = promoted_user[local >= 0][order]
+    p_title = promoted_title[local >= 0][order]
+    p_local = local[local >= 0][order]
+    listed_user, listed_pos = np.nonzero(titles >= 0)
+    n_users = titles.shape[0]
+    starts = np.searchsorted(p_user, np.arange(n_users))
+    counts = np.diff(np.r_[starts, p_user.size])[listed_user]
+    rows = np.repeat(np.arange(listed_user.size), counts)
+    within = np.arange(rows.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    promoted_at = starts[listed_user[rows]] + within
+    title = titles[listed_user[rows], listed_pos[rows]]
+    sim = model.dense.item_weights[p_local[promoted_at], lookup[title]].astype(np.float64)
+    keep = sim > 0
+    key = listed_user[rows] * n_titles + title
+    return key[keep], sim[keep], p_title[promoted_at][keep]
 
 
 def user_index(user_id: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -173,19 +252,35 @@ def serve_chunk(
     titles = np.full((n_users, n), -1, dtype=np.int64)
     scores = np.full((n_users, n), np.nan)
     reasons = np.full((n_users, n, MAX_REASONS), -1, dtype=np.int64)
-    if model.neighbors is not None:
+    promoted = known & is_rated & (rating >= PROMOTER_MIN_RATING)
+    seen_keys = np.unique(seen_user * n_titles + seen_title)
+    why: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    if model.dense is not None:
+        dense = dense_scores(model.dense, users, user[promoted], anime_id[promoted], n_users)
+        titles, scores = dense_lists(dense, model.dense_index, seen_keys, n_titles, n)
+        if model.dense.item_weights is not None:
+            why.append(ease_reasons(model, user[promoted], pos[promoted], titles, n_titles))
+    elif model.neighbors is not None:
         nb_index, nb_sim = model.neighbors
-        promoted = known & is_rated & (rating >= PROMOTER_MIN_RATING)
-        seen_keys = np.unique(seen_user * n_titles + seen_title)
-        key, sim, seed = candidate_rows(
-            user[promoted], pos[promoted], seen_keys, nb_index, nb_sim, k
-        )
+        rows = candidate_rows(user[promoted], pos[promoted], seen_keys, nb_index, nb_sim, k)
         titles, scores = ranked_candidates(
-            key, sim, n_titles, n_users, n, aggregation, frequency_bonus
+            rows[0], rows[1], n_titles, n_users, n, aggregation, frequency_bonus
         )
+        why.append(rows)
+    if model.cold is not None:
+        rows = candidate_rows(user[promoted], pos[promoted], seen_keys, *model.cold, k)
+        cold_titles, cold_scores = ranked_candidates(
+            rows[0], rows[1], n_titles, n_users, n, aggregation, frequency_bonus
+        )
+        titles, scores, _ = merge_cold_slots(
+            titles, scores, cold_titles, cold_scores, model.cold_slots, model.min_similarity
+        )
+        why.append(rows)
+    if why:
+        key, sim, seed = (np.concatenate(parts) for parts in zip(*why, strict=True))
         reasons = candidate_reasons(key, sim, seed, titles, n_titles, MAX_REASONS)
     titles, scores, filled = fill_from_popularity(titles, scores, seen_user, seen_title, model)
-    if model.neighbors is None:  # the popularity recommender: its list is the model
+    if model.neighbors is None and model.dense is None:  # popularity: its list is the model
         filled = np.zeros_like(filled)
     return served_table(users, titles, scores, filled, reasons, model)
 
