@@ -100,6 +100,16 @@ VARIANTS = {
 }
 
 
+def default_variant(conf: str) -> str:
+    """The :data:`VARIANTS` entry of the config's ``finetune.recipe``."""
+    from anime_recs.config import load_config
+
+    finetune = load_config(conf).finetune
+    if finetune.recipe == "adapter":
+        return f"adapter_{finetune.adapter.objective}"
+    return finetune.recipe
+
+
 def link_raw(shared: Path, ratings: tuple[str, ...], raw: Path, titles: str) -> None:
     """``raw`` holds the three files under the names the pipeline expects: links to the
     shared files, or (``titles == "rated"``) the anime files reduced to the rated titles; a
@@ -459,11 +469,11 @@ def main(argv: list[str] | None = None) -> int:
         "--recipes",
         nargs="+",
         choices=sorted(VARIANTS),
-        default=list(VARIANTS),
-        help="the customization recipes to run side by side (the encoder fine-tunes take "
-        "tens of CPU-minutes per set, the adapters seconds)",
+        help="the customization recipes to run side by side (default: the config's "
+        "finetune.recipe; the encoder fine-tunes take tens of CPU-minutes per set)",
     )
     args = parser.parse_args(argv)
+    args.recipes = args.recipes or [default_variant(args.conf)]
     for name in args.sets:
         root = Path(args.out).resolve() / name
         overrides = paths_overrides(root) + args.overrides
