@@ -5,7 +5,7 @@ once more exactly as ingest splits all ratings: the newest ``ingest.cold_title_f
 the titles rated in train become the validation's cold titles (every train rating of them is a
 validation rating) and a seeded ``ingest.test_fraction`` of the other train ratings too
 (:func:`validation_carve`). Every recommender is fitted on the rest with the product's own
-functions (``recommend.stage.recommender_models``, the jaccard stage's promoter Jaccard, the
+functions (``recommend.fitting.recommender_models``, the jaccard stage's promoter Jaccard, the
 peers' fits) and scored with the product's scoring and evaluation (one ``score_users`` pass,
 ``evaluation_table``) against the validation ratings:
 
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     from anime_recs.recommend.peers import fit_als, fit_ease
     from anime_recs.recommend.popularity import promoter_counts
     from anime_recs.recommend.scoring import HybridParts, build_model, score_users
-    from anime_recs.recommend.stage import recommender_models
+    from anime_recs.recommend.fitting import recommender_models
     from anime_recs.similarity.stage import configured_pair_jaccard, promoter_table
     from anime_recs.spark import get_spark
     from anime_recs.tables import ALL, COLD, JACCARD_CF, TRAIN, WARM

@@ -23,11 +23,10 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from anime_recs import tables
@@ -36,16 +35,9 @@ from anime_recs.errors import JobError
 from anime_recs.evaluation.evaluate import evaluation_table, flat_lists
 from anime_recs.evaluation.report import write_report
 from anime_recs.lakehouse import read_table, write_table
-from anime_recs.recommend.neighbors import (
-    cosine_neighbors,
-    embedding_matrix,
-    jaccard_neighbors,
-    restrict_neighbors,
-)
-from anime_recs.recommend.peers import DenseModel, fit_als, fit_ease
+from anime_recs.recommend.fitting import hybrid_parts, recommender_models
 from anime_recs.recommend.popularity import promoter_counts
 from anime_recs.recommend.scoring import (
-    HybridParts,
     build_model,
     list_views,
     recommendations_from_lists,
@@ -57,7 +49,6 @@ from anime_recs.tables import (
     ALL,
     ALS,
     BUILTIN_RECOMMENDERS,
-    COLD,
     DENSE_RECOMMENDERS,
     EASE,
     HYBRID,
@@ -65,15 +56,10 @@ from anime_recs.tables import (
     POPULARITY,
     TRAIN,
     VIEWS,
-    WARM,
 )
 from anime_recs.tracking import configure_mlflow
 
 log = logging.getLogger(__name__)
-
-# each title's neighbours are computed this deep, so that every view (warm titles, cold
-# titles) keeps recommend.k of them where the title has that many within this depth
-NEIGHBOUR_DEPTH = 20
 
 
 def choose_recommenders(
@@ -95,60 +81,6 @@ def choose_recommenders(
     if missing:
         raise JobError(f"recommenders {missing} have no vectors in table {tables.ANIME_EMBEDDINGS}")
     return list(configured)
-
-
-def view_neighbors(
-    deep: pd.DataFrame, k: int, warm: np.ndarray, reaches_cold: bool
-) -> dict[str, pd.DataFrame]:
-    """A neighbour recommender's top-``k`` lists per view from its deeper list: ``all`` as it
-    is, ``warm`` among the ``warm`` titles, ``cold`` among the others (when it reaches them)."""
-    titles = np.union1d(deep["anime_id"].to_numpy(), deep["neighbor_id"].to_numpy())
-    views = {
-        ALL: deep[deep["rank"] <= k].reset_index(drop=True),
-        WARM: restrict_neighbors(deep, warm, k),
-    }
-    if reaches_cold:
-        views[COLD] = restrict_neighbors(deep, np.setdiff1d(titles, warm), k)
-    return views
-
-
-def hybrid_parts(rc: RecommendConfig) -> HybridParts:
-    """The ``hybrid`` recommender of the ``recommend.hybrid`` settings."""
-    hy = rc.hybrid
-    return HybridParts(hy.collaborative, hy.content, tuple(hy.cold_slots), hy.min_similarity)
-
-
-def recommender_models(
-    names: list[str],
-    rc: RecommendConfig,
-    warm: np.ndarray,
-    train: DataFrame,
-    pairs: DataFrame,
-    vectors_of: Callable[[str], pd.DataFrame],
-) -> tuple[dict[tuple[str, str], pd.DataFrame], dict[str, DenseModel]]:
-    """What the recommenders ``names`` list from, fitted on the ``train`` ratings: the
-    neighbours per view of each neighbour recommender (:func:`view_neighbors`: ``jaccard_cf``
-    from the promoter-Jaccard ``pairs``, an embedder from ``vectors_of(name)``'s cosine) and
-    the dense models of the peers (``ease``, ``als`` with ``recommend.ease``/``.als``)."""
-    depth = max(rc.k, NEIGHBOUR_DEPTH)
-    views: dict[tuple[str, str], pd.DataFrame] = {}
-    dense: dict[str, DenseModel] = {}
-    for name in names:
-        if name == POPULARITY:
-            continue
-        if name == EASE:
-            dense[name] = fit_ease(train, rc.ease.l2, rc.ease.max_titles)
-        elif name == ALS:
-            als = rc.als
-            dense[name] = fit_als(train, als.rank, als.reg, als.alpha, als.max_iter, als.seed)
-        else:
-            if name == JACCARD_CF:
-                deep = jaccard_neighbors(pairs, depth)
-            else:
-                deep = cosine_neighbors(*embedding_matrix(vectors_of(name)), depth)
-            for view, frame in view_neighbors(deep, rc.k, warm, name != JACCARD_CF).items():
-                views[(name, view)] = frame
-    return views, dense
 
 
 def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
