@@ -79,10 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     from anime_recs.config import load_config
     from anime_recs.evaluation.evaluate import evaluation_table, flat_lists
     from anime_recs.lakehouse import read_table
+    from anime_recs.recommend.fitting import recommender_models
     from anime_recs.recommend.peers import fit_als, fit_ease
     from anime_recs.recommend.popularity import promoter_counts
     from anime_recs.recommend.scoring import HybridParts, build_model, score_users
-    from anime_recs.recommend.fitting import recommender_models
     from anime_recs.similarity.stage import configured_pair_jaccard, promoter_table
     from anime_recs.spark import get_spark
     from anime_recs.tables import ALL, COLD, JACCARD_CF, TRAIN, WARM
