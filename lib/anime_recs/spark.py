@@ -118,7 +118,7 @@ def session_conf(settings: SparkConfig, log_level: str, app_suffix: str = "") ->
         # Delta rebuilds a table's file list from its log with this many shuffle partitions on
         # first access (default 50, sized for huge logs); our logs hold at most a few hundred
         # files, so one partition makes the first scan of a table cheaper (measured with
-        # python -m benchmarks.bench_jaccard_write --cold-scan: docs/results-generated.md)
+        # python -m benchmarks.bench_jaccard_write --cold-scan: docs/performance.md)
         "spark.databricks.delta.snapshotPartitions": "1",
     }
     if running_under_spark_submit():

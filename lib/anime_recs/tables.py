@@ -157,7 +157,7 @@ ANIME_PAIR_JACCARD_SCHEMA = _schema(
 #: Delta table properties that are part of a table's contract (``lakehouse.write_table``
 #: sets them before writing). ``anime_pair_jaccard`` (62M rows at full scale, written whole by
 #: each run) is laid out for a cheap write (measured with
-#: ``python -m benchmarks.bench_jaccard_write``: docs/results-generated.md):
+#: ``python -m benchmarks.bench_jaccard_write``: docs/performance.md):
 #: - file statistics (min/max/nulls, for data skipping) on the first two columns only: each
 #:   file holds a contiguous range of ``anime_a`` (one block of titles), so ``anime_a`` and
 #:   ``anime_b`` statistics let a lookup of some titles' pairs skip files, while ``jaccard``

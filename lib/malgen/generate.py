@@ -157,7 +157,7 @@ class ModelParams:
     # promoters, intersection >= 5) must find about as many pairs as on real MAL (the case
     # study trains on ~2.3k pairs at 1:1); a weaker franchise taste leaves fine-tuning almost
     # no pairs. The pair counts per value: python -m benchmarks.label_yield
-    # (docs/results-generated.md, "The generator's franchise taste").
+    # (docs/performance.md, "Generated data").
     franchise_taste_sd: float = 2.85
     paired_fandom_share: float = 0.6
     rating_affinity: float = 0.8
