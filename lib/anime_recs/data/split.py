@@ -8,7 +8,7 @@ Two holdouts:
   rated titles, by the start of their airing, is ``test``: the titles a catalogue adds are new
   releases, which have few ratings and no history. No train rating of them reaches promoter
   Jaccard, the training pairs or the fine-tuning, and the evaluation measures separately how
-  well each recommender that can reach them ranks them (``anime_recs.evaluation.cold_start``).
+  well each recommender that can reach them ranks them (the ``cold`` view of the evaluation).
   A random share of titles would instead hold out old, popular titles, whose many test ratings
   outweigh every warm title's.
 """
