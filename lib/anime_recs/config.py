@@ -317,7 +317,7 @@ class ServeConfig(Section):
     """The ``serve`` stage (``anime_recs.serve``): what a scheduled run publishes."""
 
     n: Positive  # titles per user in user_recommendations
-    # any recommender the recommend stage evaluates: an embedder, jaccard_cf, a peer, hybrid, popularity
+    # any recommender: an embedder, jaccard_cf, a peer (ease, als), hybrid or popularity
     recommender: Annotated[Text, Field(min_length=1)]
     export: Annotated[Text, Field(min_length=1)] | None  # Parquet + JSON Lines folder; None: none
 
