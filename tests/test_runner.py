@@ -121,3 +121,29 @@ def test_expected_outputs_follow_later_writers_of_the_registry_only():
     assert runlog.last_of(records, "double") == 0 and runlog.last_of(records, "x") is None
     assert runlog.expected_outputs(records, 0, writers) == {OUT: 0, SOURCE: 1}
     assert runlog.expected_outputs(records, 1, writers) == {SOURCE: 1}
+
+
+def test_the_stage_is_told_when_the_runner_forces_it(spark, tmp_path):
+    """``run.forced``: the runner's ``force`` (``--force``) or the stage's own ``forced``
+    setting; a stage with a skip rule of its own (the fine-tune's "registered already") must
+    not apply it then."""
+    told: list[bool] = []
+
+    def note(spark, config, run) -> None:
+        told.append(run.forced)
+        write(spark, config.paths.lake, SOURCE, config.recommend.k)
+
+    registry = (
+        Stage("note", "unused", (), (SOURCE,), ("recommend.k",), note,
+              forced=lambda config: config.recommend.k == 5),
+    )  # fmt: skip
+    sets = [f"paths.lake={tmp_path / 'lake'}"]
+
+    def run(*more: str, force: bool = False) -> str:
+        config = load_config(CONF, [*sets, *more])
+        return pipeline.run_stages(spark, config, registry, force, registry=registry)[0][1]
+
+    assert (run(), told) == ("ran", [False])
+    assert (run(), told) == ("unchanged", [False])
+    assert (run(force=True), told) == ("ran", [False, True])
+    assert (run("recommend.k=5"), told) == ("ran", [False, True, True])

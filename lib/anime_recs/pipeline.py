@@ -5,10 +5,11 @@ A stage's run is recorded in the Delta table ``pipeline_runs`` with its fingerpr
 ``runlog.fingerprint``) and the versions of the tables it wrote. A stage is skipped only when
 its last successful run has the same fingerprint and each of its outputs is still at the
 version the run log expects (``runlog.expected_outputs``); ``force`` (or the stage's own
-``forced`` setting) runs it anyway. So after a failure the pipeline resumes from the failed
-stage, and a stage run alone with other settings (``jobs/recommend.py --set recommend.k=5``),
-or an output rewritten or restored by hand, makes the next run of the stage recompute it. A
-failed run is recorded with the step it failed in and the one-line reason (in ``outputs``).
+``forced`` setting) runs it anyway and tells the stage so (``StageRun.forced``). So after a
+failure the pipeline resumes from the failed stage, and a stage run alone with other settings
+(``jobs/recommend.py --set recommend.k=5``), or an output rewritten or restored by hand, makes
+the next run of the stage recompute it. A failed run is recorded with the step it failed in
+and the one-line reason (in ``outputs``).
 """
 
 from __future__ import annotations
@@ -88,9 +89,11 @@ def config_parts(config: AppConfig, stage: Stage) -> dict[str, Any]:
     return out
 
 
-def prepare(spark: SparkSession, config: AppConfig, stage: Stage, run_id: str) -> StageRun:
+def prepare(
+    spark: SparkSession, config: AppConfig, stage: Stage, run_id: str, forced: bool = False
+) -> StageRun:
     """The stage's input versions and identities and its fingerprint (a one-line error when a
-    table it needs does not exist)."""
+    table it needs does not exist); ``forced``: the run is forced (``StageRun.forced``)."""
     lake = config.paths.lake
     with step(f"fingerprint {stage.name}") as facts:
         missing = [t for t in stage.inputs if not table_exists(spark, lake, t)]
@@ -107,7 +110,7 @@ def prepare(spark: SparkSession, config: AppConfig, stage: Stage, run_id: str) -
             identity.update(stage.extra_inputs(spark, config))
         fingerprint = runlog.fingerprint(stage.name, config_parts(config, stage), identity)
         facts["fingerprint"] = fingerprint
-    return StageRun(run_id, fingerprint, versions, identity)
+    return StageRun(run_id, fingerprint, versions, identity, forced)
 
 
 def why_run(
@@ -151,11 +154,12 @@ def run_stage(
     log's successes as read earlier in this process (this run's success is added to them);
     None reads them."""
     lake = config.paths.lake
-    run = prepare(spark, config, stage, run_id)
+    forced = force or stage.forced(config)
+    run = prepare(spark, config, stage, run_id, forced)
     fp = run.fingerprint
     if records is None:
         records = runlog.succeeded_runs(spark, lake)
-    if force or stage.forced(config):
+    if forced:
         reason, last_id = "forced", None
     else:
         reason, last_id = why_run(spark, config, stage, fp, records, registry)

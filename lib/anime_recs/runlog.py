@@ -46,12 +46,16 @@ def fingerprint(stage: str, config_parts: Mapping[str, Any], inputs: Mapping[str
 class StageRun:
     """What the runner hands a stage's run function: this run's id, the stage's fingerprint,
     the Delta versions of the tables it reads (read them at these versions: the fingerprint
-    is of them) and the input identities the fingerprint hashed."""
+    is of them), the input identities the fingerprint hashed and whether the run is forced
+    (the runner's ``force``, e.g. ``--force``, or the stage's own ``forced`` setting): a stage
+    with a skip rule of its own (the fine-tune's "registered already") must not apply it
+    then."""
 
     run_id: str
     fingerprint: str
     versions: Mapping[str, int | None]
     inputs: Mapping[str, Any]
+    forced: bool = False
 
 
 def file_versions(folder: str, names: list[str]) -> dict[str, str]:

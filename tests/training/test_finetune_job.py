@@ -99,7 +99,7 @@ def runs_and_versions(tmp_path: Path):
     return client, runs, sorted(int(v.version) for v in versions)
 
 
-def test_job_trains_tracks_registers_then_skips_an_unchanged_rerun(
+def test_job_trains_tracks_registers_skips_an_unchanged_rerun_and_trains_again_when_forced(
     spark, inputs, tiny_model_dir, tmp_path
 ):
     lake, versions = inputs
@@ -146,9 +146,14 @@ def test_job_trains_tracks_registers_then_skips_an_unchanged_rerun(
     mine = [(r.stage, r.status) for r in log if r.fingerprint == params["fingerprint"]]
     assert mine == [("finetune", "succeeded")]  # the run the registered version came from
 
-    assert job.main(argv + ["--set", "finetune.force=true"]) == 0
+    # forced by the runner (the job's --force, the pipeline's): trains and registers again
+    assert job.main([*argv, "--force"]) == 0
     _, runs, registered = runs_and_versions(tmp_path)
     assert registered == [1, 2] and len(runs) == 2
+    # or by its own setting
+    assert job.main(argv + ["--set", "finetune.force=true"]) == 0
+    _, runs, registered = runs_and_versions(tmp_path)
+    assert registered == [1, 2, 3] and len(runs) == 3
 
 
 @pytest.mark.e2e

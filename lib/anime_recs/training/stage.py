@@ -24,8 +24,9 @@ but :data:`IGNORED_SETTINGS` and the inputs' contents (the stage is declared ``b
 ``lakehouse.table_digest`` of each table, and of ``anime_embeddings`` only the neighbourhood
 embedder's rows, :func:`vectors_inputs`), not their Delta versions: an upstream rerun that
 rewrites the same rows must not register a duplicate model version. A run whose fingerprint
-finished and was registered already does nothing (unless ``finetune.force``); an interrupted
-run continues from its last checkpoint, in the same MLflow run.
+finished and was registered already does nothing unless the runner forces the run (``--force``
+of the job or the pipeline, or ``finetune.force``: ``StageRun.forced``); an interrupted run
+continues from its last checkpoint, in the same MLflow run.
 """
 
 from __future__ import annotations
@@ -262,7 +263,7 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
 
     experiment_id = configure_mlflow(config.mlflow)
     client = mlflow.MlflowClient()
-    if registered_already(client, experiment_id, ft.registered_model, fingerprint, ft.force):
+    if registered_already(client, experiment_id, ft.registered_model, fingerprint, run.forced):
         return
 
     recipe = RECIPES[ft.recipe]
