@@ -6,8 +6,9 @@ of the stage name, the config sections it reads and the identities of its inputs
 versions, or content digests where the stage declares so; raw file sizes and modification
 times; registered model versions). A stage is skipped only when its last successful run has
 the same fingerprint and its output tables are still at the versions the run log recorded
-(:func:`expected_outputs`); any change upstream, in its settings or to its outputs by hand
-makes it run again.
+(:func:`expected_outputs`), and its outputs outside the lake (the fine-tune's registered
+model version) still what it recorded; any change upstream, in its settings or to its
+outputs by hand makes it run again.
 """
 
 from __future__ import annotations
