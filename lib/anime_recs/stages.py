@@ -181,7 +181,9 @@ STAGES: tuple[Stage, ...] = (
         name="serve",
         job="serve",
         inputs=(tables.RATINGS, tables.ANIME, tables.ANIME_NEIGHBORS),
-        optional_inputs=(tables.WATCH_STATUS,),  # excluded titles too, when ingest wrote it
+        # watch_status: excluded titles too, when ingest wrote it; anime_embeddings: the
+        # model (version) of an embedding recommender, which the rows name
+        optional_inputs=(tables.WATCH_STATUS, tables.ANIME_EMBEDDINGS),
         outputs=(tables.USER_RECOMMENDATIONS,),
         # besides serve: the candidate settings the lists are built with
         config_sections=(
