@@ -1,9 +1,10 @@
 """Serve: the top ``serve.n`` titles of ``serve.recommender`` for every user with a rating.
 
 Reads ``ratings`` (all splits), ``anime``, ``anime_neighbors`` and, when present,
-``watch_status``; writes ``user_recommendations`` (overwrite; older versions stay readable by
-Delta time travel) and, with ``--export PATH`` (or ``serve.export``), Parquet + JSON Lines
-under PATH, published atomically. Runs the registry's ``serve`` stage: recorded in
+``watch_status`` and ``anime_embeddings`` (an embedding recommender's model version), each at
+the version the runner pinned; writes ``user_recommendations`` (overwrite; older versions stay
+readable by Delta time travel) and, with ``--export PATH`` (or ``serve.export``), Parquet +
+JSON Lines under PATH, published atomically. Runs the registry's ``serve`` stage: recorded in
 ``pipeline_runs``, skipped when unchanged (``--force`` runs it anyway). Stage code:
 ``anime_recs.serve.stage``.
 

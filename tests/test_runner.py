@@ -10,6 +10,8 @@ writes).
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
 from pathlib import Path
 
@@ -121,3 +123,67 @@ def test_expected_outputs_follow_later_writers_of_the_registry_only():
     assert runlog.last_of(records, "double") == 0 and runlog.last_of(records, "x") is None
     assert runlog.expected_outputs(records, 0, writers) == {OUT: 0, SOURCE: 1}
     assert runlog.expected_outputs(records, 1, writers) == {SOURCE: 1}
+
+
+def test_the_stage_is_told_when_the_runner_forces_it(spark, tmp_path):
+    """``run.forced``: the runner's ``force`` (``--force``) or the stage's own ``forced``
+    setting; a stage with a skip rule of its own (the fine-tune's "registered already") must
+    not apply it then."""
+    told: list[bool] = []
+
+    def note(spark, config, run) -> None:
+        told.append(run.forced)
+        write(spark, config.paths.lake, SOURCE, config.recommend.k)
+
+    registry = (
+        Stage("note", "unused", (), (SOURCE,), ("recommend.k",), note,
+              forced=lambda config: config.recommend.k == 5),
+    )  # fmt: skip
+    sets = [f"paths.lake={tmp_path / 'lake'}"]
+
+    def run(*more: str, force: bool = False) -> str:
+        config = load_config(CONF, [*sets, *more])
+        return pipeline.run_stages(spark, config, registry, force, registry=registry)[0][1]
+
+    assert (run(), told) == ("ran", [False])
+    assert (run(), told) == ("unchanged", [False])
+    assert (run(force=True), told) == ("ran", [False, True])
+    assert (run("recommend.k=5"), told) == ("ran", [False, True, True])
+
+
+def test_an_output_outside_the_lake_is_recorded_and_checked_like_a_table(spark, tmp_path):
+    """``extra_outputs`` (the fine-tune's registered model version): recorded in the run log
+    after a run; a skip needs it to be still what was recorded, so a version gone from the
+    registry (or another in its place) runs the stage again."""
+    registry: dict[str, str] = {}  # fingerprint -> the version a run registered
+    versions = itertools.count(1)
+
+    def register(spark, config, run) -> None:
+        registry[run.fingerprint] = f"v{next(versions)}"
+
+    def registered(spark, config, fingerprint: str) -> dict[str, str | None]:
+        return {"model": registry.get(fingerprint)}
+
+    stage = Stage("register", "unused", (), (), ("recommend.k",), register)
+    stage = dataclasses.replace(stage, extra_outputs=registered)
+    lake = tmp_path / "lake"
+    config = load_config(CONF, [f"paths.lake={lake}"])
+
+    def run() -> str:
+        return pipeline.run_stages(spark, config, [stage], registry=(stage,))[0][1]
+
+    def recorded() -> list[dict]:
+        rows = read_table(spark, str(lake), tables.PIPELINE_RUNS).orderBy("finished_at")
+        return [json.loads(r.outputs) for r in rows.collect()]
+
+    assert (run(), run()) == ("ran", "unchanged")
+    (fingerprint,) = registry
+    registry.clear()  # the registry lost
+    assert (run(), registry) == ("ran", {fingerprint: "v2"})
+    registry[fingerprint] = "v7"  # another version in its place
+    assert (run(), run(), registry) == ("ran", "unchanged", {fingerprint: "v3"})
+    assert recorded() == [{"model": "v1"}, {"model": "v2"}, {"model": "v3"}]
+    # a record from before the stage declared it proves nothing about it
+    old = {"stage": "register", "run_id": "r0", "fingerprint": fingerprint, "outputs": "{}"}
+    why = pipeline.why_run(spark, config, stage, fingerprint, [old], registry=(stage,))
+    assert why == ("run r0 recorded no model", None)

@@ -48,9 +48,10 @@ def test_stage_order_tables_and_run_functions():
         tables.RECOMMENDATIONS,
         tables.EVALUATION,
     )
-    # watch_status: written by ingest only when animelist.csv is present, read when there
+    # watch_status: written by ingest only when animelist.csv is present, read when there;
+    # anime_embeddings: the model version of an embedding recommender's served rows
     assert stages.by_name("ingest").optional_outputs == (tables.WATCH_STATUS,)
-    assert stages.by_name("serve").optional_inputs == (tables.WATCH_STATUS,)
+    assert stages.by_name("serve").optional_inputs == (tables.WATCH_STATUS, tables.ANIME_EMBEDDINGS)
     assert stages.by_name("serve").outputs == (tables.USER_RECOMMENDATIONS,)
 
 

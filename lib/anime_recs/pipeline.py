@@ -2,13 +2,16 @@
 
 A stage's run is recorded in the Delta table ``pipeline_runs`` with its fingerprint
 (:func:`prepare`: the config sections it reads and its inputs' identities, hashed by
-``runlog.fingerprint``) and the versions of the tables it wrote. A stage is skipped only when
-its last successful run has the same fingerprint and each of its outputs is still at the
-version the run log expects (``runlog.expected_outputs``); ``force`` (or the stage's own
-``forced`` setting) runs it anyway. So after a failure the pipeline resumes from the failed
-stage, and a stage run alone with other settings (``jobs/recommend.py --set recommend.k=5``),
-or an output rewritten or restored by hand, makes the next run of the stage recompute it. A
-failed run is recorded with the step it failed in and the one-line reason (in ``outputs``).
+``runlog.fingerprint``), the versions of the tables it wrote and its ``extra_outputs`` (the
+fine-tune's registered model version). A stage is skipped only when its last successful run
+has the same fingerprint and each of its outputs is still at the version the run log expects
+(``runlog.expected_outputs``; an extra output: still what the run log recorded); ``force``
+(or the stage's own ``forced`` setting) runs it anyway, and tells the stage so
+(``StageRun.forced``). So after a failure the pipeline resumes from the failed stage, and a
+stage run alone with other settings (``jobs/recommend.py --set recommend.k=5``), or an output
+rewritten or restored by hand (or a registered version deleted), makes the next run of the
+stage recompute it. A failed run is recorded with the step it failed in and the one-line
+reason (in ``outputs``).
 """
 
 from __future__ import annotations
@@ -88,9 +91,11 @@ def config_parts(config: AppConfig, stage: Stage) -> dict[str, Any]:
     return out
 
 
-def prepare(spark: SparkSession, config: AppConfig, stage: Stage, run_id: str) -> StageRun:
+def prepare(
+    spark: SparkSession, config: AppConfig, stage: Stage, run_id: str, forced: bool = False
+) -> StageRun:
     """The stage's input versions and identities and its fingerprint (a one-line error when a
-    table it needs does not exist)."""
+    table it needs does not exist); ``forced``: the run is forced (``StageRun.forced``)."""
     lake = config.paths.lake
     with step(f"fingerprint {stage.name}") as facts:
         missing = [t for t in stage.inputs if not table_exists(spark, lake, t)]
@@ -107,7 +112,7 @@ def prepare(spark: SparkSession, config: AppConfig, stage: Stage, run_id: str) -
             identity.update(stage.extra_inputs(spark, config))
         fingerprint = runlog.fingerprint(stage.name, config_parts(config, stage), identity)
         facts["fingerprint"] = fingerprint
-    return StageRun(run_id, fingerprint, versions, identity)
+    return StageRun(run_id, fingerprint, versions, identity, forced)
 
 
 def why_run(
@@ -121,7 +126,7 @@ def why_run(
     """``(why the stage must run, None)``, or ``(None, run id)`` when its last successful run
     in ``records`` (the run log's successes, oldest first) has this fingerprint and left every
     output at the version it still has (or a later successful run of a ``registry`` stage
-    writing the same table left it at)."""
+    writing the same table left it at), its ``extra_outputs`` included."""
     index = runlog.last_of(records, stage.name)
     if index is None:
         return "no successful run recorded", None
@@ -134,6 +139,13 @@ def why_run(
         if table in expected and now != expected[table]:
             why = f"table {table} is at version {now}, not {expected[table]} as the run log left it"
             return why, None
+    if stage.extra_outputs is not None:
+        for name, now in stage.extra_outputs(spark, config, fingerprint).items():
+            # a record without it (one written before the stage declared it) proves nothing
+            if name not in expected:
+                return f"run {last['run_id']} recorded no {name}", None
+            if now != expected[name]:
+                return f"{name} is {now}, not {expected[name]} as the run log left it", None
     return None, last["run_id"]
 
 
@@ -151,11 +163,12 @@ def run_stage(
     log's successes as read earlier in this process (this run's success is added to them);
     None reads them."""
     lake = config.paths.lake
-    run = prepare(spark, config, stage, run_id)
+    forced = force or stage.forced(config)
+    run = prepare(spark, config, stage, run_id, forced)
     fp = run.fingerprint
     if records is None:
         records = runlog.succeeded_runs(spark, lake)
-    if force or stage.forced(config):
+    if forced:
         reason, last_id = "forced", None
     else:
         reason, last_id = why_run(spark, config, stage, fp, records, registry)
@@ -187,7 +200,9 @@ def run_stage(
         )
         raise
     wall = time.perf_counter() - start
-    outputs = {t: table_version(spark, lake, t) for t in written(stage)}
+    outputs: dict[str, Any] = {t: table_version(spark, lake, t) for t in written(stage)}
+    if stage.extra_outputs is not None:
+        outputs.update(stage.extra_outputs(spark, config, fp))
     record = (run_id, stage.name, fp, runlog.SUCCEEDED, recorded_inputs, outputs, started, wall)
     records.append(runlog.record(spark, lake, *record))
     log.info("stage %s: done in %.1fs", stage.name, wall)

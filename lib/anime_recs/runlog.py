@@ -6,8 +6,9 @@ of the stage name, the config sections it reads and the identities of its inputs
 versions, or content digests where the stage declares so; raw file sizes and modification
 times; registered model versions). A stage is skipped only when its last successful run has
 the same fingerprint and its output tables are still at the versions the run log recorded
-(:func:`expected_outputs`); any change upstream, in its settings or to its outputs by hand
-makes it run again.
+(:func:`expected_outputs`), and its outputs outside the lake (the fine-tune's registered
+model version) still what it recorded; any change upstream, in its settings or to its
+outputs by hand makes it run again.
 """
 
 from __future__ import annotations
@@ -46,12 +47,16 @@ def fingerprint(stage: str, config_parts: Mapping[str, Any], inputs: Mapping[str
 class StageRun:
     """What the runner hands a stage's run function: this run's id, the stage's fingerprint,
     the Delta versions of the tables it reads (read them at these versions: the fingerprint
-    is of them) and the input identities the fingerprint hashed."""
+    is of them), the input identities the fingerprint hashed and whether the run is forced
+    (the runner's ``force``, e.g. ``--force``, or the stage's own ``forced`` setting): a stage
+    with a skip rule of its own (the fine-tune's "registered already") must not apply it
+    then."""
 
     run_id: str
     fingerprint: str
     versions: Mapping[str, int | None]
     inputs: Mapping[str, Any]
+    forced: bool = False
 
 
 def file_versions(folder: str, names: list[str]) -> dict[str, str]:

@@ -22,7 +22,12 @@ a registered model version, the served ``run_id``). Inputs that are not whole De
 ``animelist.csv`` is there; ``embedding_cache``: only for OpenAI embedders) in
 ``optional_outputs`` / ``optional_inputs`` (their version, None when absent, is recorded and
 checked like the others); a stage that has nothing to do for some configs says so in
-``enabled``.
+``enabled``. Outputs that are not Delta tables (the fine-tune's registered model version) go
+in ``extra_outputs``: a function of the run's fingerprint giving each one's identity now
+(``{"registered_model": "models:/NAME/VERSION"}``, None when it is gone). The runner records
+them in the run log with the tables' versions and runs the stage again when one is no longer
+what was recorded (a version deleted, a registry lost or reset), as when an output table was
+rewritten by hand.
 """
 
 from __future__ import annotations
@@ -76,6 +81,9 @@ class Stage:
     # inputs that are not whole Delta tables, as {name: version or content digest}
     extra_inputs: Callable[[SparkSession, AppConfig], Mapping[str, Any]] | None = None
     extra_reads: str = ""  # what extra_inputs are, in words (the stage table)
+    # outputs that are not Delta tables, as {name: identity now (None: gone)} for the run's
+    # fingerprint: recorded after a run, checked before a skip like the tables' versions
+    extra_outputs: Callable[[SparkSession, AppConfig, str], Mapping[str, Any]] | None = None
     extra_writes: str = ""  # what it writes besides Delta tables, in words (the stage table)
     ignored_settings: tuple[str, ...] = ()  # dotted keys in config_sections that change no result
     forced: Callable[[AppConfig], bool] = _never  # True: run even when unchanged
@@ -133,6 +141,8 @@ STAGES: tuple[Stage, ...] = (
         # embed_finetuned rewrites other rows of right after
         extra_inputs=finetune_stage.vectors_inputs,
         extra_reads="the base encoder's rows of `anime_embeddings` (neighbourhoods, adapter)",
+        # the registered version: lost with the registry, or deleted, it is trained again
+        extra_outputs=finetune_stage.registered_outputs,
         extra_writes="MLflow run + registered model (encoder or adapter)",
         ignored_settings=finetune_stage.IGNORED_SETTINGS,
         forced=lambda config: config.finetune.force,
@@ -170,7 +180,9 @@ STAGES: tuple[Stage, ...] = (
         name="serve",
         job="serve",
         inputs=(tables.RATINGS, tables.ANIME, tables.ANIME_NEIGHBORS),
-        optional_inputs=(tables.WATCH_STATUS,),  # excluded titles too, when ingest wrote it
+        # watch_status: excluded titles too, when ingest wrote it; anime_embeddings: the
+        # model (version) of an embedding recommender, which the rows name
+        optional_inputs=(tables.WATCH_STATUS, tables.ANIME_EMBEDDINGS),
         outputs=(tables.USER_RECOMMENDATIONS,),
         # besides serve: the candidate settings the lists are built with
         config_sections=(

@@ -267,7 +267,9 @@ PIPELINE_RUNS_SCHEMA = _schema(
     ("fingerprint", StringType(), False),
     ("status", StringType(), False),
     ("inputs", StringType(), True),  # JSON: {table: delta version}
-    # JSON: {table: delta version}; a failed run: {"failed_step": step, "error": one line}
+    # JSON: {table: delta version} and the stage's extra outputs (the fine-tune's
+    # {"registered_model": "models:/NAME/VERSION"}); a failed run: {"failed_step": step,
+    # "error": one line}
     ("outputs", StringType(), True),
     ("started_at", TimestampType(), False),
     ("finished_at", TimestampType(), True),

@@ -11,7 +11,8 @@ a fake OpenAI-compatible server, with a fake key in ``OPENAI_API_KEY``. Runs:
 2. *resumed*: the server accepts the key -> ``ingest`` and ``jaccard`` are skipped as
    unchanged, the pipeline runs from ``embed_base`` to the end;
 3. *unchanged*: every stage is skipped (the scheduled rerun case);
-4. *forced* (``--force``): every stage runs again and must rewrite the same contents.
+4. *forced* (``--force``): every stage runs again and must rewrite the same contents; the
+   fine-tune trains and registers a new version.
 
 Why a rejected key for the failure: it is a real failure of a middle stage through the real
 code path (no monkeypatched job), it is fixed outside the pipeline (as after a key rotation)
@@ -307,11 +308,19 @@ def test_forced_rerun_rewrites_the_same_contents(spark, forced):
 
 @pytest.mark.slow
 @pytest.mark.e2e
-def test_forced_rerun_registers_no_duplicate_model_version(forced):
+def test_forced_rerun_trains_and_registers_a_new_model_version(spark, forced):
     runs = forced
-    # the fine-tune fingerprint hashes its inputs' contents, not their (new) Delta versions
-    assert runs.model_versions["forced"] == [1]
-    assert "already trained in run" in runs.logs["forced"]
+    # forced means forced for every stage: the fine-tune trains and registers again
+    assert runs.model_versions["forced"] == [1, 2]
+    assert "already trained in run" not in runs.logs["forced"]
+    # its fingerprint hashes its inputs' contents, not their (new) Delta versions: the same as
+    # before the rewrite, so an upstream rerun alone registers no duplicate version
+    finetune = {
+        r["fingerprint"]
+        for r in run_records(spark, runs.lake)
+        if r["stage"] == "finetune" and r["status"] == runlog.SUCCEEDED
+    }
+    assert len(finetune) == 1
 
 
 @pytest.mark.e2e

@@ -11,16 +11,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from anime_recs import tables
+from anime_recs import pipeline, stages, tables
 from anime_recs.cli import run_main
+from anime_recs.config import load_config
 from anime_recs.lakehouse import read_table, table_version, write_table
 from tests.helpers import load_job
 from tests.recommend.recsynth import synthetic_tables
 
 REPO = Path(__file__).resolve().parents[2]
+CONF = str(REPO / "conf" / "local.yaml")
 K, N, BONUS = 3, 10, 0.05
 UNRATED = (901, 902)  # titles in anime that nobody rated
 WATCH_ONLY_USER = 999
+EMBEDDER = "finetuned_minilm"  # an embedding recommender
 
 
 def top_k(partners: dict[int, list[tuple[float, int]]]) -> dict[int, list[tuple[int, float]]]:
@@ -119,19 +122,10 @@ def table_rows(pdf: pd.DataFrame) -> dict[int, list[tuple]]:
     return dict(out)
 
 
-@pytest.fixture(scope="module")
-def served(spark, tmp_path_factory):
-    root = tmp_path_factory.mktemp("serve")
-    lake = str(root / "lake")
-    t = build_tables()
-    schemas = {
-        tables.RATINGS: tables.RATINGS_SCHEMA,
-        tables.ANIME: tables.ANIME_SCHEMA,
-        tables.ANIME_NEIGHBORS: tables.ANIME_NEIGHBORS_SCHEMA,
-        tables.WATCH_STATUS: tables.WATCH_STATUS_SCHEMA,
-    }
+def write_lake(spark, lake: str, t: dict[str, pd.DataFrame]) -> None:
+    """Write the tables of :func:`build_tables` (or changed copies) as new Delta versions."""
     for name, pdf in t.items():
-        schema = schemas[name]
+        schema = tables.SCHEMAS[name]
         full = pdf.copy()
         filler = {"has_description": False, "description_source": "metadata"}  # not nullable
         for f in schema.fieldNames():
@@ -139,6 +133,14 @@ def served(spark, tmp_path_factory):
                 full[f] = filler.get(f)
         frame = spark.createDataFrame(full[schema.fieldNames()], schema=schema)
         write_table(frame, lake, name, schema)
+
+
+@pytest.fixture(scope="module")
+def served(spark, tmp_path_factory):
+    root = tmp_path_factory.mktemp("serve")
+    lake = str(root / "lake")
+    t = build_tables()
+    write_lake(spark, lake, t)
     argv = [
         "--conf", str(REPO / "conf" / "local.yaml"),
         "--set", f"paths.lake={lake}",
@@ -251,6 +253,53 @@ def test_rerun_writes_the_same_rows_as_a_new_version(spark, served):
         return sorted(tuple(map(str, r)) for r in df.collect())
 
     assert rows(after) == rows(before)
+
+
+def embedder_rows(name: str, ids: list[int], model_version: str) -> pd.DataFrame:
+    """``name``'s rows of ``anime_embeddings`` (the vectors do not matter to serving)."""
+    return pd.DataFrame(
+        [(name, a, [1.0, 0.0], 2, "m", model_version, f"h{a}") for a in ids],
+        columns=tables.ANIME_EMBEDDINGS_SCHEMA.fieldNames(),
+    )
+
+
+def test_serve_reads_every_input_at_the_version_the_runner_pinned(spark, tmp_path):
+    """The runner pins the inputs' versions (``StageRun.versions``) and fingerprints them
+    into ``run_id``: tables rewritten before the stage reads them (a concurrent recommend,
+    ingest or embed) must not reach the served rows, or ``run_id`` and ``model_version``
+    would describe other rows than the ones served."""
+    lake = str(tmp_path / "lake")
+    t = build_tables()
+    # the hybrid lists as an embedder's: their model_version comes from its vectors
+    nb = t[tables.ANIME_NEIGHBORS]
+    t[tables.ANIME_NEIGHBORS] = nb.assign(recommender=nb["recommender"].replace("hybrid", EMBEDDER))
+    ids = sorted(t[tables.ANIME]["anime_id"])
+    t[tables.ANIME_EMBEDDINGS] = embedder_rows(EMBEDDER, ids, "v1")
+    write_lake(spark, lake, t)
+    sets = [f"paths.lake={lake}", "spark.shuffle_partitions=2", f"serve.recommender={EMBEDDER}"]
+    config = load_config(CONF, [*sets, f"recommend.k={K}"])
+    stage = stages.by_name("serve")
+    run = pipeline.prepare(spark, config, stage, "pinned")
+
+    # then every input rewritten: other names, other neighbours, another model version
+    jaccard = nb[nb["recommender"] == "jaccard_cf"]
+    write_lake(
+        spark,
+        lake,
+        {
+            tables.ANIME: t[tables.ANIME].assign(name=lambda f: "renamed " + f["name"]),
+            tables.ANIME_NEIGHBORS: jaccard.assign(recommender=EMBEDDER),
+            tables.ANIME_EMBEDDINGS: embedder_rows(EMBEDDER, ids, "v2"),
+        },
+    )
+    jaccard_lists = expected_rows({**t, tables.ANIME_NEIGHBORS: nb}, "jaccard_cf")
+    assert expected_rows(t, EMBEDDER) != jaccard_lists  # the rewrite would serve other rows
+    stage.run(spark, config, run)
+
+    got = read_table(spark, lake, tables.USER_RECOMMENDATIONS).toPandas()
+    assert table_rows(got) == expected_rows(t, EMBEDDER)
+    assert set(got["model_version"]) == {"m@v1"} and set(got["run_id"]) == {run.fingerprint}
+    assert run.versions.get(tables.ANIME_EMBEDDINGS) == 0  # declared: pinned, fingerprinted
 
 
 def lookup(argv_extra, lake, capsys):

@@ -126,7 +126,7 @@ def runs_and_versions(tmp_path: Path):
 
 
 @pytest.mark.parametrize("objective", ["listwise", pytest.param("in_batch", marks=pytest.mark.e2e)])
-def test_adapter_recipe_trains_registers_skips_and_embeds(
+def test_adapter_recipe_trains_registers_skips_embeds_and_trains_again_when_forced(
     spark, tiny_model_dir, tmp_path, objective
 ):
     lake = str(tmp_path / "lake")
@@ -179,6 +179,10 @@ def test_adapter_recipe_trains_registers_skips_and_embeds(
     loaded = mlflow.pyfunc.load_model(f"models:/{MODEL}/1")
     source = np.stack([vectors[t] for t in (0, 1, 2)]).astype(np.float32)
     np.testing.assert_allclose(loaded.predict(source), adapt(source, adapter.a, adapter.b))
+
+    assert finetune.main([*argv, "--force"]) == 0  # forced by the runner: trained again
+    _, runs, registered = runs_and_versions(tmp_path)
+    assert registered == [1, 2] and len(runs) == 2
 
 
 def test_adapter_without_source_vectors_or_of_another_source_fails_with_one_line(

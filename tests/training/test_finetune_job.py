@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import mlflow  # noqa: E402 - after the SQLAlchemy shim
@@ -99,7 +100,7 @@ def runs_and_versions(tmp_path: Path):
     return client, runs, sorted(int(v.version) for v in versions)
 
 
-def test_job_trains_tracks_registers_then_skips_an_unchanged_rerun(
+def test_job_trains_tracks_registers_skips_an_unchanged_rerun_and_trains_again_when_forced(
     spark, inputs, tiny_model_dir, tmp_path
 ):
     lake, versions = inputs
@@ -146,9 +147,49 @@ def test_job_trains_tracks_registers_then_skips_an_unchanged_rerun(
     mine = [(r.stage, r.status) for r in log if r.fingerprint == params["fingerprint"]]
     assert mine == [("finetune", "succeeded")]  # the run the registered version came from
 
-    assert job.main(argv + ["--set", "finetune.force=true"]) == 0
+    # forced by the runner (the job's --force, the pipeline's): trains and registers again
+    assert job.main([*argv, "--force"]) == 0
     _, runs, registered = runs_and_versions(tmp_path)
     assert registered == [1, 2] and len(runs) == 2
+    # or by its own setting
+    assert job.main(argv + ["--set", "finetune.force=true"]) == 0
+    _, runs, registered = runs_and_versions(tmp_path)
+    assert registered == [1, 2, 3] and len(runs) == 3
+
+
+def test_a_registered_version_gone_from_the_registry_is_trained_and_registered_again(
+    spark, inputs, tiny_model_dir, tmp_path
+):
+    """The registered version is the stage's output: the run log records it, and a rerun
+    whose version is no longer in the registry (deleted, or the registered model reset) runs
+    the stage, which trains and registers again: skipped, ``embed_finetuned`` would drop the
+    fine-tuned embedder (optional) without a word."""
+    lake, _ = inputs
+    job = load_job("finetune")
+    argv = job_args(lake, tmp_path, tiny_model_dir)
+    assert job.main(argv) == 0
+    client, runs, registered = runs_and_versions(tmp_path)
+    assert registered == [1]
+    fingerprint = runs[0].data.params["fingerprint"]
+
+    client.delete_model_version("anime_encoder_test", "1")
+    assert job.main(argv) == 0
+    _, runs, registered = runs_and_versions(tmp_path)
+    assert registered == [2] and len(runs) == 2
+
+    client.delete_registered_model("anime_encoder_test")  # the registry reset
+    assert job.main(argv) == 0
+    _, runs, registered = runs_and_versions(tmp_path)
+    assert registered == [1] and len(runs) == 3
+
+    assert job.main(argv) == 0  # in the registry as recorded: skipped
+    _, runs, registered = runs_and_versions(tmp_path)
+    assert registered == [1] and len(runs) == 3
+    log = read_table(spark, lake, tables.PIPELINE_RUNS).orderBy("finished_at").collect()
+    mine = [json.loads(r.outputs) for r in log if r.fingerprint == fingerprint]
+    assert mine == [
+        {"registered_model": f"models:/anime_encoder_test/{version}"} for version in (1, 2, 1)
+    ]
 
 
 @pytest.mark.e2e

@@ -17,7 +17,7 @@ readable by time travel).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import pandas as pd
@@ -130,12 +130,12 @@ def serve_users(
     )
 
 
-def lake_recommenders(spark: SparkSession, lake: str) -> list[str]:
-    """Recommenders that can be served from the lake: those with rows in ``anime_neighbors``,
-    plus ``popularity``."""
+def lake_recommenders(spark: SparkSession, lake: str, version: int | None = None) -> list[str]:
+    """Recommenders that can be served from the lake: those with rows in ``anime_neighbors``
+    (at ``version``; None: the latest), plus ``popularity``."""
     names = []
     if table_exists(spark, lake, tables.ANIME_NEIGHBORS):
-        neighbors = read_table(spark, lake, tables.ANIME_NEIGHBORS)
+        neighbors = read_table(spark, lake, tables.ANIME_NEIGHBORS, version)
         names = sorted(r[0] for r in neighbors.select("recommender").distinct().collect())
     return [*names, POPULARITY]
 
@@ -147,16 +147,23 @@ def check_recommender(name: str, known: list[str]) -> None:
 
 
 def model_version_label(
-    spark: SparkSession, lake: str, recommender: str, digests: dict[str, str | None]
+    spark: SparkSession,
+    lake: str,
+    recommender: str,
+    digests: dict[str, str | None],
+    embeddings_version: int | None,
 ) -> str:
     """What produced the recommender's lists: ``<model>@<model_version>`` of an embedder in
-    ``anime_embeddings``; else its input table and a fingerprint of that table's contents
-    (``ratings:<fp>`` for popularity, ``anime_neighbors:<fp>`` for any other recommender)."""
+    ``anime_embeddings`` at ``embeddings_version`` (None: the table was absent); else its
+    input table and a fingerprint of that table's contents (``ratings:<fp>`` for popularity,
+    ``anime_neighbors:<fp>`` for any other recommender)."""
     if recommender == POPULARITY:
         return f"{tables.RATINGS}:{stable_hash(digests[tables.RATINGS])[:12]}"
-    if table_exists(spark, lake, tables.ANIME_EMBEDDINGS):
+    # never the latest version: one written since the runner pinned the inputs would label
+    # the rows with another model than the one whose neighbours are served
+    if embeddings_version is not None:
         rows = (
-            read_table(spark, lake, tables.ANIME_EMBEDDINGS)
+            read_table(spark, lake, tables.ANIME_EMBEDDINGS, embeddings_version)
             .filter(F.col("embedder") == recommender)
             .select("model", "model_version")
             .distinct()
@@ -172,19 +179,23 @@ def model_version_label(
 
 
 def read_titles_and_promoters(
-    spark: SparkSession, lake: str, ratings: DataFrame
+    spark: SparkSession, lake: str, ratings: DataFrame, anime_version: int | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """What every served list shares: ``anime_id, name`` of ``anime`` and the promoter counts
-    (``anime_id, promoters``) over all ``ratings``, all splits."""
-    anime = read_table(spark, lake, tables.ANIME).select("anime_id", "name").toPandas()
+    """What every served list shares: ``anime_id, name`` of ``anime`` (at ``anime_version``;
+    None: the latest) and the promoter counts (``anime_id, promoters``) over all ``ratings``,
+    all splits."""
+    anime = read_table(spark, lake, tables.ANIME, anime_version)
+    anime = anime.select("anime_id", "name").toPandas()
     return anime, promoter_counts(ratings, split=None).toPandas()
 
 
-def read_neighbors(spark: SparkSession, lake: str, recommenders: list[str], k: int) -> pd.DataFrame:
-    """``recommender, anime_id, neighbor_id, rank, similarity`` of ``anime_neighbors`` for
-    ``recommenders``, rank <= k."""
+def read_neighbors(
+    spark: SparkSession, lake: str, recommenders: list[str], k: int, version: int | None = None
+) -> pd.DataFrame:
+    """``recommender, anime_id, neighbor_id, rank, similarity`` of ``anime_neighbors`` (at
+    ``version``; None: the latest) for ``recommenders``, rank <= k."""
     return (
-        read_table(spark, lake, tables.ANIME_NEIGHBORS)
+        read_table(spark, lake, tables.ANIME_NEIGHBORS, version)
         .filter(F.col("recommender").isin(recommenders) & (F.col("rank") <= k))
         .select("recommender", "anime_id", "neighbor_id", "rank", "similarity")
         .toPandas()
@@ -192,14 +203,20 @@ def read_neighbors(spark: SparkSession, lake: str, recommenders: list[str], k: i
 
 
 def load_serve_model(
-    spark: SparkSession, lake: str, recommender: str, k: int, ratings: DataFrame
+    spark: SparkSession,
+    lake: str,
+    recommender: str,
+    k: int,
+    ratings: DataFrame,
+    versions: Mapping[str, int | None],
 ) -> ServeModel:
     """The :class:`ServeModel` of one recommender: :func:`read_titles_and_promoters` and its
-    :func:`read_neighbors` (none for popularity)."""
-    anime, promoters = read_titles_and_promoters(spark, lake, ratings)
+    :func:`read_neighbors` (none for popularity), ``anime`` and ``anime_neighbors`` at
+    ``versions``."""
+    anime, promoters = read_titles_and_promoters(spark, lake, ratings, versions[tables.ANIME])
     neighbors = None
     if recommender != POPULARITY:
-        neighbors = read_neighbors(spark, lake, [recommender], k)
+        neighbors = read_neighbors(spark, lake, [recommender], k, versions[tables.ANIME_NEIGHBORS])
     return build_serve_model(anime, neighbors, promoters, k)
 
 
@@ -211,18 +228,21 @@ def run_serve(
     partitions: int | None = None,
 ) -> ServeResult:
     """Write ``user_recommendations`` (overwrite) for every user with a rating, from the input
-    versions of ``run``, with its fingerprint as ``run_id``."""
-    recommender, run_id = settings.recommender, run.fingerprint
-    check_recommender(recommender, lake_recommenders(spark, lake))
-    log.info("serve: %s, input versions %s", settings, dict(run.versions))
-    model_version = model_version_label(spark, lake, recommender, dict(run.inputs))
-    ratings = read_table(spark, lake, tables.RATINGS, run.versions[tables.RATINGS])
+    versions of ``run`` (every table read at ``run.versions``: the versions its fingerprint,
+    the rows' ``run_id``, is of), with its fingerprint as ``run_id``."""
+    recommender, run_id, versions = settings.recommender, run.fingerprint, run.versions
+    check_recommender(recommender, lake_recommenders(spark, lake, versions[tables.ANIME_NEIGHBORS]))
+    log.info("serve: %s, input versions %s", settings, dict(versions))
+    model_version = model_version_label(
+        spark, lake, recommender, dict(run.inputs), versions.get(tables.ANIME_EMBEDDINGS)
+    )
+    ratings = read_table(spark, lake, tables.RATINGS, versions[tables.RATINGS])
     watched = None
-    if run.versions.get(tables.WATCH_STATUS) is not None:
-        watched = read_table(spark, lake, tables.WATCH_STATUS, run.versions[tables.WATCH_STATUS])
+    if versions.get(tables.WATCH_STATUS) is not None:
+        watched = read_table(spark, lake, tables.WATCH_STATUS, versions[tables.WATCH_STATUS])
     else:
         log.info("serve: no %s table: excluding rated titles only", tables.WATCH_STATUS)
-    model = load_serve_model(spark, lake, recommender, settings.k, ratings)
+    model = load_serve_model(spark, lake, recommender, settings.k, ratings, versions)
     total = ratings.count() + (watched.count() if watched is not None else 0)
     served = serve_users(
         spark, seen_rows(ratings, watched), model, settings, partitions, total_rows=total

@@ -1,8 +1,10 @@
 """The serve stage: ``user_recommendations`` for every user with a rating, and the exports.
 
 Reads ``ratings`` (all splits), ``anime`` (names), ``anime_neighbors`` (the top-k neighbours of
-``serve.recommender``) and, when present, ``watch_status``; overwrites ``user_recommendations``
-(:mod:`anime_recs.serve.run`, rules in :mod:`anime_recs.serve.lists`). With ``serve.export``
+``serve.recommender``) and, when present, ``watch_status`` and ``anime_embeddings`` (the model
+and version an embedding recommender's rows name), each at the version the runner pinned;
+overwrites ``user_recommendations`` (:mod:`anime_recs.serve.run`, rules in
+:mod:`anime_recs.serve.lists`). With ``serve.export``
 set, the written version is also exported as Parquet + JSON Lines, published atomically
 (:mod:`anime_recs.serve.export`).
 """

@@ -14,7 +14,8 @@ fine-tune config, the inputs' versions, example and title counts; metrics: both 
 measures before and after, the chosen one per epoch, the loss per epoch, wall time), the
 adapter logged as a ``pyfunc`` model (:mod:`anime_recs.training.adapter_model`) and a new
 version of ``finetune.adapter.registered_model``. A fingerprint registered already does nothing
-(unless ``finetune.force``). Training takes seconds, so an interrupted run simply runs again.
+unless the run is forced (``StageRun.forced``: ``--force`` or ``finetune.force``). Training
+takes seconds, so an interrupted run simply runs again.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun, source_rows: Data
 
     experiment_id = configure_mlflow(config.mlflow)
     client = mlflow.MlflowClient()
-    if registered_already(client, experiment_id, cfg.registered_model, fingerprint, ft.force):
+    if registered_already(client, experiment_id, cfg.registered_model, fingerprint, run.forced):
         return
 
     with step("read inputs") as facts:

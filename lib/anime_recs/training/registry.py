@@ -79,14 +79,17 @@ def find_registered(
 def registered_already(
     client: Any, experiment_id: str, registered_model: str, fingerprint: str, force: bool
 ) -> bool:
-    """True (and says so) when ``fingerprint`` was trained and registered already and
-    ``force`` is off: the finetune stage then has nothing to do."""
+    """True (and says so) when ``fingerprint`` was trained and registered already and the
+    run is not forced (``force``: ``StageRun.forced``): the finetune stage then has nothing
+    to do."""
+    if force:
+        return False
     done = find_registered(client, experiment_id, registered_model, fingerprint)
-    if done is None or force:
+    if done is None:
         return False
     log.info(
         "fingerprint %s already trained in run %s and registered as %s: skipped "
-        "(set finetune.force=true to train again)",
+        "(--force or --set finetune.force=true trains again)",
         fingerprint,
         done.run_id,
         done.uri,

@@ -17,15 +17,18 @@ Writes no Delta table: one MLflow run (params: the fine-tune config, the inputs'
 versions, pair counts, device; metrics: validation Spearman before/after/per epoch, the loss
 curve, wall time, pairs per second), the model (sentence-transformers flavour), a new version
 of ``finetune.registered_model``, and checkpoints under
-``<paths.checkpoints>/finetune/<fingerprint>/`` (removed once the version is registered).
+``<paths.checkpoints>/finetune/<fingerprint>/`` (removed once the version is registered). The
+registered version is the stage's recorded output (:func:`registered_outputs`): when it is
+no longer in the registry, the runner runs the stage again, which trains and registers anew.
 
 The stage's fingerprint (the runner's, ``runlog.fingerprint``) hashes the fine-tune settings
 but :data:`IGNORED_SETTINGS` and the inputs' contents (the stage is declared ``by_content``: the
 ``lakehouse.table_digest`` of each table, and of ``anime_embeddings`` only the neighbourhood
 embedder's rows, :func:`vectors_inputs`), not their Delta versions: an upstream rerun that
 rewrites the same rows must not register a duplicate model version. A run whose fingerprint
-finished and was registered already does nothing (unless ``finetune.force``); an interrupted
-run continues from its last checkpoint, in the same MLflow run.
+finished and was registered already does nothing unless the runner forces the run (``--force``
+of the job or the pipeline, or ``finetune.force``: ``StageRun.forced``); an interrupted run
+continues from its last checkpoint, in the same MLflow run.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from anime_recs.lakehouse import frame_digest, read_table, table_version
 from anime_recs.models import is_hub_id, load_sentence_transformer
 from anime_recs.runlog import StageRun
 from anime_recs.steps import step
-from anime_recs.tracking import configure_mlflow, dotted_params, keep_logging
+from anime_recs.tracking import configure_mlflow, dotted_params, keep_logging, set_mlflow_uris
 from anime_recs.training import adapter_recipe
 from anime_recs.training.examples import PairSet
 from anime_recs.training.finetune import (
@@ -72,6 +75,7 @@ from anime_recs.training.recipes import RECIPES, lora_settings, train_settings
 from anime_recs.training.registry import (
     FINGERPRINT_TAG,
     STAGE_TAG,
+    find_registered,
     log_and_register,
     registered_already,
     run_is_resumable,
@@ -82,6 +86,7 @@ log = logging.getLogger(__name__)
 # settings that change no trained weights: not part of the fingerprint (registered versions
 # carry it as a tag, so a rerun with other logging or checkpoint steps finds them)
 IGNORED_SETTINGS = ("finetune.force", "finetune.logging_steps", "finetune.checkpoint_steps")
+REGISTERED_OUTPUT = "registered_model"  # the registered version's name in the run log
 
 
 def graded(pairs: DataFrame) -> DataFrame:
@@ -206,6 +211,30 @@ def vectors_inputs(spark: SparkSession, config: AppConfig) -> dict[str, str | No
     return {vectors_input(chosen[0]): digest}
 
 
+def registered_outputs(
+    spark: SparkSession, config: AppConfig, fingerprint: str
+) -> dict[str, str | None]:
+    """The stage's output outside the lake, for the run log (the stage's ``extra_outputs``):
+    ``{"registered_model": "models:/NAME/VERSION"}``, the version of the recipe's registered
+    model trained with ``fingerprint`` (the newest, when forced runs registered several), or
+    None when the registry has none (the version deleted, the registry lost or reset). Looks
+    only: creates no experiment."""
+    import mlflow
+
+    ft = config.finetune
+    trains_encoder = RECIPES[ft.recipe].trains_encoder
+    name = ft.registered_model if trains_encoder else ft.adapter.registered_model
+    found = None
+    # a first touch of a fresh SQLite store replaces the root log handlers (alembic)
+    with keep_logging():
+        set_mlflow_uris(config.mlflow)
+        client = mlflow.MlflowClient()
+        experiment = client.get_experiment_by_name(config.mlflow.experiment)
+        if experiment is not None:
+            found = find_registered(client, experiment.experiment_id, name, fingerprint)
+    return {REGISTERED_OUTPUT: None if found is None else found.uri}
+
+
 def choose_train_pairs(
     spark: SparkSession,
     config: AppConfig,
@@ -262,7 +291,7 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
 
     experiment_id = configure_mlflow(config.mlflow)
     client = mlflow.MlflowClient()
-    if registered_already(client, experiment_id, ft.registered_model, fingerprint, ft.force):
+    if registered_already(client, experiment_id, ft.registered_model, fingerprint, run.forced):
         return
 
     recipe = RECIPES[ft.recipe]
