@@ -1,8 +1,9 @@
 """Print one user's promoted titles and recommendations from the Delta tables alone.
 
 Reads ``ratings``, ``watch_status`` (when present) and ``anime`` for the user, and per
-recommender (default: every recommender in ``anime_neighbors`` plus ``popularity``) its
-neighbour rows; serves the one user with the serve stage's rules. Writes nothing. Unknown
+recommender (default: every one the lake can serve: those with rows in ``anime_neighbors``, the
+peers, ``hybrid``, ``popularity``) what it lists from; serves the one user with the serve
+stage's rules. Writes nothing. Unknown
 user or recommender: exit status 2 and one line naming it. Code: ``anime_recs.serve.lookup``.
 
     python jobs/lookup.py --user 42 [--recommender jaccard_cf ...] [--n 10] [--conf conf/local.yaml]

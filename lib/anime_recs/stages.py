@@ -184,12 +184,15 @@ STAGES: tuple[Stage, ...] = (
         # model (version) of an embedding recommender, which the rows name
         optional_inputs=(tables.WATCH_STATUS, tables.ANIME_EMBEDDINGS),
         outputs=(tables.USER_RECOMMENDATIONS,),
-        # besides serve: the candidate settings the lists are built with
+        # besides serve: the settings the lists are built with
         config_sections=(
             "serve",
             "recommend.k",
             "recommend.aggregation",
             "recommend.frequency_bonus",
+            "recommend.hybrid",
+            "recommend.ease",
+            "recommend.als",
         ),
         run=serve_stage.run,
         # the fingerprint is the served rows' run_id: the same rows keep it

@@ -46,13 +46,13 @@ def build_tables() -> dict[str, pd.DataFrame]:
         partners[r.anime_a].append((r.jaccard, r.anime_b))
         partners[r.anime_b].append((r.jaccard, r.anime_a))
     rng = np.random.default_rng(3)
-    hybrid = defaultdict(list)
+    served = defaultdict(list)  # an embedding recommender's lists, without its vectors
     for a in ids:
         for b in ids:
             if a != b:
-                hybrid[a].append((round(float(rng.random()), 3), b))  # rounded: some ties
+                served[a].append((round(float(rng.random()), 3), b))  # rounded: some ties
     rows = []
-    for name, nb in (("jaccard_cf", top_k(partners)), ("hybrid", top_k(hybrid))):
+    for name, nb in (("jaccard_cf", top_k(partners)), (EMBEDDER, top_k(served))):
         for a, lst in nb.items():
             rows += [(name, a, b, i + 1, s) for i, (b, s) in enumerate(lst)]
     neighbors = pd.DataFrame(rows, columns=tables.ANIME_NEIGHBORS_SCHEMA.fieldNames())
@@ -145,7 +145,7 @@ def served(spark, tmp_path_factory):
         "--conf", str(REPO / "conf" / "local.yaml"),
         "--set", f"paths.lake={lake}",
         "--set", "spark.shuffle_partitions=2",
-        "--set", "serve.recommender=hybrid",
+        "--set", f"serve.recommender={EMBEDDER}",
         "--set", f"recommend.k={K}",
         "--export", str(root / "export"),
     ]  # fmt: skip
@@ -156,10 +156,10 @@ def served(spark, tmp_path_factory):
 def test_serve_matches_the_rules(spark, served):
     lake, t = served["lake"], served["t"]
     got = read_table(spark, lake, tables.USER_RECOMMENDATIONS).toPandas()
-    want = expected_rows(t, "hybrid")
+    want = expected_rows(t, EMBEDDER)
     assert WATCH_ONLY_USER not in want
     assert table_rows(got) == want
-    assert set(got["recommender"]) == {"hybrid"}
+    assert set(got["recommender"]) == {EMBEDDER}
     assert (
         got["run_id"].nunique() == 1
         and got["model_version"].str.startswith("anime_neighbors:").all()
@@ -191,7 +191,7 @@ def test_seen_titles_never_served_and_because_is_grounded(spark, served):
     assert not pairs & seen and not pairs & watched
     # the watch statuses did remove titles the user would otherwise have been served
     unwatched = {
-        u: v for u, v in expected_rows({**t, tables.WATCH_STATUS: watch.iloc[:0]}, "hybrid").items()
+        u: v for u, v in expected_rows({**t, tables.WATCH_STATUS: watch.iloc[:0]}, EMBEDDER).items()
     }
     assert any((u, r[1]) in watched for u, rows in unwatched.items() for r in rows)
 
@@ -199,7 +199,7 @@ def test_seen_titles_never_served_and_because_is_grounded(spark, served):
         zip(*ratings[ratings["rating"] >= 9][["user_id", "anime_id"]].to_numpy().T, strict=True)
     )
     nb = t[tables.ANIME_NEIGHBORS]
-    nb = nb[(nb["recommender"] == "hybrid") & (nb["rank"] <= K)]
+    nb = nb[(nb["recommender"] == EMBEDDER) & (nb["rank"] <= K)]
     neighbours = set(zip(nb["anime_id"], nb["neighbor_id"], strict=True))
     for r in got.itertuples():
         assert len(r.because) <= 3
@@ -222,7 +222,7 @@ def test_exports_equal_the_table(spark, served):
     b = parquet[cols].sort_values(key).reset_index(drop=True)
     assert a.drop(columns="because").equals(b.drop(columns="because"))
     assert [list(x) for x in a["because"]] == [list(x) for x in b["because"]]
-    assert (export / "parquet" / "recommender=hybrid").is_dir()
+    assert (export / "parquet" / f"recommender={EMBEDDER}").is_dir()
 
     lines = []
     for part in sorted((export / "jsonl").glob("part-*.json")):
@@ -270,9 +270,8 @@ def test_serve_reads_every_input_at_the_version_the_runner_pinned(spark, tmp_pat
     would describe other rows than the ones served."""
     lake = str(tmp_path / "lake")
     t = build_tables()
-    # the hybrid lists as an embedder's: their model_version comes from its vectors
+    # the embedder's vectors: its model_version comes from them
     nb = t[tables.ANIME_NEIGHBORS]
-    t[tables.ANIME_NEIGHBORS] = nb.assign(recommender=nb["recommender"].replace("hybrid", EMBEDDER))
     ids = sorted(t[tables.ANIME]["anime_id"])
     t[tables.ANIME_EMBEDDINGS] = embedder_rows(EMBEDDER, ids, "v1")
     write_lake(spark, lake, t)
@@ -315,14 +314,15 @@ def test_lookup_prints_each_recommenders_rows(spark, served, capsys):
     lake, t = served["lake"], served["t"]
     ratings = t[tables.RATINGS]
     user = int(ratings[ratings["rating"] >= 9]["user_id"].iloc[0])
-    code, out, _ = lookup(["--user", str(user), "--n", "4"], lake, capsys)
+    asked = [EMBEDDER, "jaccard_cf", "popularity"]
+    code, out, _ = lookup(["--user", str(user), "--n", "4", "--recommender", *asked], lake, capsys)
     assert code == 0
     names = dict(zip(t[tables.ANIME]["anime_id"], t[tables.ANIME]["name"], strict=True))
     mine = ratings[(ratings["user_id"] == user) & (ratings["rating"] >= 9)]
     assert f"user {user}: {len(mine)} promoted titles (rating >= 9)" in out
     for a in mine["anime_id"]:
         assert f"{names[a]}" in out
-    for name in ("hybrid", "jaccard_cf", "popularity"):
+    for name in asked:
         assert f"recommender {name}: top 4" in out
         block = out.split(f"recommender {name}: top 4\n")[1].splitlines()[:4]
         for line, (rank, a, title, score, source, why) in zip(

@@ -1,8 +1,9 @@
 """One user's recommendations from the Delta tables alone, for every recommender in the lake.
 
 Reads the user's rows of ``ratings`` and ``watch_status``, the names in ``anime``, each
-recommender's rows of ``anime_neighbors`` and the promoter counts of ``ratings`` (one
-aggregation: the popularity list), and serves the one user with the same function as the serve
+recommender's rows of ``anime_neighbors`` (the peers and the hybrid: what they are fitted on,
+as the serve stage fits them) and the promoter counts of ``ratings`` (one aggregation: the
+popularity list), and serves the one user with the same function as the serve
 stage (:func:`~anime_recs.serve.lists.serve_chunk`), so the lists equal the user's rows of
 ``user_recommendations`` for the served recommender.
 """
@@ -17,17 +18,18 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from anime_recs import tables
-from anime_recs.config import AppConfig
+from anime_recs.config import AppConfig, RecommendConfig
 from anime_recs.errors import JobError
-from anime_recs.lakehouse import read_table, table_exists
+from anime_recs.lakehouse import read_table, table_exists, table_version
 from anime_recs.serve.lists import build_serve_model, serve_chunk
 from anime_recs.serve.run import (
     check_recommender,
     lake_recommenders,
     read_neighbors,
     read_titles_and_promoters,
+    served_parts,
 )
-from anime_recs.tables import POPULARITY, PROMOTER_MIN_RATING
+from anime_recs.tables import DENSE_RECOMMENDERS, HYBRID, POPULARITY, PROMOTER_MIN_RATING
 
 
 @dataclass
@@ -47,15 +49,17 @@ def lookup_user(
     user_id: int,
     recommenders: list[str] | None,
     n: int,
-    k: int,
-    aggregation: str,
-    frequency_bonus: float,
+    rc: RecommendConfig,
 ) -> UserLookup:
-    """The lists of ``user_id`` for ``recommenders`` (None or []: all in the lake).
+    """The lists of ``user_id`` for ``recommenders`` (None or []: all in the lake), built with
+    the ``recommend`` settings ``rc`` as the serve stage builds them.
 
     :class:`JobError` naming the user when it has no rating, or the first unknown recommender.
     """
-    known = lake_recommenders(spark, lake)
+    k = rc.k
+    versions = {t: table_version(spark, lake, t) for t in (tables.ANIME_EMBEDDINGS,)}
+    embeddings_version = versions[tables.ANIME_EMBEDDINGS]
+    known = lake_recommenders(spark, lake, None, embeddings_version, rc.hybrid.content)
     asked = list(recommenders or known)
     for name in asked:
         check_recommender(name, known)
@@ -73,8 +77,9 @@ def lookup_user(
         )
     anime, promoters = read_titles_and_promoters(spark, lake, ratings)
     names = dict(zip(anime["anime_id"], anime["name"], strict=True))
-    model_based = [a for a in asked if a != POPULARITY]
-    neighbors = read_neighbors(spark, lake, model_based, k) if model_based else None
+    tables_of = {a: rc.hybrid.collaborative if a == HYBRID else a for a in asked}
+    stored = [t for t in set(tables_of.values()) if t not in (POPULARITY, *DENSE_RECOMMENDERS)]
+    neighbors = read_neighbors(spark, lake, stored, k) if stored else None
 
     top = mine[mine["rating"] >= PROMOTER_MIN_RATING].sort_values(
         ["rating", "anime_id"], ascending=[False, True]
@@ -91,10 +96,14 @@ def lookup_user(
     rating = np.r_[mine["rating"].to_numpy(np.int64), np.zeros(len(watched), np.int64)]
     users = np.full(anime_ids.size, user_id, dtype=np.int64)
     for name in asked:
-        rows = None if name == POPULARITY else neighbors[neighbors["recommender"] == name]
-        model = build_serve_model(anime, rows, promoters, k)
+        table = tables_of[name]
+        rows = None
+        if table not in (POPULARITY, *DENSE_RECOMMENDERS):
+            rows = neighbors[neighbors["recommender"] == table]
+        parts = served_parts(spark, lake, name, rc, ratings, versions)
+        model = build_serve_model(anime, rows, promoters, k, parts)
         served = serve_chunk(
-            users, anime_ids, rating, is_rated, model, n, k, aggregation, frequency_bonus
+            users, anime_ids, rating, is_rated, model, n, k, rc.aggregation, rc.frequency_bonus
         ).to_pylist()
         for row in served:
             row["because"] = [(a, names.get(a, "?")) for a in row["because"]]
@@ -131,8 +140,5 @@ def lookup_lines(
 ) -> list[str]:
     """:func:`format_lookup` of :func:`lookup_user` with the lake and the candidate settings
     (``recommend.k``, ``aggregation``, ``frequency_bonus``) of ``config``."""
-    rc, lake = config.recommend, config.paths.lake
-    result = lookup_user(
-        spark, lake, user_id, recommenders, n, rc.k, rc.aggregation, rc.frequency_bonus
-    )
+    result = lookup_user(spark, config.paths.lake, user_id, recommenders, n, config.recommend)
     return format_lookup(result)

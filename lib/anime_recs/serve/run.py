@@ -20,21 +20,30 @@ import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from anime_recs import tables
+from anime_recs.config import RecommendConfig
 from anime_recs.errors import JobError
 from anime_recs.hashing import stable_hash
 from anime_recs.lakehouse import read_table, table_exists, write_table
 from anime_recs.progress import Progress, worker_logging
+from anime_recs.recommend.fitting import recommender_models
 from anime_recs.recommend.popularity import promoter_counts
 from anime_recs.recommend.scoring import user_chunks
 from anime_recs.runlog import StageRun
-from anime_recs.serve.lists import SERVED_DDL, ServeModel, build_serve_model, serve_chunk
-from anime_recs.tables import POPULARITY
+from anime_recs.serve.lists import (
+    SERVED_DDL,
+    ServedParts,
+    ServeModel,
+    build_serve_model,
+    serve_chunk,
+)
+from anime_recs.tables import COLD, DENSE_RECOMMENDERS, HYBRID, POPULARITY
 
 log = logging.getLogger(__name__)
 
@@ -130,14 +139,26 @@ def serve_users(
     )
 
 
-def lake_recommenders(spark: SparkSession, lake: str, version: int | None = None) -> list[str]:
+def lake_recommenders(
+    spark: SparkSession,
+    lake: str,
+    version: int | None = None,
+    embeddings_version: int | None = None,
+    hybrid_content: str | None = None,
+) -> list[str]:
     """Recommenders that can be served from the lake: those with rows in ``anime_neighbors``
-    (at ``version``; None: the latest), plus ``popularity``."""
+    (at ``version``; None: the latest), the peers (fitted on ``ratings``), ``hybrid`` when its
+    content embedder has vectors in ``anime_embeddings`` at ``embeddings_version``, and
+    ``popularity``."""
     names = []
     if table_exists(spark, lake, tables.ANIME_NEIGHBORS):
         neighbors = read_table(spark, lake, tables.ANIME_NEIGHBORS, version)
         names = sorted(r[0] for r in neighbors.select("recommender").distinct().collect())
-    return [*names, POPULARITY]
+    if embeddings_version is not None and hybrid_content is not None:
+        vectors = read_table(spark, lake, tables.ANIME_EMBEDDINGS, embeddings_version)
+        if vectors.filter(F.col("embedder") == hybrid_content).limit(1).count():
+            names.append(HYBRID)
+    return [*names, *DENSE_RECOMMENDERS, POPULARITY]
 
 
 def check_recommender(name: str, known: list[str]) -> None:
@@ -152,13 +173,18 @@ def model_version_label(
     recommender: str,
     digests: dict[str, str | None],
     embeddings_version: int | None,
+    hybrid_content: str | None = None,
 ) -> str:
     """What produced the recommender's lists: ``<model>@<model_version>`` of an embedder in
     ``anime_embeddings`` at ``embeddings_version`` (None: the table was absent); else its
-    input table and a fingerprint of that table's contents (``ratings:<fp>`` for popularity,
-    ``anime_neighbors:<fp>`` for any other recommender)."""
-    if recommender == POPULARITY:
+    input table and a fingerprint of that table's contents (``ratings:<fp>`` for popularity
+    and the peers, fitted on the ratings; ``anime_neighbors:<fp>`` for any other recommender;
+    the hybrid: its ratings label and its content embedder's)."""
+    if recommender in (POPULARITY, *DENSE_RECOMMENDERS):
         return f"{tables.RATINGS}:{stable_hash(digests[tables.RATINGS])[:12]}"
+    if recommender == HYBRID:
+        content = model_version_label(spark, lake, hybrid_content, digests, embeddings_version)
+        return f"{tables.RATINGS}:{stable_hash(digests[tables.RATINGS])[:12]},{content}"
     # never the latest version: one written since the runner pinned the inputs would label
     # the rows with another model than the one whose neighbours are served
     if embeddings_version is not None:
@@ -202,22 +228,62 @@ def read_neighbors(
     )
 
 
+def served_parts(
+    spark: SparkSession,
+    lake: str,
+    recommender: str,
+    rc: RecommendConfig,
+    ratings: DataFrame,
+    versions: Mapping[str, int | None],
+) -> ServedParts | None:
+    """What a peer or the hybrid lists from, fitted on the ``train`` ratings as the recommend
+    stage fits them (:func:`~anime_recs.recommend.fitting.recommender_models`): the peer's
+    dense model; the hybrid's collaborative side and its content side's neighbours among the
+    cold titles (vectors of ``anime_embeddings`` at the pinned version). None for the other
+    recommenders (one neighbour table)."""
+    if recommender not in (HYBRID, *DENSE_RECOMMENDERS):
+        return None
+    hy = rc.hybrid
+    collaborative = hy.collaborative if recommender == HYBRID else recommender
+    names = [collaborative] if collaborative in DENSE_RECOMMENDERS else []
+    if recommender == HYBRID:
+        names.append(hy.content)
+    train = ratings.filter(F.col("split") == tables.TRAIN)
+    warm = np.sort(promoter_counts(ratings).toPandas()["anime_id"].to_numpy(np.int64))
+
+    def vectors_of(name: str) -> pd.DataFrame:
+        rows = read_table(spark, lake, tables.ANIME_EMBEDDINGS, versions[tables.ANIME_EMBEDDINGS])
+        return rows.filter(F.col("embedder") == name).select("anime_id", "embedding").toPandas()
+
+    views, dense = recommender_models(names, rc, warm, train, None, vectors_of)
+    if recommender != HYBRID:
+        return ServedParts(dense=dense[recommender])
+    return ServedParts(
+        dense=dense.get(collaborative),
+        cold_neighbors=views[(hy.content, COLD)],
+        cold_slots=tuple(hy.cold_slots),
+        min_similarity=hy.min_similarity,
+    )
+
+
 def load_serve_model(
     spark: SparkSession,
     lake: str,
     recommender: str,
-    k: int,
+    rc: RecommendConfig,
     ratings: DataFrame,
     versions: Mapping[str, int | None],
 ) -> ServeModel:
-    """The :class:`ServeModel` of one recommender: :func:`read_titles_and_promoters` and its
-    :func:`read_neighbors` (none for popularity), ``anime`` and ``anime_neighbors`` at
-    ``versions``."""
+    """The :class:`ServeModel` of one recommender: :func:`read_titles_and_promoters`, its
+    :func:`read_neighbors` (a neighbour recommender, or the hybrid's collaborative side when it
+    is one) and its :func:`served_parts`, every table at ``versions``."""
     anime, promoters = read_titles_and_promoters(spark, lake, ratings, versions[tables.ANIME])
+    table = rc.hybrid.collaborative if recommender == HYBRID else recommender
     neighbors = None
-    if recommender != POPULARITY:
-        neighbors = read_neighbors(spark, lake, [recommender], k, versions[tables.ANIME_NEIGHBORS])
-    return build_serve_model(anime, neighbors, promoters, k)
+    if table not in (POPULARITY, *DENSE_RECOMMENDERS):
+        neighbors = read_neighbors(spark, lake, [table], rc.k, versions[tables.ANIME_NEIGHBORS])
+    parts = served_parts(spark, lake, recommender, rc, ratings, versions)
+    return build_serve_model(anime, neighbors, promoters, rc.k, parts)
 
 
 def run_serve(
@@ -225,16 +291,21 @@ def run_serve(
     lake: str,
     settings: ServeSettings,
     run: StageRun,
+    rc: RecommendConfig,
     partitions: int | None = None,
 ) -> ServeResult:
     """Write ``user_recommendations`` (overwrite) for every user with a rating, from the input
     versions of ``run`` (every table read at ``run.versions``: the versions its fingerprint,
     the rows' ``run_id``, is of), with its fingerprint as ``run_id``."""
     recommender, run_id, versions = settings.recommender, run.fingerprint, run.versions
-    check_recommender(recommender, lake_recommenders(spark, lake, versions[tables.ANIME_NEIGHBORS]))
+    embeddings_version = versions.get(tables.ANIME_EMBEDDINGS)
+    known = lake_recommenders(
+        spark, lake, versions[tables.ANIME_NEIGHBORS], embeddings_version, rc.hybrid.content
+    )
+    check_recommender(recommender, known)
     log.info("serve: %s, input versions %s", settings, dict(versions))
     model_version = model_version_label(
-        spark, lake, recommender, dict(run.inputs), versions.get(tables.ANIME_EMBEDDINGS)
+        spark, lake, recommender, dict(run.inputs), embeddings_version, rc.hybrid.content
     )
     ratings = read_table(spark, lake, tables.RATINGS, versions[tables.RATINGS])
     watched = None
@@ -242,7 +313,7 @@ def run_serve(
         watched = read_table(spark, lake, tables.WATCH_STATUS, versions[tables.WATCH_STATUS])
     else:
         log.info("serve: no %s table: excluding rated titles only", tables.WATCH_STATUS)
-    model = load_serve_model(spark, lake, recommender, settings.k, ratings, versions)
+    model = load_serve_model(spark, lake, recommender, rc, ratings, versions)
     total = ratings.count() + (watched.count() if watched is not None else 0)
     served = serve_users(
         spark, seen_rows(ratings, watched), model, settings, partitions, total_rows=total

@@ -1,8 +1,10 @@
 """The serve stage: ``user_recommendations`` for every user with a rating, and the exports.
 
-Reads ``ratings`` (all splits), ``anime`` (names), ``anime_neighbors`` (the top-k neighbours of
+Reads ``ratings`` (all splits; the peers and the hybrid are fitted on its train split as the
+recommend stage fits them), ``anime`` (names), ``anime_neighbors`` (the top-k neighbours of
 ``serve.recommender``) and, when present, ``watch_status`` and ``anime_embeddings`` (the model
-and version an embedding recommender's rows name), each at the version the runner pinned;
+and version an embedding recommender's rows name; the hybrid's content vectors), each at the
+version the runner pinned;
 overwrites ``user_recommendations`` (:mod:`anime_recs.serve.run`, rules in
 :mod:`anime_recs.serve.lists`). With ``serve.export``
 set, the written version is also exported as Parquet + JSON Lines, published atomically
@@ -36,6 +38,7 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
             lake,
             ServeSettings(sc.recommender, sc.n, rc.k, rc.aggregation, rc.frequency_bonus),
             run,
+            rc,
         )
         facts.update(version=result.version, rows=result.rows, users=result.users)
     if sc.export:
