@@ -145,7 +145,7 @@ def expected_lists(t, neighbors, ease) -> tuple[list[int], dict[str, dict[int, l
         lists["popularity"][u] = [(a, float(counts[a])) for a in popular if a not in rated][:N_MAX]
         scores = sum(weights[ease_titles.index(p)] for p in promoted if p in ease_titles)
         ranked = sorted(
-            (j for j, a in enumerate(ease_titles) if a not in rated),
+            (j for j, a in enumerate(ease_titles) if a not in rated and scores[j] > 0),
             key=lambda j: (-round(scores[j], 5), ease_titles[j]),
         )
         lists["ease"][u] = [(ease_titles[j], scores[j]) for j in ranked[:N_MAX]]
@@ -307,7 +307,7 @@ def test_recommend_job_matches_independent_computation(spark, lake, synthetic_la
     runs = mlflow.search_runs(search_all_experiments=True)
     assert len(runs) == 1
     assert runs["metrics.precision.warm.ease"].notna().all()
-    assert runs["params.recommend.hybrid.cold_slots"].tolist() == ["2,5"]
+    assert runs["params.recommend.hybrid.cold_slots"].tolist() == ["[2, 5]"]
 
 
 @pytest.mark.slow

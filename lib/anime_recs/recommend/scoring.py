@@ -198,11 +198,13 @@ def dense_lists(
     scores: np.ndarray, index: np.ndarray, seen_keys: np.ndarray, n_titles: int, n_max: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """A dense model's lists: its ``scores [users, T]`` of the titles at universe positions
-    ``index``, without the titles in ``seen_keys`` (sorted ``u * n_titles + title``), ranked
-    by :func:`dense_top_n`; universe indexes (-1 = none) and scores."""
+    ``index``, without the titles in ``seen_keys`` (sorted ``u * n_titles + title``) and
+    without the titles it scores 0 or below (nothing in the user's history points to them: a
+    user without one gets an empty list, not the smallest ids), ranked by
+    :func:`dense_top_n`; universe indexes (-1 = none) and scores."""
     lookup = np.full(n_titles, -1, dtype=np.int64)
     lookup[index] = np.arange(index.size)
-    excluded = np.zeros(scores.shape, dtype=bool)
+    excluded = scores <= 0
     if n_titles:
         cols = lookup[seen_keys % n_titles]
         seen = cols >= 0

@@ -30,7 +30,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from anime_recs import tables
-from anime_recs.config import AppConfig, RecommendConfig
+from anime_recs.config import AppConfig
 from anime_recs.errors import JobError
 from anime_recs.evaluation.evaluate import evaluation_table, flat_lists
 from anime_recs.evaluation.report import write_report
@@ -57,7 +57,7 @@ from anime_recs.tables import (
     TRAIN,
     VIEWS,
 )
-from anime_recs.tracking import configure_mlflow
+from anime_recs.tracking import configure_mlflow, dotted_params
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
 
     with step("report and mlflow") as facts:
         params = {
-            **recommend_params(rc),
+            **dotted_params("recommend", rc.model_dump()),
             "recommenders": ",".join(recommenders),
             **{f"input_version.{t}": v for t, v in versions.items()},
         }
@@ -195,22 +195,6 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
         timings["total_s"] = round(time.perf_counter() - started, 3)
         facts["run_id"] = log_to_mlflow(config, params, evaluation, files, timings)
     log.info("recommend done in %.1fs %s", time.perf_counter() - started, timings)
-
-
-def recommend_params(rc: RecommendConfig) -> dict[str, object]:
-    """Every setting of ``recommend`` as flat ``recommend.<key>`` parameters (nested sections
-    dotted), as MLflow logs them."""
-    flat: dict[str, object] = {}
-
-    def walk(prefix: str, value: object) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                walk(f"{prefix}.{key}", item)
-        else:
-            flat[prefix] = ",".join(map(str, value)) if isinstance(value, list) else value
-
-    walk("recommend", rc.model_dump())
-    return flat
 
 
 # logged per recommender, view and N; recommender and view name the metric, n is its step
