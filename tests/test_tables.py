@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from anime_recs import tables
-from anime_recs.recommend.scoring import USER_LISTS_DDL
+from anime_recs.recommend.scoring import USER_LISTS_DDL, USER_LISTS_SCHEMA
 
 
 def test_require_columns_names_the_frame_and_every_missing_column():
@@ -19,6 +19,8 @@ def test_require_columns_names_the_frame_and_every_missing_column():
 
 def test_user_lists_ddl_is_the_user_scores_schema_with_nullable_columns():
     assert USER_LISTS_DDL == (
-        "recommender string, user_id int, anime_ids array<int>, scores array<double>, "
-        "test_ratings array<int>, promoted_test int"
+        "recommender string, view string, user_id int, anime_ids array<int>, "
+        "scores array<double>, test_ratings array<int>, promoted_test int, test_titles int"
     )
+    # the Arrow batches the scoring writes have the same columns in the same order
+    assert USER_LISTS_SCHEMA.names == tables.USER_SCORES_SCHEMA.fieldNames()
