@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import math
 import re
-from html.parser import HTMLParser
 
 import numpy as np
 import pandas as pd
@@ -22,6 +21,7 @@ from anime_recs.evaluation.page import (
     page,
     verdict,
 )
+from tests.helpers import HtmlPage
 
 METRICS = [
     "nps",
@@ -46,51 +46,6 @@ HEADERS = {
     "cold share@10": ("cold_share", 10, False),
 }
 NUMBER = r"(-?\d+\.\d{4}|n/a)"
-
-
-class Page(HTMLParser):
-    """What the tests read of a page: every table (its attributes and rows of cell texts),
-    every image source, the verdict paragraph's text, every start tag and every text seen."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tables: list[dict] = []
-        self.images: list[str] = []
-        self.tags: list[str] = []
-        self.verdict = ""
-        self.text: list[str] = []
-        self._cell: list[str] | None = None
-        self._in_verdict = False
-        self.feed(text)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-        attributes = dict(attrs)
-        if tag == "table":
-            self.tables.append({"attrs": attributes, "rows": []})
-        elif tag == "tr":
-            self.tables[-1]["rows"].append([])
-        elif tag in ("td", "th"):
-            self._cell = []
-        elif tag == "img":
-            self.images.append(attributes["src"] or "")
-        elif tag == "p" and attributes.get("id") == "verdict":
-            self._in_verdict = True
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("td", "th") and self._cell is not None:
-            self.tables[-1]["rows"][-1].append((tag, "".join(self._cell)))
-            self._cell = None
-        elif tag == "p":
-            self._in_verdict = False
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-        if self._cell is not None:
-            self._cell.append(data)
-        if self._in_verdict:
-            self.verdict += data
 
 
 def evaluation(seed: int = 3) -> pd.DataFrame:
@@ -152,7 +107,7 @@ def built() -> tuple[pd.DataFrame, str]:
 
 def test_page_parses_with_well_formed_tables_inline_charts_and_escaped_text(built):
     frame, text = built
-    parsed = Page(text)
+    parsed = HtmlPage(text)
     assert text.startswith("<!DOCTYPE html>")
     assert parsed.verdict == verdict(frame, "emb")
     assert len(parsed.tables) == 3 + 1 + 2 + 1  # views, fine-tune, examples, settings
@@ -192,7 +147,7 @@ def test_page_parses_with_well_formed_tables_inline_charts_and_escaped_text(buil
 
 def test_every_number_of_the_evaluation_tables_is_the_frames(built):
     frame, text = built
-    tables = [t for t in Page(text).tables if t["attrs"].get("data-view")]
+    tables = [t for t in HtmlPage(text).tables if t["attrs"].get("data-view")]
     checked = 0
     for table in tables:
         view = table["attrs"]["data-view"]
@@ -280,7 +235,7 @@ def test_page_without_fine_tune_examples_or_cold_view():
     frame = evaluation()
     frame = frame[frame["view"] != "cold"]
     text = page(frame, {}, "emb", [Chart("c", b"\x89PNG")], None, [])
-    parsed = Page(text)
+    parsed = HtmlPage(text)
     assert "No finished fine-tune run" in text
     assert "No test user with promoted titles" in text
     assert "No rows in the cold view" in text
