@@ -267,7 +267,7 @@ def finetune_html(finetune: Finetune | None) -> str:
     """The fine-tune's recipe, registered model and held-out measures before -> after, or a
     sentence saying there is no finished fine-tune run."""
     if finetune is None:
-        return "<p>No finished fine-tune run in the MLflow store: nothing to compare.</p>"
+        return "<p>No finished fine-tune run in the MLflow experiment: nothing to compare.</p>"
     facts = [
         ("recipe", finetune.recipe),
         ("registered model", finetune.registered_model or MISSING),
@@ -372,7 +372,13 @@ def page(
     parts.append("<h2>Charts</h2>")
     parts += [chart_html(c) for c in figures] or ["<p>No charts.</p>"]
     parts += ["<h2>Fine-tune: held-out measures</h2>", finetune_html(finetune)]
-    parts.append("<h2>Example users</h2>")
+    parts += [
+        "<h2>Example users</h2>",
+        "<p>The first test users by id with promoted train titles. Each list is the one the "
+        "evaluation scores as made (the <code>all</code> view); a title is new (cold) when it "
+        "has no train rating; test rating: the user's held-out rating of it, blank when "
+        "none.</p>",
+    ]
     parts += [example_html(u) for u in examples] or ["<p>No test user with promoted titles.</p>"]
     parts += ["<h2>Settings</h2>", settings_table(params), "</body></html>"]
     return "\n".join(parts) + "\n"
