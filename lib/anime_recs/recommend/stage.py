@@ -280,32 +280,32 @@ def latest_finetune(config: AppConfig) -> Finetune | None:
     with keep_logging():
         runs = mlflow.MlflowClient().search_runs(
             [experiment_id],
-            filter_string="attributes.status = 'FINISHED'",
+            filter_string="attributes.status = 'FINISHED' and params.`finetune.recipe` LIKE '%'",
             order_by=["attributes.start_time DESC"],
+            max_results=1,
         )
-    for run in runs:
-        params, metrics = run.data.params, run.data.metrics
-        if "finetune.recipe" not in params:
-            continue
-        recipe = params["finetune.recipe"]
-        model = params.get("finetune.registered_model")
-        if recipe == "adapter":
-            recipe = f"adapter ({params.get('finetune.adapter.objective')})"
-            model = params.get("finetune.adapter.registered_model")
-        measures = {
-            name: (metrics.get(f"val_{name}_before"), metrics.get(f"val_{name}_after"))
-            for name in ("spearman", "ndcg")
-            if f"val_{name}_before" in metrics or f"val_{name}_after" in metrics
-        }
-        return Finetune(
-            recipe,
-            model,
-            run.info.run_id,
-            params.get("data.train_pairs"),
-            params.get("data.val_pairs"),
-            measures,
-        )
-    return None
+    if not runs:
+        return None
+    run = runs[0]
+    params, metrics = run.data.params, run.data.metrics
+    recipe = params["finetune.recipe"]
+    model = params.get("finetune.registered_model")
+    if recipe == "adapter":
+        recipe = f"adapter ({params.get('finetune.adapter.objective')})"
+        model = params.get("finetune.adapter.registered_model")
+    measures = {
+        name: (metrics.get(f"val_{name}_before"), metrics.get(f"val_{name}_after"))
+        for name in ("spearman", "ndcg")
+        if f"val_{name}_before" in metrics or f"val_{name}_after" in metrics
+    }
+    return Finetune(
+        recipe,
+        model,
+        run.info.run_id,
+        params.get("data.train_pairs"),
+        params.get("data.val_pairs"),
+        measures,
+    )
 
 
 # logged per recommender, view and N; recommender and view name the metric, n is its step
