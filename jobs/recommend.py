@@ -1,8 +1,9 @@
 """Recommend titles to every test user and score the lists on warm and cold titles, with CIs.
 
-Reads ``ratings``, ``anime_pair_jaccard`` and ``anime_embeddings`` (when there: each embedder
-is a recommender); writes ``anime_neighbors``, ``user_scores``, ``recommendations`` and
-``evaluation``, a report with charts in ``paths.reports`` and one MLflow run. Runs the
+Reads ``ratings``, ``anime_pair_jaccard``, ``anime_embeddings`` (when there: each embedder is a
+recommender) and ``anime`` (when there: title names on the report page); writes
+``anime_neighbors``, ``user_scores``, ``recommendations`` and ``evaluation``, a report with
+charts and the page ``index.html`` in ``paths.reports`` and one MLflow run. Runs the
 registry's ``recommend`` stage: recorded in ``pipeline_runs`` like a pipeline stage, so a later
 pipeline run reruns it unless its settings and inputs are the same (``--force`` runs it
 anyway). Stage code: ``anime_recs.recommend.stage``.

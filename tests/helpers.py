@@ -1,9 +1,10 @@
-"""What test modules of several folders share: the repository's paths, loading a job, and the
-``--set`` overrides of tests that run whole jobs or the pipeline. (Tests import helpers, never
-other test modules.)"""
+"""What test modules of several folders share: the repository's paths, loading a job, the
+``--set`` overrides of tests that run whole jobs or the pipeline, and a reader of the report
+page's HTML. (Tests import helpers, never other test modules.)"""
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
 from pathlib import Path
 
 from tools.job_loader import load_job
@@ -12,7 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 CONF = str(REPO / "conf" / "local.yaml")
 MODEL_NAME = "anime_encoder"  # finetune.registered_model of conf/base.yaml
 
-__all__ = ["CONF", "MODEL_NAME", "REPO", "load_job", "output_settings", "set_args"]
+__all__ = ["CONF", "MODEL_NAME", "REPO", "HtmlPage", "load_job", "output_settings", "set_args"]
 
 
 def output_settings(root: Path) -> dict[str, object]:
@@ -53,3 +54,48 @@ def pipeline_settings(root: Path, model_dir: str, openai_url: str) -> list[str]:
         "recommend.bootstrap_samples": 20,
     }
     return set_args(sets)
+
+
+class HtmlPage(HTMLParser):
+    """What the tests read of a page: every table (its attributes and rows of cell texts),
+    every image source, the verdict paragraph's text, every start tag and every text seen."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tables: list[dict] = []
+        self.images: list[str] = []
+        self.tags: list[str] = []
+        self.verdict = ""
+        self.text: list[str] = []
+        self._cell: list[str] | None = None
+        self._in_verdict = False
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        attributes = dict(attrs)
+        if tag == "table":
+            self.tables.append({"attrs": attributes, "rows": []})
+        elif tag == "tr":
+            self.tables[-1]["rows"].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+        elif tag == "img":
+            self.images.append(attributes["src"] or "")
+        elif tag == "p" and attributes.get("id") == "verdict":
+            self._in_verdict = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[-1]["rows"][-1].append((tag, "".join(self._cell)))
+            self._cell = None
+        elif tag == "p":
+            self._in_verdict = False
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+        if self._in_verdict:
+            self.verdict += data

@@ -187,3 +187,39 @@ def test_an_output_outside_the_lake_is_recorded_and_checked_like_a_table(spark, 
     old = {"stage": "register", "run_id": "r0", "fingerprint": fingerprint, "outputs": "{}"}
     why = pipeline.why_run(spark, config, stage, fingerprint, [old], registry=(stage,))
     assert why == ("run r0 recorded no model", None)
+
+
+def test_the_pipeline_ends_with_the_report_page_and_its_verdict(spark, tmp_path):
+    lake, reports = tmp_path / "lake", tmp_path / "reports"
+    sets = [
+        f"paths.lake={lake}",
+        f"paths.reports={reports}",
+        "recommend.hybrid.content=base_minilm_128",
+    ]
+    config = load_config(CONF, sets)
+    assert pipeline.report_summary(spark, config) is None  # before the first recommend run
+    metrics = {name: 0.0 for name in tables.EVALUATION_SCHEMA.fieldNames()[3:]}
+    rows = [
+        (name, view, 10, {**metrics, "precision": p, "cold_share": c})
+        for name, view, p, c in [
+            ("hybrid", "warm", 0.12, 0.0),
+            ("ease", "warm", 0.125, 0.0),
+            ("hybrid", "cold", 0.099, 1.0),
+            ("base_minilm_128", "cold", 0.08, 1.0),
+            ("hybrid", "all", 0.11, 0.098),
+        ]
+    ]
+    frame = spark.createDataFrame(
+        [
+            {"recommender": name, "view": view, "n": n, **values}
+            | {k: 0 for k in ("hits", "users_scored", "users_total", "unique_anime")}
+            for name, view, n, values in rows
+        ],
+        schema=tables.EVALUATION_SCHEMA,
+    )
+    write_table(frame, str(lake), tables.EVALUATION, tables.EVALUATION_SCHEMA)
+    assert pipeline.report_summary(spark, config) == (
+        f"Report: {reports.absolute() / 'index.html'}\n"
+        "hybrid: warm P@10 0.120 (best other: ease 0.125); cold P@10 0.099 (base_minilm_128 "
+        "0.080); 9.8% of its top-10 slots hold new titles"
+    )

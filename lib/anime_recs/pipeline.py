@@ -28,6 +28,7 @@ from pyspark.sql import SparkSession
 from anime_recs import faults, runlog, tables
 from anime_recs.config import AppConfig
 from anime_recs.errors import JobError
+from anime_recs.evaluation.page import PAGE, verdict
 from anime_recs.lakehouse import (
     missing_tables_message,
     read_table,
@@ -41,8 +42,6 @@ from anime_recs.stages import STAGES, Stage, plan, read, writers, written
 from anime_recs.steps import step
 
 log = logging.getLogger(__name__)
-
-SUMMARY_OMITS = ("users_total", "nps_user_mean")  # of the evaluation table, in the printout
 
 # (out folder, scale name, seed) -> writes the raw files; the generator lives outside the package
 Generate = Callable[[str, str, int], None]
@@ -253,13 +252,12 @@ def timings_table(timings: list[tuple[str, str, float]], total: float) -> str:
     return "\n".join(lines)
 
 
-def evaluation_summary(spark: SparkSession, config: AppConfig) -> str | None:
-    """The evaluation table as text and where the report is, or None before the first run."""
+def report_summary(spark: SparkSession, config: AppConfig) -> str | None:
+    """Two lines: where the report page is and its verdict (from the ``evaluation`` table), or
+    None before the first recommend run."""
     lake = config.paths.lake
     if not table_exists(spark, lake, tables.EVALUATION):
         return None
-    pdf = read_table(spark, lake, tables.EVALUATION).orderBy("recommender", "n").toPandas()
-    shown = pdf[[c for c in pdf.columns if c not in SUMMARY_OMITS]]
-    text = shown.to_string(index=False, float_format=lambda v: f"{v:.4f}")
-    reports = Path(config.paths.reports).absolute()
-    return f"Evaluation (table `{tables.EVALUATION}`):\n{text}\n\nReport and charts: {reports}"
+    evaluation = read_table(spark, lake, tables.EVALUATION).toPandas()
+    index = Path(config.paths.reports).absolute() / PAGE
+    return f"Report: {index}\n{verdict(evaluation, config.recommend.hybrid.content)}"

@@ -165,7 +165,9 @@ STAGES: tuple[Stage, ...] = (
         name="recommend",
         job="recommend",
         inputs=(tables.RATINGS, tables.ANIME_PAIR_JACCARD),
-        optional_inputs=(tables.ANIME_EMBEDDINGS,),  # without it: no embedding recommenders
+        # anime_embeddings: without it, no embedding recommenders; anime: the report page's
+        # title names (without it, ids)
+        optional_inputs=(tables.ANIME_EMBEDDINGS, tables.ANIME),
         outputs=(
             tables.ANIME_NEIGHBORS,
             tables.USER_SCORES,
@@ -174,7 +176,7 @@ STAGES: tuple[Stage, ...] = (
         ),
         config_sections=("recommend", "mlflow"),
         run=recommend_stage.run,
-        extra_writes="report and charts (`paths.reports`), MLflow run",
+        extra_writes="report page `index.html` and charts (`paths.reports`), MLflow run",
     ),
     Stage(
         name="serve",

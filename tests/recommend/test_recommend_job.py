@@ -13,8 +13,9 @@ import pytest
 
 from anime_recs import tables
 from anime_recs.evaluation.bootstrap import bootstrap_ratio_ci
+from anime_recs.evaluation.page import verdict
 from anime_recs.lakehouse import read_table, write_table
-from tests.helpers import load_job
+from tests.helpers import HtmlPage, load_job
 from tests.recommend.recsynth import synthetic_tables
 
 REPO = Path(__file__).resolve().parents[2]
@@ -308,6 +309,17 @@ def test_recommend_job_matches_independent_computation(spark, lake, synthetic_la
     assert len(runs) == 1
     assert runs["metrics.precision.warm.ease"].notna().all()
     assert runs["params.recommend.hybrid.cold_slots"].tolist() == ["[2, 5]"]
+
+    # the report page: well-formed tables, the verdict of the stored table, logged with the run
+    page = HtmlPage((reports / "index.html").read_text(encoding="utf-8"))
+    assert page.verdict == verdict(evaluation, HYBRID_CONTENT)
+    assert page.verdict.startswith("hybrid: warm P@10 ")
+    for table in page.tables:
+        assert {len(row) for row in table["rows"]} == {len(table["rows"][0])}
+    views = [t["attrs"]["data-view"] for t in page.tables if "data-view" in t["attrs"]]
+    assert views == ["warm", "cold", "all"]
+    artifacts = mlflow.MlflowClient().list_artifacts(runs["run_id"][0])
+    assert "index.html" in {a.path for a in artifacts}
 
 
 @pytest.mark.slow

@@ -373,7 +373,7 @@ def test_fake_key_appears_in_no_file_log_or_output(runs):
     assert all(runs.handler_kept), "a job removed the capture handler: logs were not all seen"
     logs = "\n".join(runs.logs.values())
     assert "stage embed_base failed" in logs and "embedder openai_small" in logs  # seen
-    assert "Evaluation (table `evaluation`)" in runs.out.getvalue()
+    assert "Report: " in runs.out.getvalue() and "index.html" in runs.out.getvalue()
     for what, text in {
         "logs": logs,
         "stdout": runs.out.getvalue(),

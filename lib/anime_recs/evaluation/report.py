@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import BinaryIO, TypeVar
 
 import pandas as pd
 
 log = logging.getLogger(__name__)
+
+# where a chart is saved as PNG: a file path, or a binary file (the report page's bytes)
+Target = TypeVar("Target", Path, BinaryIO)
 
 NPS_CHART = "nps_by_n.png"
 PRECISION_CHART = "precision_{view}.png"
@@ -41,8 +45,9 @@ def _pyplot():
     return plt
 
 
-def plot_nps(evaluation: pd.DataFrame, path: Path) -> Path:
-    """NPS vs list length N per recommender, with the bootstrap CI as a band."""
+def plot_nps(evaluation: pd.DataFrame, path: Target) -> Target:
+    """NPS vs list length N per recommender, with the bootstrap CI as a band, saved as PNG into
+    ``path``; returns it."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
     for name, rows in evaluation.sort_values("n").groupby("recommender", sort=True):
@@ -63,13 +68,14 @@ def plot_nps(evaluation: pd.DataFrame, path: Path) -> Path:
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, format="png")
     plt.close(fig)
     return path
 
 
-def plot_precision(evaluation: pd.DataFrame, view: str, path: Path) -> Path:
-    """Precision@N per recommender in one view, with the bootstrap CI as a band."""
+def plot_precision(evaluation: pd.DataFrame, view: str, path: Target) -> Target:
+    """Precision@N per recommender in one view, with the bootstrap CI as a band, saved as PNG
+    into ``path``; returns it."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
     for name, rows in evaluation.sort_values("n").groupby("recommender", sort=True):
@@ -89,7 +95,7 @@ def plot_precision(evaluation: pd.DataFrame, view: str, path: Path) -> Path:
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, format="png")
     plt.close(fig)
     return path
 
@@ -106,7 +112,7 @@ def plot_unique(evaluation: pd.DataFrame, path: Path) -> Path:
     ax.set_title(f"Unique titles recommended across users at N = {n_max}")
     ax.tick_params(axis="x", rotation=20)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, format="png")
     plt.close(fig)
     return path
 

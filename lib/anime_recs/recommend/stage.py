@@ -1,11 +1,14 @@
 """The recommend stage: every test user's lists, evaluated on warm and on cold titles.
 
-Reads ``ratings``, ``anime_embeddings`` and ``anime_pair_jaccard``; writes ``anime_neighbors``
-(top-k per title of each neighbour recommender), ``user_scores`` (per recommender, view and
-test user: the list, its scores and the user's test ratings of the listed titles),
+Reads ``ratings``, ``anime_embeddings``, ``anime_pair_jaccard`` and ``anime`` (title names for
+the report page); writes ``anime_neighbors`` (top-k per title of each neighbour recommender),
+``user_scores`` (per recommender, view and test user: the list, its scores and the user's test
+ratings of the listed titles),
 ``recommendations`` (recommender, user_id, rank, anime_id, score: the lists as made) and
-``evaluation`` (one row per recommender, view and N = 1..n_max), plus charts and a markdown
-report in ``paths.reports``, all logged to one MLflow run.
+``evaluation`` (one row per recommender, view and N = 1..n_max), plus charts, a markdown
+report and the report page ``index.html`` (:mod:`anime_recs.evaluation.page`: the verdict, the
+tables, the charts inline, the fine-tune's held-out measures, example users by title name from
+``anime`` when it is there) in ``paths.reports``, all logged to one MLflow run.
 
 Recommenders: every embedder in ``anime_embeddings`` (cosine neighbours), ``jaccard_cf``
 (promoter Jaccard neighbours), the peers ``ease`` and ``als``
@@ -23,16 +26,18 @@ from __future__ import annotations
 import logging
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from anime_recs import tables
 from anime_recs.config import AppConfig
 from anime_recs.errors import JobError
 from anime_recs.evaluation.evaluate import evaluation_table, flat_lists
+from anime_recs.evaluation.page import PAGE, ExampleUser, Finetune, Listed, charts, page, verdict
 from anime_recs.evaluation.report import write_report
 from anime_recs.lakehouse import read_table, write_table
 from anime_recs.recommend.fitting import hybrid_parts, recommender_models
@@ -54,10 +59,11 @@ from anime_recs.tables import (
     HYBRID,
     JACCARD_CF,
     POPULARITY,
+    PROMOTER_MIN_RATING,
     TRAIN,
     VIEWS,
 )
-from anime_recs.tracking import configure_mlflow, dotted_params
+from anime_recs.tracking import configure_mlflow, dotted_params, keep_logging
 
 log = logging.getLogger(__name__)
 
@@ -192,9 +198,114 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
             **{f"input_version.{t}": v for t, v in versions.items()},
         }
         files = write_report(evaluation, config.paths.reports, params)
+        anime = None
+        if versions.get(tables.ANIME) is not None:
+            anime = read_table(spark, lake, tables.ANIME, versions[tables.ANIME])
+        else:
+            log.warning("table %s not found: the report page shows title ids", tables.ANIME)
+        shown = HYBRID if HYBRID in recommenders else recommenders[0]
+        examples = example_users(user_scores, ratings, anime, warm, shown, EXAMPLE_USERS)
+        text = page(
+            evaluation, params, hy.content, charts(evaluation), latest_finetune(config), examples
+        )
+        index = Path(config.paths.reports) / PAGE
+        index.write_text(text, encoding="utf-8")
+        files.append(index)
+        facts["page"] = str(index)
         timings["total_s"] = round(time.perf_counter() - started, 3)
         facts["run_id"] = log_to_mlflow(config, params, evaluation, files, timings)
-    log.info("recommend done in %.1fs %s", time.perf_counter() - started, timings)
+    log.info(
+        "recommend done in %.1fs %s; %s",
+        time.perf_counter() - started,
+        timings,
+        verdict(evaluation, hy.content),
+    )
+
+
+EXAMPLE_USERS = 3  # the report page's example users
+
+
+def example_users(
+    user_scores: DataFrame,
+    ratings: DataFrame,
+    anime: DataFrame | None,
+    warm: np.ndarray,
+    recommender: str,
+    count: int,
+) -> list[ExampleUser]:
+    """The report page's example users: the first ``count`` test users by ``user_id`` that
+    have a list of ``recommender`` (its ``all`` view in ``user_scores``) and promoted titles
+    (train ratings >= 9), with those titles sorted by name and the list in rank order, each
+    title named from ``anime`` (None: not there, or no ``anime``) and marked new when it is not
+    in ``warm`` (the titles with a train rating)."""
+    promoted = ratings.filter(
+        (F.col("split") == TRAIN) & (F.col("rating") >= PROMOTER_MIN_RATING)
+    ).select("user_id", "anime_id")
+    lists = (
+        user_scores.filter((F.col("recommender") == recommender) & (F.col("view") == ALL))
+        .join(promoted.select("user_id").distinct(), "user_id")
+        .orderBy("user_id")
+        .limit(count)
+        .select("user_id", "anime_ids", "test_ratings")
+        .collect()
+    )
+    users = [int(row.user_id) for row in lists]
+    liked = promoted.filter(F.col("user_id").isin(users)).collect() if users else []
+    ids = sorted({int(a) for row in lists for a in row.anime_ids} | {r.anime_id for r in liked})
+    names: dict[int, str] = {}
+    if anime is not None and ids:
+        chosen = anime.filter(F.col("anime_id").isin(ids)).select("anime_id", "name")
+        names = {int(r.anime_id): r.name for r in chosen.collect()}
+    warm_titles = set(warm.tolist())
+    out = []
+    for row in lists:
+        mine = [int(r.anime_id) for r in liked if r.user_id == row.user_id]
+        titles = sorted(((a, names.get(a)) for a in mine), key=lambda t: (t[1] is None, t[1], t[0]))
+        listed = [
+            Listed(rank, int(a), names.get(int(a)), int(a) not in warm_titles, int(rating))
+            for rank, (a, rating) in enumerate(zip(row.anime_ids, row.test_ratings, strict=True), 1)
+        ]
+        out.append(ExampleUser(int(row.user_id), recommender, titles, listed))
+    return out
+
+
+def latest_finetune(config: AppConfig) -> Finetune | None:
+    """The newest finished fine-tune run (a run with param ``finetune.recipe``) of the
+    configured MLflow experiment: its recipe, registered model (``finetune.registered_model``,
+    or ``finetune.adapter.registered_model`` for the adapter recipe), pairs and held-out
+    measures ``val_<measure>_before``/``_after``; None when there is none."""
+    import mlflow
+
+    experiment_id = configure_mlflow(config.mlflow)
+    with keep_logging():
+        runs = mlflow.MlflowClient().search_runs(
+            [experiment_id],
+            filter_string="attributes.status = 'FINISHED' and params.`finetune.recipe` LIKE '%'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+    if not runs:
+        return None
+    run = runs[0]
+    params, metrics = run.data.params, run.data.metrics
+    recipe = params["finetune.recipe"]
+    model = params.get("finetune.registered_model")
+    if recipe == "adapter":
+        recipe = f"adapter ({params.get('finetune.adapter.objective')})"
+        model = params.get("finetune.adapter.registered_model")
+    measures = {
+        name: (metrics.get(f"val_{name}_before"), metrics.get(f"val_{name}_after"))
+        for name in ("spearman", "ndcg")
+        if f"val_{name}_before" in metrics or f"val_{name}_after" in metrics
+    }
+    return Finetune(
+        recipe,
+        model,
+        run.info.run_id,
+        params.get("data.train_pairs"),
+        params.get("data.val_pairs"),
+        measures,
+    )
 
 
 # logged per recommender, view and N; recommender and view name the metric, n is its step
