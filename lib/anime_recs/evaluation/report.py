@@ -45,25 +45,28 @@ def _pyplot():
     return plt
 
 
-def plot_nps(evaluation: pd.DataFrame, path: Target) -> Target:
-    """NPS vs list length N per recommender, with the bootstrap CI as a band, saved as PNG into
-    ``path``; returns it."""
+def plot_with_ci(
+    evaluation: pd.DataFrame, metric: str, ylabel: str, title: str, path: Target
+) -> Target:
+    """``metric`` vs list length N per recommender, its bootstrap CI (``<metric>_ci_low``,
+    ``<metric>_ci_high``) as a band, saved as PNG into ``path``; returns it."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
     for name, rows in evaluation.sort_values("n").groupby("recommender", sort=True):
-        line = ax.plot(rows["n"], rows["nps"], marker="o", label=name)[0]
-        if rows["nps_ci_low"].notna().any():
+        line = ax.plot(rows["n"], rows[metric], marker="o", label=name)[0]
+        if rows[f"{metric}_ci_low"].notna().any():
             ax.fill_between(
                 rows["n"],
-                rows["nps_ci_low"],
-                rows["nps_ci_high"],
+                rows[f"{metric}_ci_low"],
+                rows[f"{metric}_ci_high"],
                 alpha=0.2,
                 color=line.get_color(),
             )
-    ax.axhline(0, color="grey", linewidth=0.8)
+    if metric == "nps":
+        ax.axhline(0, color="grey", linewidth=0.8)
     ax.set_xlabel("N (recommendations per user)")
-    ax.set_ylabel("NPS (mean weighted points per hit)")
-    ax.set_title("NPS@N by recommender (95% bootstrap CI over users)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.set_xticks(sorted(evaluation["n"].unique()))
     ax.legend()
     ax.grid(alpha=0.3)
@@ -71,33 +74,28 @@ def plot_nps(evaluation: pd.DataFrame, path: Target) -> Target:
     fig.savefig(path, dpi=120, format="png")
     plt.close(fig)
     return path
+
+
+def plot_nps(evaluation: pd.DataFrame, path: Target) -> Target:
+    """NPS vs list length N per recommender, with its bootstrap CI."""
+    return plot_with_ci(
+        evaluation,
+        "nps",
+        "NPS (mean weighted points per hit)",
+        "NPS@N by recommender (95% bootstrap CI over users)",
+        path,
+    )
 
 
 def plot_precision(evaluation: pd.DataFrame, view: str, path: Target) -> Target:
-    """Precision@N per recommender in one view, with the bootstrap CI as a band, saved as PNG
-    into ``path``; returns it."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for name, rows in evaluation.sort_values("n").groupby("recommender", sort=True):
-        line = ax.plot(rows["n"], rows["precision"], marker="o", label=name)[0]
-        if rows["precision_ci_low"].notna().any():
-            ax.fill_between(
-                rows["n"],
-                rows["precision_ci_low"],
-                rows["precision_ci_high"],
-                alpha=0.2,
-                color=line.get_color(),
-            )
-    ax.set_xlabel("N (recommendations per user)")
-    ax.set_ylabel("precision@N (liked titles, 9-10, per slot)")
-    ax.set_title(f"precision@N, {view} titles (95% bootstrap CI over users)")
-    ax.set_xticks(sorted(evaluation["n"].unique()))
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120, format="png")
-    plt.close(fig)
-    return path
+    """Precision@N per recommender in one view, with its bootstrap CI."""
+    return plot_with_ci(
+        evaluation,
+        "precision",
+        "precision@N (liked titles, 9-10, per slot)",
+        f"precision@N, {view} titles (95% bootstrap CI over users)",
+        path,
+    )
 
 
 def plot_unique(evaluation: pd.DataFrame, path: Path) -> Path:
