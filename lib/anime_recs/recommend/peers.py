@@ -29,6 +29,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from anime_recs.errors import JobError
+from anime_recs.recommend.candidates import contains
 from anime_recs.tables import PROMOTER_MIN_RATING, require_columns
 
 log = logging.getLogger(__name__)
@@ -77,16 +78,16 @@ def fit_ease(ratings: DataFrame, l2: float, max_titles: int) -> DenseModel:
     title. Fails with one line when there are more than ``max_titles`` of them."""
     require_columns(ratings.columns, ("user_id", "anime_id", "rating"), "ratings")
     promoted = ratings.filter(F.col("rating") >= PROMOTER_MIN_RATING)
-    titles = np.asarray(
-        sorted(r[0] for r in promoted.select("anime_id").distinct().collect()), np.int64
-    )
-    if titles.size > max_titles:
-        need = 3 * titles.size**2 * 8 / 2**30
+    # counted before the promoted ratings are collected: the guard must fire first
+    n_titles = promoted.agg(F.countDistinct("anime_id")).first()[0]
+    if n_titles > max_titles:
+        need = 3 * n_titles**2 * 8 / 2**30
         raise JobError(
-            f"ease: {titles.size} promoted titles > recommend.ease.max_titles={max_titles} "
+            f"ease: {n_titles} promoted titles > recommend.ease.max_titles={max_titles} "
             f"(the driver solve needs about {need:.1f} GiB): raise it with the driver's memory"
         )
     rows = promoted.select("user_id", "anime_id").toPandas()
+    titles = np.unique(rows["anime_id"].to_numpy(np.int64))
     gram = promoted_gram(rows["user_id"].to_numpy(), rows["anime_id"].to_numpy(), titles)
     weights = ease_weights(gram, l2).astype(np.float32)
     log.info("ease: %d titles, l2 %s", titles.size, l2)
@@ -142,16 +143,14 @@ def dense_scores(
     indexes, ``promoted_anime`` anime_ids), ALS from their factors (0 for a user ALS did not
     see)."""
     if model.item_weights is not None:
-        at = np.searchsorted(model.titles, promoted_anime).clip(0, max(model.titles.size - 1, 0))
-        known = model.titles.size > 0 and model.titles[at] == promoted_anime
-        known = np.asarray(known, dtype=bool)
+        known = contains(model.titles, promoted_anime)
+        at = np.searchsorted(model.titles, promoted_anime)
         x = sp.csr_matrix(
             (np.ones(int(known.sum()), np.float32), (promoted_user[known], at[known])),
             shape=(n_users, model.titles.size),
         )
         return np.asarray(x @ model.item_weights)
-    at = np.searchsorted(model.user_ids, users).clip(0, max(model.user_ids.size - 1, 0))
+    seen = contains(model.user_ids, users)
     factors = np.zeros((n_users, model.item_factors.shape[1]), np.float32)
-    seen = model.user_ids[at] == users
-    factors[seen] = model.user_factors[at[seen]]
+    factors[seen] = model.user_factors[np.searchsorted(model.user_ids, users[seen])]
     return factors @ model.item_factors.T

@@ -23,7 +23,7 @@ Seen titles (rated in any split, or in any watching status) are never listed. Th
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -132,12 +132,11 @@ def build_serve_model(
         dense = parts.dense
         if not servable.all():  # a title outside anime: its column goes
             keep = np.flatnonzero(servable)
-            dense = DenseModel(
+            dense = replace(
+                dense,
                 titles=dense.titles[keep],
                 item_weights=None if dense.item_weights is None else dense.item_weights[:, keep],
                 item_factors=None if dense.item_factors is None else dense.item_factors[keep],
-                user_ids=dense.user_ids,
-                user_factors=dense.user_factors,
             )
         model.dense = dense
         model.dense_index = np.searchsorted(universe, dense.titles)

@@ -95,13 +95,13 @@ def lookup_user(
     is_rated = np.r_[np.ones(len(mine), bool), np.zeros(len(watched), bool)]
     rating = np.r_[mine["rating"].to_numpy(np.int64), np.zeros(len(watched), np.int64)]
     users = np.full(anime_ids.size, user_id, dtype=np.int64)
+    fitted = served_parts(spark, lake, asked, rc, ratings, versions)  # each model fitted once
     for name in asked:
         table = tables_of[name]
         rows = None
         if table not in (POPULARITY, *DENSE_RECOMMENDERS):
             rows = neighbors[neighbors["recommender"] == table]
-        parts = served_parts(spark, lake, name, rc, ratings, versions)
-        model = build_serve_model(anime, rows, promoters, k, parts)
+        model = build_serve_model(anime, rows, promoters, k, fitted.get(name))
         served = serve_chunk(
             users, anime_ids, rating, is_rated, model, n, k, rc.aggregation, rc.frequency_bonus
         ).to_pylist()

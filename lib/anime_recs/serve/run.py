@@ -231,39 +231,44 @@ def read_neighbors(
 def served_parts(
     spark: SparkSession,
     lake: str,
-    recommender: str,
+    recommenders: list[str],
     rc: RecommendConfig,
     ratings: DataFrame,
     versions: Mapping[str, int | None],
-) -> ServedParts | None:
-    """What a peer or the hybrid lists from, fitted on the ``train`` ratings as the recommend
-    stage fits them (:func:`~anime_recs.recommend.fitting.recommender_models`): the peer's
-    dense model; the hybrid's collaborative side and its content side's neighbours among the
-    cold titles (vectors of ``anime_embeddings`` at the pinned version). None for the other
-    recommenders (one neighbour table)."""
-    if recommender not in (HYBRID, *DENSE_RECOMMENDERS):
-        return None
+) -> dict[str, ServedParts]:
+    """What each peer or the hybrid among ``recommenders`` lists from, fitted once on the
+    ``train`` ratings as the recommend stage fits them
+    (:func:`~anime_recs.recommend.fitting.recommender_models`): a peer's dense model; the
+    hybrid's collaborative side and its content side's neighbours among the cold titles
+    (vectors of ``anime_embeddings`` at the pinned version). The other recommenders (one
+    neighbour table) have no entry."""
     hy = rc.hybrid
-    collaborative = hy.collaborative if recommender == HYBRID else recommender
-    names = [collaborative] if collaborative in DENSE_RECOMMENDERS else []
-    if recommender == HYBRID:
+    wanted = [r for r in recommenders if r in (HYBRID, *DENSE_RECOMMENDERS)]
+    if not wanted:
+        return {}
+    names = [r for r in wanted if r != HYBRID]
+    if HYBRID in wanted:
+        names += [hy.collaborative] if hy.collaborative in DENSE_RECOMMENDERS else []
         names.append(hy.content)
     train = ratings.filter(F.col("split") == tables.TRAIN)
     warm = np.sort(promoter_counts(ratings).toPandas()["anime_id"].to_numpy(np.int64))
 
-    def vectors_of(name: str) -> pd.DataFrame:
-        rows = read_table(spark, lake, tables.ANIME_EMBEDDINGS, versions[tables.ANIME_EMBEDDINGS])
-        return rows.filter(F.col("embedder") == name).select("anime_id", "embedding").toPandas()
+    def vectors_of(name: str) -> pd.DataFrame:  # the hybrid's content side only
+        version = versions[tables.ANIME_EMBEDDINGS]
+        rows = read_table(spark, lake, tables.ANIME_EMBEDDINGS, version)
+        rows = rows.filter(F.col("embedder") == name)
+        return rows.select("anime_id", "embedding").toPandas()
 
-    views, dense = recommender_models(names, rc, warm, train, None, vectors_of)
-    if recommender != HYBRID:
-        return ServedParts(dense=dense[recommender])
-    return ServedParts(
-        dense=dense.get(collaborative),
-        cold_neighbors=views[(hy.content, COLD)],
-        cold_slots=tuple(hy.cold_slots),
-        min_similarity=hy.min_similarity,
-    )
+    views, dense = recommender_models(list(dict.fromkeys(names)), rc, warm, train, None, vectors_of)
+    parts = {r: ServedParts(dense=dense[r]) for r in wanted if r != HYBRID}
+    if HYBRID in wanted:
+        parts[HYBRID] = ServedParts(
+            dense=dense.get(hy.collaborative),
+            cold_neighbors=views[(hy.content, COLD)],
+            cold_slots=tuple(hy.cold_slots),
+            min_similarity=hy.min_similarity,
+        )
+    return parts
 
 
 def load_serve_model(
@@ -282,7 +287,7 @@ def load_serve_model(
     neighbors = None
     if table not in (POPULARITY, *DENSE_RECOMMENDERS):
         neighbors = read_neighbors(spark, lake, [table], rc.k, versions[tables.ANIME_NEIGHBORS])
-    parts = served_parts(spark, lake, recommender, rc, ratings, versions)
+    parts = served_parts(spark, lake, [recommender], rc, ratings, versions).get(recommender)
     return build_serve_model(anime, neighbors, promoters, rc.k, parts)
 
 
