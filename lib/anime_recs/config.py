@@ -364,7 +364,7 @@ def check_consistency(config: AppConfig) -> None:
         raise ConfigError(f"recommend.hybrid.content: unknown embedder {hybrid!r}")
     known = sorted(config.embed.embedders) + list(BUILTIN_RECOMMENDERS) + [HYBRID]
     collaborative = config.recommend.hybrid.collaborative
-    if collaborative not in (*BUILTIN_RECOMMENDERS,) or collaborative == POPULARITY:
+    if collaborative not in BUILTIN_RECOMMENDERS or collaborative == POPULARITY:
         raise ConfigError(
             f"recommend.hybrid.collaborative: {collaborative!r} is not a collaborative "
             f"recommender ({[r for r in BUILTIN_RECOMMENDERS if r != POPULARITY]})"
