@@ -39,7 +39,8 @@ test-cluster: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all $(BENCH_ARGS)
 
-# the whole pipeline on each real rating set of ../shared/data (not a test: tens of CPU-minutes)
+# the whole pipeline on each real rating set of ../shared/data with conf/quality.yaml (not a
+# test: tens of CPU-minutes)
 quality: $(STAMP)
 	$(BIN)/python -m tools.quality --shared ../shared/data --out build/quality $(QUALITY_ARGS)
 

@@ -8,7 +8,7 @@ intersection >= 5, scaled down by the share of users generated). This is the mea
 
     .venv/bin/python -m benchmarks.label_yield --scale full --blocks 303 \\
         --set franchise_taste_sd=2.85
-    .venv/bin/python -m benchmarks.label_yield --scale sample --blocks 3
+    .venv/bin/python -m benchmarks.label_yield --scale sample --blocks 1
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@ Reads nothing (the model and its calibration live in the ``malgen`` package besi
 Deterministic: the same seed and sizes give byte-identical files. Needs no Spark (plain
 numpy/pyarrow), but can be submitted like every other job.
 
-Scales: ``tiny`` (400 users, 200 titles, 20k ratings; seconds), ``sample`` (3,000 users, 2,000
-titles, 500k ratings), ``full`` (310,059 users, 17,562 titles, 57,633,278 ratings); or a scale
-with any of ``--users/--titles/--ratings`` overriding its sizes.
+Scales: ``tiny`` (400 users, 200 titles, 20k ratings; seconds), ``sample`` (1,000 users, 500
+titles, 150k ratings; ``make run``'s), ``full`` (310,059 users, 17,562 titles, 57,633,278
+ratings); or a scale with any of ``--users/--titles/--ratings`` overriding its sizes.
 
 Usage::
 

@@ -69,7 +69,8 @@ def test_masked_hides_credentials():
 
 
 def test_the_shipped_configs_are_found_from_any_working_directory():
-    assert {"local.yaml", "cluster.yaml", "cluster-gpu.yaml"} <= {p.name for p in SHIPPED}
+    shipped = {p.name for p in SHIPPED}
+    assert {"local.yaml", "quality.yaml", "cluster.yaml", "cluster-gpu.yaml"} <= shipped
 
 
 @pytest.mark.parametrize("path", [str(p) for p in SHIPPED], ids=[p.name for p in SHIPPED])

@@ -67,13 +67,22 @@ def test_a_key_missing_from_every_layer_fails_naming_it(tmp_path):
         load_config(write(tmp_path / "base.yaml", base))
 
 
-@pytest.mark.parametrize("path", ["local.yaml", "cluster.yaml", "cluster-gpu.yaml"])
+@pytest.mark.parametrize("path", ["local.yaml", "quality.yaml", "cluster.yaml", "cluster-gpu.yaml"])
 def test_overlays_hold_only_differences_from_what_they_extend(path, monkeypatch):
     monkeypatch.setenv("DATA_BUCKET", "bucket")
     own = yaml.safe_load((CONF / path).read_text())
     below = leaves(read_layers(CONF / own.pop("base")))
     restated = {k: v for k, v in leaves(own).items() if k in below and below[k] == v}
     assert not restated, f"{path} restates values of its base: {restated}"
+
+
+def test_the_first_run_differs_from_the_quality_runs_only_in_its_fine_tune_budget():
+    """make run (conf/local.yaml) runs what make quality (conf/quality.yaml) measures, with
+    fewer training pairs."""
+    local, quality = leaves(read_layers(LOCAL)), leaves(read_layers(CONF / "quality.yaml"))
+    differ = {k for k in local.keys() | quality.keys() if local.get(k) != quality.get(k)}
+    assert differ == {"finetune.max_train_pairs"}
+    assert 0 < local["finetune.max_train_pairs"] < quality["finetune.max_train_pairs"]
 
 
 @pytest.mark.parametrize(

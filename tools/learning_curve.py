@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--embedder", default="base_minilm_128")
     parser.add_argument("--seed", type=int, default=17)
-    parser.add_argument("--conf", default=str(REPO / "conf" / "local.yaml"))
+    parser.add_argument("--conf", default=str(REPO / "conf" / "quality.yaml"))
     parser.add_argument("--out", default=str(REPO / "build" / "learning_curve"))
     args = parser.parse_args(argv)
     recipes = args.recipes.split(",")

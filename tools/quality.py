@@ -8,7 +8,7 @@ sample, see ``../shared/data/README.md``), with the complete 2020 ``anime.csv`` 
    with ``--titles rated`` (the default), the two anime files reduced to the titles someone in
    the set rated (any split), so the three encoders embed ~7k titles instead of 17.6k per set
    on a CPU; ``--titles all`` links the complete anime files;
-2. ``jobs/pipeline.py`` with the default config (``conf/local.yaml``) but its customization
+2. ``jobs/pipeline.py`` with ``conf/quality.yaml`` (or ``--conf``) but its customization
    stages, every output (lake, reports, checkpoints, MLflow store) under ``--out/<set>``;
 3. the customization recipes side by side (:data:`VARIANTS`, ``--recipes``): the finetune,
    embed_finetuned and recommend stages per recipe, each registered as its own model and
@@ -37,6 +37,8 @@ from pathlib import Path
 from anime_recs.tables import ALL, COLD, WARM
 
 REPO = Path(__file__).resolve().parents[1]
+# the fine-tune budget the quality figures are measured with (conf/local.yaml is make run's)
+QUALITY_CONF = str(REPO / "conf" / "quality.yaml")
 ANIME_FILES = ("mal2020/anime.csv", "mal2020/anime_with_synopsis.csv")
 # name -> its rating files; a set of several files is their union, each file's user ids moved
 # into a range of their own (USER_ID_STRIDE apart), since the files number users independently
@@ -224,8 +226,8 @@ def summary(root: Path, name: str) -> str:
     from anime_recs.lakehouse import read_table
     from anime_recs.spark import get_spark
 
-    conf = str(REPO / "conf" / "local.yaml")
-    settings = load_config(conf, ["spark.master=local[2]", "spark.app_name=quality-summary"])
+    overrides = ["spark.master=local[2]", "spark.app_name=quality-summary"]
+    settings = load_config(QUALITY_CONF, overrides)
     spark = get_spark(settings.spark, "ERROR")
     lake = str(root / "lake")
     evaluation = read_table(spark, lake, tables.EVALUATION).toPandas()
@@ -453,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--shared", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--out", default=str(REPO / "build" / "quality"))
-    parser.add_argument("--conf", default=str(REPO / "conf" / "local.yaml"))
+    parser.add_argument("--conf", default=QUALITY_CONF)
     parser.add_argument("--sets", nargs="+", choices=sorted(REAL_SETS), default=list(DEFAULT_SETS))
     parser.add_argument("--titles", choices=("rated", "all"), default="rated")
     parser.add_argument("--set", dest="overrides", action="append", default=[])

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
-CONF = str(REPO / "conf" / "local.yaml")
+CONF = str(REPO / "conf" / "quality.yaml")  # as make quality, which made the lake
 
 
 def validation_carve(train, anime, test_fraction: float, seed: int, cold_fraction: float):

@@ -129,7 +129,8 @@ class Scale:
 
 SCALES: dict[str, Scale] = {
     "tiny": Scale(users=400, titles=200, ratings=20_000),
-    "sample": Scale(users=3_000, titles=2_000, ratings=500_000),
+    # make run's: every stage, a short fine-tune included, in minutes on 2 CPU cores
+    "sample": Scale(users=1_000, titles=500, ratings=150_000),
     "full": Scale(
         users=CALIBRATION["ratings_full"]["n_users"],
         titles=CALIBRATION["titles"]["n_titles"],
