@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql.types import IntegerType, LongType, StructField, StructType
 
-from anime_recs import delta_log, faults
+from anime_recs import delta_log, error_text, faults
 from anime_recs.contract import contract_difference
 from anime_recs.steps import step
 from anime_recs.tables import ANIME, RATINGS, RATINGS_SCHEMA
@@ -297,3 +297,64 @@ def test_a_damaged_promoters_file_names_the_table_above_its_block_partition(spar
         f"table promoters (version 0) is damaged: data file title_block=1/{victim.name} is "
         "corrupt (checksum mismatch); rerun jobs/jaccard.py to rewrite it"
     )
+
+
+# --------------------------------------------------------------------------------------------
+# The errors of the pinned Spark and Delta, read by error_text
+# --------------------------------------------------------------------------------------------
+
+
+def read_failure(spark, table: Path) -> Exception:
+    with pytest.raises(Exception) as info:  # noqa: PT011 - whatever Spark raises is the subject
+        spark.read.format("delta").load(str(table)).collect()
+    return info.value
+
+
+def test_a_missing_data_file_is_read_from_the_condition_spark_raises(spark, ratings_table, files):
+    victim = ratings_table / files[1][0]
+    victim.unlink()
+    error = read_failure(spark, ratings_table)
+    assert error_text.java_causes(error)[:2] == [
+        ("org.apache.spark.SparkException", "FAILED_READ_FILE.FILE_NOT_EXIST"),
+        ("java.io.FileNotFoundException", None),
+    ]
+    assert "FAILED_READ_FILE.FILE_NOT_EXIST" in error_text.conditions(error)
+    facts = error_text.read_error(error)
+    assert delta_log.normalized(facts.data_file) == f"file:{victim}"
+    assert facts.data_file_problem == "is missing"
+    assert faults.diagnose(error).startswith(
+        f"table ratings (version 1) is damaged: data file {victim.name} is missing; "
+    )
+
+
+def test_flipped_bytes_in_a_data_file_are_read_as_corrupt(spark, ratings_table, files):
+    victim = ratings_table / files[1][0]
+    data = bytearray(victim.read_bytes())
+    data[4:40] = bytes(36)  # the first column chunk: the checksum (and the decoder) fail
+    victim.write_bytes(bytes(data))
+    facts = error_text.read_error(read_failure(spark, ratings_table))
+    assert delta_log.normalized(facts.data_file) == f"file:{victim}"
+    assert facts.data_file_problem == "is corrupt (checksum mismatch)"
+
+
+def test_a_truncated_commit_is_read_from_what_jackson_and_hadoop_say(spark, ratings_table):
+    commit = ratings_table / delta_log.commit_name(1)
+    commit.write_bytes(commit.read_bytes()[:40])
+    commit.with_name(f".{commit.name}.crc").unlink()
+    facts = error_text.read_error(read_failure(spark, ratings_table))
+    assert facts.log_error
+    assert facts.data_file is None
+
+
+def test_the_java_cause_and_a_delta_conflict_are_read_from_py4j_text():
+    error = spark_error(
+        "io.delta.exceptions.ConcurrentAppendException: [DELTA_CONCURRENT_APPEND] "
+        "ConcurrentAppendException: Files were added to the root of the table"
+    )
+    facts = error_text.read_error(error)
+    assert facts.conflict == (
+        "ConcurrentAppendException",
+        "Files were added to the root of the table",
+    )
+    assert facts.root_cause.startswith("io.delta.exceptions.ConcurrentAppendException")
+    assert error_text.read_error(ValueError("plain")) == error_text.ErrorFacts()

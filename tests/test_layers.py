@@ -17,7 +17,8 @@ LIB = Path(__file__).resolve().parents[1] / "lib" / "anime_recs"
 
 # lowest first; a name is a module (``config``) or a subpackage (``data``) of anime_recs
 LAYERS: list[set[str]] = [
-    {"errors", "hashing", "options", "paths", "tables"},  # foundations: import no anime_recs module
+    # foundations: import no anime_recs module
+    {"error_text", "errors", "hashing", "options", "paths", "tables"},
     {"config", "spark", "delta_log", "contract", "faults", "lakehouse"},
     # core: knows no stage
     {"runlog", "tracking", "models", "steps", "submit", "lakecheck", "progress"},

@@ -29,7 +29,6 @@ import argparse
 import json
 import logging
 import os
-import re
 import sys
 from collections.abc import Callable
 
@@ -37,6 +36,7 @@ from pyspark.sql import SparkSession
 
 from anime_recs import faults, pipeline, stages
 from anime_recs.config import DEFAULT_CONF, AppConfig, ConfigError, load_config, masked
+from anime_recs.error_text import read_error
 from anime_recs.errors import JobError
 from anime_recs.progress import LOG_FORMAT
 from anime_recs.steps import step
@@ -162,21 +162,15 @@ def run_job(job: str, argv: list[str] | None, description: str | None) -> int:
     return 0
 
 
-_DELTA_CONFLICT = re.compile(
-    r"io\.delta\.exceptions\.((?:Concurrent\w*|MetadataChanged|ProtocolChanged)Exception): "
-    r"(?:\[\w+\] )?(?:\1: )?([^\n]*)"
-)
-
-
 def delta_conflict(exc: BaseException) -> str | None:
     """One line for a Delta concurrent-writer conflict (``io.delta.exceptions.Concurrent*``,
     ``MetadataChanged``, ``ProtocolChanged``, raised through Py4J), else None."""
-    match = _DELTA_CONFLICT.search(str(exc))
-    if match is None:
+    conflict = read_error(exc).conflict
+    if conflict is None:
         return None
     return (
         f"Delta write conflict: a concurrent run committed to the same table first, this "
-        f"write was not committed (rerun the stage): {match[1]}: {match[2].strip()}"
+        f"write was not committed (rerun the stage): {conflict[0]}: {conflict[1]}"
     )
 
 

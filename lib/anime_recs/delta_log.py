@@ -19,14 +19,10 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 from pyspark.sql.utils import AnalysisException
 
+from anime_recs.error_text import commit_version, read_error
 from anime_recs.paths import join
 
 DELTA_LOG = "_delta_log"
-
-#: a JSON commit named in an error text (Spark writes local files as ``file:/`` or ``file:///``)
-COMMIT_URI = re.compile(r"((?:file:|[a-z][a-z0-9+.-]*://)[^\s'\"]+?/_delta_log/(\d{20})\.json)")
-_CHECKSUM = "ChecksumException"
-_BAD_JSON = ("MALFORMED_RECORD", "JsonParseException", "JsonEOFException", "end-of-input")
 
 
 def log_folder(path: str) -> str:
@@ -101,31 +97,11 @@ def commit_versions(spark: SparkSession, path: str) -> list[int]:
         names = [r[0] for r in listing.select("path").collect()]
     except AnalysisException:  # no commit at all
         return []
-    return sorted(int(m[2]) for n in names if (m := COMMIT_URI.search(n)))
-
-
-def unreadable_commit(text: str) -> tuple[str, int, str] | None:
-    """``(uri, version, problem)`` of the JSON commit an error text says could not be read."""
-    match = COMMIT_URI.search(text)
-    if match is None:
-        return None
-    if _CHECKSUM in text:
-        problem = "checksum mismatch"
-    elif any(marker in text for marker in _BAD_JSON):
-        problem = "truncated or invalid JSON"
-    else:
-        problem = "unreadable"
-    return match[1], int(match[2]), problem
-
-
-def looks_like_a_log_error(text: str) -> bool:
-    """Whether an error text is what Delta says when a commit cannot be read (Jackson's
-    message, a checksum mismatch), even when it names no file."""
-    return _CHECKSUM in text or any(marker in text for marker in _BAD_JSON)
+    return sorted(v for n in names if (v := commit_version(n)) is not None)
 
 
 def damaged_commit(spark: SparkSession, path: str) -> tuple[str, int, str] | None:
-    """The first kept JSON commit that cannot be read, as :func:`unreadable_commit`; None
+    """The first kept JSON commit that cannot be read, as ``error_text.unreadable_commit``; None
     when all read.
 
     ``DESCRIBE HISTORY`` fails on a truncated commit with Jackson's message alone; Spark's JSON
@@ -140,7 +116,7 @@ def damaged_commit(spark: SparkSession, path: str) -> tuple[str, int, str] | Non
     try:
         commits.agg(F.count("commitInfo")).collect()
     except Exception as exc:  # noqa: BLE001 - the error text is the answer
-        return unreadable_commit(str(exc))
+        return read_error(exc).commit
     return None
 
 

@@ -39,6 +39,7 @@ from pyspark.sql.types import StructType
 from anime_recs import delta_log
 from anime_recs.contract import meets_contract, table_difference
 from anime_recs.delta_log import DELTA_LOG
+from anime_recs.error_text import ErrorFacts, chain, read_error
 from anime_recs.tables import WRITTEN_BY
 
 log = logging.getLogger(__name__)
@@ -125,17 +126,6 @@ def check_contract(name: str, path: str, schema: StructType) -> None:
 # Diagnosis of an error
 # --------------------------------------------------------------------------------------------
 
-_DATA_FILE = re.compile(r"((?:file:|[a-z][a-z0-9+.-]*://)[^\s'\"]+?\.parquet)(?![\w-]|\.\w)")
-_MISSING = ("FILE_NOT_EXIST", "FileNotFoundException", "DELTA_FILE_NOT_FOUND", "does not exist")
-_CORRUPT = {
-    "ChecksumException": "checksum mismatch",
-    "ParquetDecodingException": "Parquet decoding error",
-    "CANNOT_READ_FILE_FOOTER": "unreadable Parquet footer",
-    "is not a Parquet file": "not a Parquet file",
-    "FAILED_READ_FILE": "read error",
-}
-_NO_SPACE = "No space left on device"
-
 
 @contextmanager
 def touching(name: str, path: str) -> Iterator[None]:
@@ -154,7 +144,7 @@ def mark_step(exc: BaseException, step: str) -> None:
 
 def failed_step(exc: BaseException) -> str | None:
     """The innermost step an error (or the error it wraps) left, or None."""
-    marked = [getattr(e, _STEP_ATTR) for e in _chain(exc) if getattr(e, _STEP_ATTR, None)]
+    marked = [getattr(e, _STEP_ATTR) for e in chain(exc) if getattr(e, _STEP_ATTR, None)]
     return marked[-1] if marked else None
 
 
@@ -173,23 +163,20 @@ def diagnose(exc: BaseException) -> str | None:
 
 
 def _diagnose(exc: BaseException) -> str | None:
-    for link in _chain(exc):
+    for link in chain(exc):
         if isinstance(link, StorageFault):
             return str(link)
-    text = "\n".join(str(e) for e in _chain(exc))
-    tagged = next((getattr(e, _TABLE_ATTR) for e in _chain(exc) if hasattr(e, _TABLE_ATTR)), None)
-    if _NO_SPACE in text or any(getattr(e, "errno", None) == 28 for e in _chain(exc)):
-        return _no_space(text, tagged, exc)
-    commit = delta_log.unreadable_commit(text)
-    if commit:
-        uri, version, problem = commit
+    facts = read_error(exc)
+    tagged = next((getattr(e, _TABLE_ATTR) for e in chain(exc) if hasattr(e, _TABLE_ATTR)), None)
+    if facts.no_space:
+        return _no_space(facts, tagged, exc)
+    if facts.commit:
+        uri, version, problem = facts.commit
         return diagnose_commit(_plain(uri.rsplit(f"/{DELTA_LOG}/", 1)[0]), version, problem)
-    match = _DATA_FILE.search(text)
-    storage_error = any(m in text for m in (*_MISSING, *_CORRUPT))
-    if match and f"/{DELTA_LOG}/" not in match[1] and storage_error:
-        return _data_file_fault(match[1], text)
+    if facts.data_file and facts.data_file_problem:
+        return diagnose_data_file(facts.data_file, facts.data_file_problem)
     spark = _spark()
-    if tagged and spark is not None and delta_log.looks_like_a_log_error(text):
+    if tagged and spark is not None and facts.log_error:
         found = delta_log.damaged_commit(spark, tagged[1])
         if found:
             _, version, problem = found
@@ -204,14 +191,8 @@ def one_line(exc: BaseException) -> str:
     if diagnosis:
         return diagnosis
     text = str(exc)
-    causes = re.findall(r"^Caused by: (.+)$", text, flags=re.MULTILINE)
-    java = re.search(r"^: (.+)$", text, flags=re.MULTILINE)
-    if causes:
-        line = causes[-1]
-    elif java:
-        line = java[1]
-    else:
-        line = f"{type(exc).__name__}: {next((s for s in text.splitlines() if s.strip()), '')}"
+    first = next((s for s in text.splitlines() if s.strip()), "")
+    line = read_error(exc).root_cause or f"{type(exc).__name__}: {first}"
     line = line.strip()
     return line if len(line) <= _REASON_MAX else line[: _REASON_MAX - 3] + "..."
 
@@ -249,13 +230,6 @@ def diagnose_data_file(uri: str, what: str) -> str:
     )
 
 
-def _data_file_fault(uri: str, text: str) -> str:
-    if any(marker in text for marker in _MISSING):
-        return diagnose_data_file(uri, "is missing")
-    kind = next(v for k, v in _CORRUPT.items() if k in text or k == "FAILED_READ_FILE")
-    return diagnose_data_file(uri, f"is corrupt ({kind})")
-
-
 def diagnose_commit(path: str, version: int, problem: str) -> str:
     """The line for the unreadable commit ``version`` of the table at ``path``."""
     name = path.rstrip("/").rsplit("/", 1)[-1]
@@ -288,16 +262,14 @@ def _move_out(name: str, path: str, version: int, latest: int | None) -> str:
     )
 
 
-def _no_space(text: str, tagged: tuple[str, str] | None, exc: BaseException) -> str:
-    data_file = _DATA_FILE.search(text)
-    folder = re.search(r"writing rows to (\S+?)\.?(?:\s|$)", text)  # the table's folder
+def _no_space(facts: ErrorFacts, tagged: tuple[str, str] | None, exc: BaseException) -> str:
     if tagged:
         name, path = tagged
-    elif data_file or folder:
-        path = _plain(_table_root(data_file[1]) if data_file else folder[1].rstrip("/"))
+    elif facts.data_file or facts.written_folder:
+        path = _plain(_table_root(facts.data_file) if facts.data_file else facts.written_folder)
         name = path.rstrip("/").rsplit("/", 1)[-1]
     else:
-        where = next((e.filename for e in _chain(exc) if getattr(e, "filename", None)), None)
+        where = next((e.filename for e in chain(exc) if getattr(e, "filename", None)), None)
         return f"no space left on device{f' writing {where}' if where else ''}; free space, rerun"
     version = _latest(_spark(), path)
     job = WRITTEN_BY.get(name)
@@ -329,16 +301,6 @@ def _plain(uri: str) -> str:
 
 def _at(version: int | None) -> str:
     return f" (version {version})" if version is not None else ""
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    out: list[BaseException] = []
-    link: BaseException | None = exc
-    while link is not None and link not in out:
-        out.append(link)
-        suppressed = link.__suppress_context__ and link.__cause__ is None  # raise ... from None
-        link = link.__cause__ or (None if suppressed else link.__context__)
-    return out
 
 
 def _tag(exc: BaseException, attr: str, value: object) -> None:
