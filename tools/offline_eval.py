@@ -32,31 +32,22 @@ CACHE = "offline_cache"
 
 @dataclass
 class Lake:
-    """A real-data lake in memory: every rating (``is_test`` = test split), the vectors of each
-    embedder, the promoter-Jaccard pairs and the copromoted pairs."""
+    """A real-data lake in memory: every rating (``is_test`` = test split), each title's train
+    promoters, the vectors of each embedder, the promoter-Jaccard pairs and the copromoted
+    pairs."""
 
     ratings: pd.DataFrame  # user_id, anime_id, rating, is_test (sorted by user_id)
+    promoters: pd.DataFrame  # anime_id, promoters: recommend.popularity.promoter_counts
     vectors: dict[str, tuple[np.ndarray, np.ndarray]]  # embedder -> (anime_ids, [n, dim])
     jaccard: pd.DataFrame  # anime_a, anime_b, promoters_a, promoters_b, intersection, jaccard
     copromoted: pd.DataFrame  # anime_a, anime_b, jaccard, intersection, split
-
-    def train_promoters(self) -> pd.DataFrame:
-        """``anime_id, promoters, raters`` of the train ratings (the popularity baseline's
-        counts, plus the number of raters)."""
-        train = self.ratings[~self.ratings["is_test"]]
-        return (
-            train.assign(promoter=(train["rating"] >= 9).astype(np.int64))
-            .groupby("anime_id")
-            .agg(promoters=("promoter", "sum"), raters=("rating", "size"))
-            .reset_index()
-        )
 
 
 def load_lake(root: Path) -> Lake:
     """The lake under ``root/lake`` (a ``tools.quality`` set folder), cached as Parquet and
     ``.npz`` in ``root/offline_cache`` (delete it after rerunning a stage)."""
     cache = root / CACHE
-    if not (cache / "ratings.parquet").is_file():
+    if not (cache / "promoters.parquet").is_file():
         _write_cache(root, cache)
     vectors = {}
     for path in sorted(cache.glob("vectors_*.npz")):
@@ -64,6 +55,7 @@ def load_lake(root: Path) -> Lake:
         vectors[path.stem.removeprefix("vectors_")] = (data["anime_ids"], data["vectors"])
     return Lake(
         ratings=pd.read_parquet(cache / "ratings.parquet"),
+        promoters=pd.read_parquet(cache / "promoters.parquet"),
         vectors=vectors,
         jaccard=pd.read_parquet(cache / "jaccard.parquet"),
         copromoted=pd.read_parquet(cache / "copromoted.parquet"),
@@ -76,6 +68,7 @@ def _write_cache(root: Path, cache: Path) -> None:
     from anime_recs import tables
     from anime_recs.config import load_config
     from anime_recs.lakehouse import read_table
+    from anime_recs.recommend.popularity import promoter_counts
     from anime_recs.spark import get_spark
 
     settings = load_config(CONF, ["spark.master=local[2]"]).spark
@@ -90,6 +83,9 @@ def _write_cache(root: Path, cache: Path) -> None:
         .reset_index(drop=True)
     )
     ratings.to_parquet(cache / "ratings.parquet")
+    promoter_counts(read_table(spark, lake, tables.RATINGS)).toPandas().to_parquet(
+        cache / "promoters.parquet"
+    )
     read_table(spark, lake, tables.ANIME_PAIR_JACCARD).toPandas().to_parquet(
         cache / "jaccard.parquet"
     )
@@ -138,8 +134,7 @@ def score_lists(
     the scored users (sorted ids)."""
     lists = [(name, ALL) for name in neighbors]
     frames = {(n, ALL): f for n, f in neighbors.items() if n != "popularity"}
-    promoters = lake.train_promoters()[["anime_id", "promoters"]]
-    model = build_model(lists, frames, promoters, k)
+    model = build_model(lists, frames, lake.promoters, k)
     r = lake.ratings
     if users is not None:
         r = r[r["user_id"].isin(users)]

@@ -633,7 +633,7 @@ def build_users(
     )
 
 
-class _Sampler:
+class RatingSampler:
     """Draws one block of users' (title, latent score) pairs; see the module docstring."""
 
     def __init__(self, titles: Titles, users: Users, seed: int, params: ModelParams):
@@ -829,7 +829,7 @@ def generate_dataset(
         "generator: %d titles (%d franchises), %d users, %d ratings",
         len(world), int(world.franchise.max()) + 1, len(people), ratings,
     )  # fmt: skip
-    sampler = _Sampler(world, people, seed, params)
+    sampler = RatingSampler(world, people, seed, params)
     n_blocks = math.ceil(len(people) / BLOCK_USERS)
     pilot = np.concatenate([sampler.block(b)[2] for b in range(min(PILOT_BLOCKS, n_blocks))])
     cuts = rating_cut_points(pilot)
