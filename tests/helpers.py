@@ -4,6 +4,10 @@ page's HTML. (Tests import helpers, never other test modules.)"""
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
+import tempfile
+from functools import cache
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -13,7 +17,45 @@ REPO = Path(__file__).resolve().parents[1]
 CONF = str(REPO / "conf" / "local.yaml")
 MODEL_NAME = "anime_encoder"  # finetune.registered_model of conf/base.yaml
 
-__all__ = ["CONF", "MODEL_NAME", "REPO", "HtmlPage", "load_job", "output_settings", "set_args"]
+__all__ = [
+    "CONF",
+    "MODEL_NAME",
+    "REPO",
+    "HtmlPage",
+    "load_job",
+    "mlflow_store",
+    "output_settings",
+    "set_args",
+]
+
+
+@cache
+def migrated_store() -> Path:
+    """An empty MLflow SQLite store with every schema migration applied, made once per
+    process: a fresh store runs some forty Alembic migrations, seconds each time."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    folder = Path(tempfile.mkdtemp(prefix="mlflow_template_"))
+    db = folder / "mlruns.db"
+    SqlAlchemyStore(f"sqlite:///{db}", str(folder / "mlartifacts")).engine.dispose()
+    return db
+
+
+def mlflow_store(folder: Path) -> str:
+    """The tracking URI of an MLflow SQLite store ``folder/mlruns.db``, created as MLflow
+    creates one (a copy of :func:`migrated_store`, its ``Default`` experiment's artifacts
+    under ``folder/mlartifacts``) unless it exists."""
+    db = Path(folder) / "mlruns.db"
+    if not db.exists():
+        db.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(migrated_store(), db)
+        with sqlite3.connect(db) as connection:
+            connection.execute(
+                "UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
+                (str(Path(folder) / "mlartifacts" / "0"),),
+            )
+        connection.close()
+    return f"sqlite:///{db}"
 
 
 def output_settings(root: Path) -> dict[str, object]:
@@ -22,7 +64,7 @@ def output_settings(root: Path) -> dict[str, object]:
         "paths.lake": root / "lake",
         "paths.reports": root / "reports",
         "paths.checkpoints": root / "checkpoints",
-        "mlflow.tracking_uri": f"sqlite:///{root / 'mlruns.db'}",
+        "mlflow.tracking_uri": mlflow_store(root),
         "mlflow.artifact_location": root / "mlartifacts",
     }
 

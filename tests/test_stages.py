@@ -15,6 +15,7 @@ import pytest
 from anime_recs import pipeline, runlog, stages, tables
 from anime_recs.config import load_config
 from anime_recs.tracking import keep_logging
+from tests.helpers import mlflow_store
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = str(REPO / "conf" / "local.yaml")
@@ -22,7 +23,7 @@ FINETUNED = "finetuned_minilm"
 
 
 def config_with(tmp_path: Path, *sets: str):
-    return load_config(CONF, [f"mlflow.tracking_uri=sqlite:///{tmp_path / 'mlruns.db'}", *sets])
+    return load_config(CONF, [f"mlflow.tracking_uri={mlflow_store(tmp_path)}", *sets])
 
 
 def test_stage_order_tables_and_run_functions():
@@ -74,7 +75,7 @@ def store(tmp_path_factory) -> Path:
 def registry(store):
     """Three versions of ``enc`` in a fresh SQLite registry, alias ``champion`` on 1 (tests
     that move it put it back)."""
-    uri = f"sqlite:///{store / 'mlruns.db'}"
+    uri = mlflow_store(store)
     with keep_logging():
         client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
         client.create_registered_model("enc")

@@ -16,6 +16,7 @@ from anime_recs.lakehouse import read_table, table_exists, write_table
 from anime_recs.tables import ANIME, ANIME_EMBEDDINGS, ANIME_SCHEMA, EMBEDDING_CACHE
 from tests.embeddings.embed_data import DESCRIPTIONS, TINY_MAX_SEQ, anime_rows, run_job, tiny
 from tests.embeddings.fake_openai import FakeOpenAI, fake_vector
+from tests.helpers import mlflow_store
 
 KEY = "sk-test-JOBKEY-abcdef0123456789"
 FAST_OPENAI = [
@@ -173,7 +174,7 @@ def test_no_key_skips_openai_with_warning(spark, anime_lake, monkeypatch, caplog
 
 
 def test_unregistered_model_optional_skips_required_fails(anime_lake, tmp_path, caplog):
-    mlflow_db = f"mlflow.tracking_uri=sqlite:///{tmp_path / 'mlruns.db'}"
+    mlflow_db = f"mlflow.tracking_uri={mlflow_store(tmp_path)}"
     spec = ["kind=sentence-transformers", "model=models:/no_such_encoder/latest"]
     assert run_job(anime_lake, ["ft"], {"ft": [*spec, "optional=true"]}, mlflow_db) == 0
     assert "embedder ft skipped: model 'models:/no_such_encoder/latest' not available" in (

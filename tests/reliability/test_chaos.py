@@ -36,7 +36,7 @@ from anime_recs import tables
 from anime_recs.cli import run_main
 from anime_recs.lakehouse import table_digest
 from anime_recs.training.registry import FINGERPRINT_TAG
-from tests.helpers import CONF, MODEL_NAME, REPO, load_job, pipeline_settings
+from tests.helpers import CONF, MODEL_NAME, REPO, load_job, mlflow_store, pipeline_settings
 
 pytestmark = pytest.mark.e2e  # the pipeline process killed
 
@@ -124,7 +124,7 @@ def pipeline_argv(root: Path, raw: Path, model_dir: str) -> list[str]:
 def model_versions_by_fingerprint(root: Path) -> dict[str, list[int]]:
     import mlflow
 
-    uri = f"sqlite:///{root / 'mlruns.db'}"
+    uri = mlflow_store(root)
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     out: dict[str, list[int]] = {}
     for version in client.search_model_versions(f"name='{MODEL_NAME}'"):

@@ -47,7 +47,7 @@ from anime_recs.cli import JobError, run_main
 from anime_recs.lakehouse import read_table, table_path, table_version
 from anime_recs.tracking import keep_logging
 from tests.embeddings.fake_openai import FakeOpenAI
-from tests.helpers import CONF, MODEL_NAME, REPO, load_job, pipeline_settings
+from tests.helpers import CONF, MODEL_NAME, REPO, load_job, mlflow_store, pipeline_settings
 
 KEY = "sk-test-SECRET-0123456789abcdef"
 STAGES = ["ingest", "jaccard", "embed_base", "finetune", "embed_finetuned", "recommend", "serve"]
@@ -85,7 +85,7 @@ class Pipeline:
     def __init__(self, spark, root: Path, raw: Path, model_dir: str, fake: FakeOpenAI):
         self.spark, self.root, self.fake = spark, root, fake
         self.lake = str(root / "lake")
-        self.tracking_uri = f"sqlite:///{root / 'mlruns.db'}"
+        self.tracking_uri = mlflow_store(root)
         self.argv = ["--conf", CONF, "--log-level", "DEBUG", "--set", f"paths.raw={raw}"]
         self.argv += pipeline_settings(root, model_dir, fake.base_url)
         self.job = load_job("pipeline")

@@ -16,7 +16,7 @@ from anime_recs.errors import JobError
 from anime_recs.lakehouse import read_table, table_version, write_table
 from anime_recs.training import stage as finetune_stage
 from anime_recs.training.registry import FINGERPRINT_TAG
-from tests.helpers import load_job
+from tests.helpers import load_job, mlflow_store
 from tests.training.training_data import make_copromoted_rows, make_descriptions, make_pair_rows
 
 REPO = Path(__file__).resolve().parents[2]
@@ -68,7 +68,7 @@ def job_args(lake: str, tmp_path: Path, model_dir: str, *extra: str) -> list[str
         "spark.shuffle_partitions": 2,
         "paths.lake": lake,
         "paths.checkpoints": tmp_path / "checkpoints",
-        "mlflow.tracking_uri": f"sqlite:///{tmp_path / 'mlruns.db'}",
+        "mlflow.tracking_uri": mlflow_store(tmp_path),
         "mlflow.artifact_location": tmp_path / "artifacts",
         "mlflow.experiment": "finetune-job-test",
         "finetune.base_model": model_dir,

@@ -16,6 +16,7 @@ from anime_recs.training.registry import (
     log_and_register,
     run_is_resumable,
 )
+from tests.helpers import mlflow_store
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def tracking(store, request, monkeypatch):
     monkeypatch.setenv("ANIME_RECS_MODEL_CACHE", f"{store}/cache/{request.node.name}")
     experiment_id = configure_mlflow(
         MlflowConfig(
-            tracking_uri=f"sqlite:///{store}/mlruns.db",
+            tracking_uri=mlflow_store(store),
             artifact_location=f"{store}/artifacts",
             registry_uri=None,
             experiment=request.node.name,
