@@ -329,9 +329,9 @@ def customization_lines(flat, evaluation, base: str, rc) -> list[str]:
     users with a paired bootstrap 95% CI (the same resampled users for both)."""
     from anime_recs.evaluation.bootstrap import paired_difference_ci
     from anime_recs.evaluation.metrics import user_stats
-    from anime_recs.tables import BUILTIN_RECOMMENDERS, HYBRID
+    from anime_recs.recommend.registry import REGISTRY
 
-    names = sorted(set(evaluation["recommender"]) - {base, HYBRID, *BUILTIN_RECOMMENDERS})
+    names = sorted(set(evaluation["recommender"]) - {base, *REGISTRY})
     lines = [
         f"| embedder | view | P@5 - {base} [95% CI] | P@10 - {base} [95% CI] |",
         "|---|---|---|---|",

@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     from anime_recs.recommend.fitting import recommender_models
     from anime_recs.recommend.peers import fit_als, fit_ease
     from anime_recs.recommend.popularity import promoter_counts
+    from anime_recs.recommend.registry import REGISTRY, embedder
     from anime_recs.recommend.scoring import HybridParts, build_model, score_users
     from anime_recs.similarity.stage import configured_pair_jaccard, promoter_table
     from anime_recs.spark import get_spark
@@ -115,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = embeddings.filter(F.col("embedder") == name)
         return rows.select("anime_id", "embedding").toPandas()
 
-    views, _ = recommender_models([JACCARD_CF, content], rc, warm, fit, pairs, vectors_of)
+    fitted = [REGISTRY[JACCARD_CF], embedder(content)]
+    views, _ = recommender_models(fitted, rc, warm, fit, pairs, vectors_of)
     dense = {}
     for l2 in args.ease_l2:
         dense[f"ease(l2={l2:g})"] = fit_ease(fit, l2, rc.ease.max_titles)

@@ -39,6 +39,7 @@ from anime_recs.config import DEFAULT_CONF, AppConfig, ConfigError, load_config,
 from anime_recs.error_text import read_error
 from anime_recs.errors import JobError
 from anime_recs.progress import LOG_FORMAT
+from anime_recs.recommend.registry import check_config as check_recommenders
 from anime_recs.steps import step
 
 log = logging.getLogger("anime_recs")
@@ -117,10 +118,11 @@ def job_parser(description: str | None) -> argparse.ArgumentParser:
 
 
 def start_job(job: str, args: argparse.Namespace) -> AppConfig:
-    """Set up logging at ``args.log_level``, load and validate the config, log it (secrets
-    masked) at DEBUG."""
+    """Set up logging at ``args.log_level``, load and validate the config (its recommender
+    names against :mod:`anime_recs.recommend.registry`), log it (secrets masked) at DEBUG."""
     setup_logging(args.log_level)
     config = load_config(args.conf, args.overrides)
+    check_recommenders(config)
     log.debug("job %s: config %s", job, json.dumps(masked(config.to_dict()), sort_keys=True))
     return config
 

@@ -51,7 +51,6 @@ from anime_recs.options import (
     RECIPES,
     SENTENCE_TRANSFORMERS,
 )
-from anime_recs.tables import BUILTIN_RECOMMENDERS, HYBRID, POPULARITY
 
 DEFAULT_CONF = "conf/local.yaml"
 DEFAULT_BASE = "conf/base.yaml"
@@ -362,22 +361,9 @@ def check_consistency(config: AppConfig) -> None:
     hybrid = config.recommend.hybrid.content
     if hybrid is not None and hybrid not in config.embed.embedders:
         raise ConfigError(f"recommend.hybrid.content: unknown embedder {hybrid!r}")
-    known = sorted(config.embed.embedders) + list(BUILTIN_RECOMMENDERS) + [HYBRID]
-    collaborative = config.recommend.hybrid.collaborative
-    if collaborative not in BUILTIN_RECOMMENDERS or collaborative == POPULARITY:
-        raise ConfigError(
-            f"recommend.hybrid.collaborative: {collaborative!r} is not a collaborative "
-            f"recommender ({[r for r in BUILTIN_RECOMMENDERS if r != POPULARITY]})"
-        )
-    for name in config.recommend.recommenders:
-        if name not in known:
-            raise ConfigError(
-                f"recommend.recommenders: unknown recommender {name!r} (known: {known})"
-            )
-    if config.serve.recommender not in known:
-        raise ConfigError(
-            f"serve.recommender: unknown recommender {config.serve.recommender!r} (known: {known})"
-        )
+    # the recommender names (recommend.recommenders, serve.recommender, the hybrid's
+    # collaborative side) are checked against the recommender registry, which sits above
+    # this module: anime_recs.recommend.registry.check_config (every job runs it at start)
 
 
 def _check_adapter_source(config: AppConfig, key: str, source: str) -> None:

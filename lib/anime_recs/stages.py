@@ -42,6 +42,7 @@ from anime_recs import tables
 from anime_recs.config import AppConfig
 from anime_recs.data import stage as ingest_stage
 from anime_recs.embeddings import stage as embed_stage
+from anime_recs.recommend import registry as recommender_registry
 from anime_recs.recommend import stage as recommend_stage
 from anime_recs.runlog import StageRun
 from anime_recs.serve import stage as serve_stage
@@ -186,15 +187,14 @@ STAGES: tuple[Stage, ...] = (
         # model (version) of an embedding recommender, which the rows name
         optional_inputs=(tables.WATCH_STATUS, tables.ANIME_EMBEDDINGS),
         outputs=(tables.USER_RECOMMENDATIONS,),
-        # besides serve: the settings the lists are built with
+        # besides serve: the settings the lists are built with, each recommender's settings
+        # (the registry's sections: any one may be served)
         config_sections=(
             "serve",
             "recommend.k",
             "recommend.aggregation",
             "recommend.frequency_bonus",
-            "recommend.hybrid",
-            "recommend.ease",
-            "recommend.als",
+            *recommender_registry.sections(),
         ),
         run=serve_stage.run,
         # the fingerprint is the served rows' run_id: the same rows keep it

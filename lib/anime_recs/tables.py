@@ -56,15 +56,13 @@ TEST = "test"
 VAL = "val"
 
 # values of the `recommender` column besides the embedder names: the baselines, the peers
-# (anime_recs.recommend.peers), and the hybrid of jaccard_cf with one embedder
-# (recommend.hybrid.content), when that has vectors
+# (anime_recs.recommend.peers), and the hybrid of a collaborative recommender with one
+# embedder (recommend.hybrid); what each one is and does: anime_recs.recommend.registry
 JACCARD_CF = "jaccard_cf"
 POPULARITY = "popularity"
 HYBRID = "hybrid"
 EASE = "ease"
 ALS = "als"
-BUILTIN_RECOMMENDERS = (JACCARD_CF, POPULARITY, EASE, ALS)
-DENSE_RECOMMENDERS = (EASE, ALS)
 
 # the evaluation's views of a recommender's lists (anime_recs.recommend.scoring): ``all`` its
 # lists as made, scored on every test rating; ``warm`` ranked among and scored on the titles

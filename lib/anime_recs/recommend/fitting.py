@@ -2,29 +2,25 @@
 the train split), the serve stage (its served recommender) and ``tools.tune`` (on a
 validation carve).
 
-A neighbour recommender's neighbours come per view (:func:`view_neighbors`): its lists as made,
-among the warm titles, and among the cold titles when it can reach them; the peers' dense
-models come from :mod:`anime_recs.recommend.peers`.
+Each recommender is fitted as its declaration (:mod:`anime_recs.recommend.registry`) says. A
+neighbour recommender's neighbours come per view (:func:`view_neighbors`): its lists as made,
+among the warm titles, and among the cold titles when it can reach them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame
 
 from anime_recs.config import RecommendConfig
-from anime_recs.recommend.neighbors import (
-    cosine_neighbors,
-    embedding_matrix,
-    jaccard_neighbors,
-    restrict_neighbors,
-)
-from anime_recs.recommend.peers import DenseModel, fit_als, fit_ease
+from anime_recs.recommend.neighbors import restrict_neighbors
+from anime_recs.recommend.peers import DenseModel
+from anime_recs.recommend.registry import FitInputs, Kind, Recommender
 from anime_recs.recommend.scoring import HybridParts
-from anime_recs.tables import ALL, ALS, COLD, EASE, JACCARD_CF, POPULARITY, WARM
+from anime_recs.tables import ALL, COLD, WARM
 
 # each title's neighbours are computed this deep, so that every view (warm titles, cold
 # titles) keeps recommend.k of them where the title has that many within this depth
@@ -53,33 +49,25 @@ def hybrid_parts(rc: RecommendConfig) -> HybridParts:
 
 
 def recommender_models(
-    names: list[str],
+    recommenders: Iterable[Recommender],
     rc: RecommendConfig,
     warm: np.ndarray,
     train: DataFrame,
-    pairs: DataFrame,
+    pairs: DataFrame | None,
     vectors_of: Callable[[str], pd.DataFrame],
 ) -> tuple[dict[tuple[str, str], pd.DataFrame], dict[str, DenseModel]]:
-    """What the recommenders ``names`` list from, fitted on the ``train`` ratings: the
-    neighbours per view of each neighbour recommender (:func:`view_neighbors`: ``jaccard_cf``
-    from the promoter-Jaccard ``pairs``, an embedder from ``vectors_of(name)``'s cosine) and
-    the dense models of the peers (``ease``, ``als`` with ``recommend.ease``/``.als``)."""
-    depth = max(rc.k, NEIGHBOUR_DEPTH)
+    """What the ``recommenders`` list from, each fitted by its declaration's fit on the
+    ``train`` ratings, the promoter-Jaccard ``pairs`` or ``vectors_of(name)``: the neighbours
+    per view of each neighbour recommender (:func:`view_neighbors`) and the model of each
+    dense one; the others (popularity, the hybrid) fit nothing."""
+    inputs = FitInputs(rc, train, pairs, vectors_of, max(rc.k, NEIGHBOUR_DEPTH))
     views: dict[tuple[str, str], pd.DataFrame] = {}
     dense: dict[str, DenseModel] = {}
-    for name in names:
-        if name == POPULARITY:
-            continue
-        if name == EASE:
-            dense[name] = fit_ease(train, rc.ease.l2, rc.ease.max_titles)
-        elif name == ALS:
-            als = rc.als
-            dense[name] = fit_als(train, als.rank, als.reg, als.alpha, als.max_iter, als.seed)
-        else:
-            if name == JACCARD_CF:
-                deep = jaccard_neighbors(pairs, depth)
-            else:
-                deep = cosine_neighbors(*embedding_matrix(vectors_of(name)), depth)
-            for view, frame in view_neighbors(deep, rc.k, warm, name != JACCARD_CF).items():
-                views[(name, view)] = frame
+    for recommender in recommenders:
+        if recommender.kind is Kind.DENSE:
+            dense[recommender.name] = recommender.fit(recommender.name, inputs)
+        elif recommender.kind is Kind.NEIGHBOURS:
+            deep = recommender.fit(recommender.name, inputs)
+            for view, frame in view_neighbors(deep, rc.k, warm, recommender.reaches_cold).items():
+                views[(recommender.name, view)] = frame
     return views, dense

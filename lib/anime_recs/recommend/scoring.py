@@ -30,10 +30,10 @@ from anime_recs.recommend.popularity import (
     popularity_lists,
     popularity_order,
 )
+from anime_recs.recommend.registry import REGISTRY, Kind
 from anime_recs.tables import (
     ALL,
     COLD,
-    POPULARITY,
     TEST,
     TRAIN,
     USER_SCORES_SCHEMA,
@@ -70,8 +70,8 @@ class ScoringModel:
     ``universe`` (-1 = none), each view's neighbours restricted to its titles; ``dense[name]``:
     a :class:`~anime_recs.recommend.peers.DenseModel` and ``dense_index[name]`` the universe
     index of each of its titles; ``popularity``: universe indexes in popularity order, their
-    promoter counts, and each title's position in that list (-1 = not in it). ``lists`` fixes
-    the output order: (recommender, view) pairs.
+    promoter counts, and each title's position in that list (-1 = not in it), listed by the
+    recommenders in ``popular``. ``lists`` fixes the output order: (recommender, view) pairs.
     """
 
     universe: np.ndarray
@@ -84,6 +84,8 @@ class ScoringModel:
     pop_scores: np.ndarray | None = None
     pop_position: np.ndarray | None = None
     hybrids: dict[str, HybridParts] = field(default_factory=dict)
+    # resolved on the driver: the executors' registry holds no recommender registered at run time
+    popular: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -115,20 +117,21 @@ def build_model(
     """Assemble a :class:`ScoringModel` from neighbour frames, dense models and the train
     promoter counts (every title rated in train: the warm titles).
 
-    ``lists`` names every (recommender, view) to score: ``popularity``, a dense model's name,
-    a key of ``hybrids`` (made of its parts' lists: the ``warm`` list of its collaborative side
-    and the ``cold`` list of its content side), or a key of ``neighbors`` (frames with
-    ``anime_id``, ``neighbor_id``, ``rank``, ``similarity``).
+    ``lists`` names every (recommender, view) to score: a registered recommender of the
+    popularity kind, a dense model's name, a key of ``hybrids`` (made of its parts' lists:
+    the ``warm`` list of its collaborative side and the ``cold`` list of its content side),
+    or a key of ``neighbors`` (frames with ``anime_id``, ``neighbor_id``, ``rank``,
+    ``similarity``).
     """
     dense, hybrids = dense or {}, hybrids or {}
     needed = [key for key in lists if key[0] not in hybrids]
     for name in {key[0] for key in lists if key[0] in hybrids}:
         needed += [(hybrids[name].collaborative, WARM), (hybrids[name].content, COLD)]
-    unknown = [
-        key
-        for key in needed
-        if key[0] != POPULARITY and key[0] not in dense and key not in neighbors
-    ]
+    popular = frozenset(
+        name for name, _ in needed if name in REGISTRY and REGISTRY[name].kind is Kind.POPULARITY
+    )
+    listed = popular | set(dense)
+    unknown = [key for key in needed if key[0] not in listed and key not in neighbors]
     if unknown:
         raise ValueError(f"no neighbours for recommenders {unknown}")
     ids = [promoters["anime_id"].to_numpy(dtype=np.int64)]
@@ -137,7 +140,9 @@ def build_model(
         ids += [frame["anime_id"].to_numpy(np.int64), frame["neighbor_id"].to_numpy(np.int64)]
     universe = np.unique(np.concatenate(ids))
     warm = np.isin(universe, promoters["anime_id"].to_numpy(dtype=np.int64))
-    model = ScoringModel(universe=universe, warm=warm, lists=list(lists), hybrids=hybrids)
+    model = ScoringModel(
+        universe=universe, warm=warm, lists=list(lists), hybrids=hybrids, popular=popular
+    )
     for key, frame in neighbors.items():
         if key in needed:
             model.neighbors[key] = neighbor_arrays(frame, universe, k)
@@ -280,7 +285,7 @@ def score_chunk(
                 titles, scores, _ = merge_cold_slots(
                     *warm_lists, *cold_lists, parts.cold_slots, parts.min_similarity
                 )
-        elif name == POPULARITY:
+        elif name in model.popular:
             train_rank = model.pop_position[title[train & known]]
             positions = popularity_lists(
                 user[train & known][train_rank >= 0],

@@ -14,7 +14,8 @@ Recommenders: every embedder in ``anime_embeddings`` (cosine neighbours), ``jacc
 (promoter Jaccard neighbours), the peers ``ease`` and ``als``
 (:mod:`anime_recs.recommend.peers`), ``hybrid`` (the collaborative list with new titles in its
 cold slots, :mod:`anime_recs.recommend.hybrid`, when the embedder ``recommend.hybrid.content``
-has vectors) and ``popularity``; ``recommend.recommenders`` picks a subset.
+has vectors) and ``popularity``, each declared in :mod:`anime_recs.recommend.registry`;
+``recommend.recommenders`` picks a subset.
 
 Views (``tables.VIEWS``): ``warm`` ranks among and scores on the titles with a train rating,
 ``cold`` among and on the others (the newest titles, held out whole by ingest), for the
@@ -34,7 +35,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from anime_recs import tables
-from anime_recs.config import AppConfig
+from anime_recs.config import AppConfig, RecommendConfig
 from anime_recs.errors import JobError
 from anime_recs.evaluation.evaluate import evaluation_table, flat_lists
 from anime_recs.evaluation.page import PAGE, ExampleUser, Finetune, Listed, charts, page, verdict
@@ -42,6 +43,14 @@ from anime_recs.evaluation.report import write_report
 from anime_recs.lakehouse import read_table, write_table
 from anime_recs.recommend.fitting import hybrid_parts, recommender_models
 from anime_recs.recommend.popularity import promoter_counts
+from anime_recs.recommend.registry import (
+    REGISTRY,
+    Kind,
+    Need,
+    Recommender,
+    declaration,
+    embedder,
+)
 from anime_recs.recommend.scoring import (
     build_model,
     list_views,
@@ -50,19 +59,7 @@ from anime_recs.recommend.scoring import (
 )
 from anime_recs.runlog import StageRun
 from anime_recs.steps import step
-from anime_recs.tables import (
-    ALL,
-    ALS,
-    BUILTIN_RECOMMENDERS,
-    DENSE_RECOMMENDERS,
-    EASE,
-    HYBRID,
-    JACCARD_CF,
-    POPULARITY,
-    PROMOTER_MIN_RATING,
-    TRAIN,
-    VIEWS,
-)
+from anime_recs.tables import ALL, PROMOTER_MIN_RATING, TRAIN, VIEWS
 from anime_recs.tracking import configure_mlflow, dotted_params, keep_logging
 
 log = logging.getLogger(__name__)
@@ -70,23 +67,47 @@ log = logging.getLogger(__name__)
 
 def choose_recommenders(
     configured: list[str], embedders: list[str], hybrid_content: str | None
-) -> list[str]:
-    """The recommenders of this run: the configured ones, or every embedder, ``jaccard_cf``,
-    the peers, ``hybrid`` (when its content embedder has vectors) and ``popularity``."""
+) -> list[Recommender]:
+    """The recommenders of this run: the configured ones, or every embedder and then every
+    registered recommender that can run (a hybrid when its content embedder has vectors)."""
     if not configured:
-        hybrid = [HYBRID] if hybrid_content in embedders else []
-        return sorted(embedders) + [JACCARD_CF, EASE, ALS] + hybrid + [POPULARITY]
-    if HYBRID in configured and hybrid_content not in embedders:
-        raise JobError(
-            f"recommender {HYBRID} needs vectors of recommend.hybrid.content "
-            f"({hybrid_content!r}) in table {tables.ANIME_EMBEDDINGS}"
-        )
-    missing = [
-        r for r in configured if r not in (*BUILTIN_RECOMMENDERS, HYBRID) and r not in embedders
-    ]
+        runnable = [
+            r for r in REGISTRY.values() if r.kind is not Kind.HYBRID or hybrid_content in embedders
+        ]
+        return [embedder(name) for name in sorted(embedders)] + runnable
+    missing = [r for r in configured if r not in REGISTRY and r not in embedders]
     if missing:
         raise JobError(f"recommenders {missing} have no vectors in table {tables.ANIME_EMBEDDINGS}")
-    return list(configured)
+    chosen = [declaration(name, embedders) for name in configured]
+    for recommender in chosen:
+        if recommender.kind is Kind.HYBRID and hybrid_content not in embedders:
+            raise JobError(
+                f"recommender {recommender.name} needs vectors of recommend.hybrid.content "
+                f"({hybrid_content!r}) in table {tables.ANIME_EMBEDDINGS}"
+            )
+    return chosen
+
+
+def hybrid_sides(recommenders: list[Recommender], rc: RecommendConfig) -> list[str]:
+    """The parts of the hybrids among ``recommenders`` (``recommend.hybrid``): its
+    collaborative side and its content embedder; none without a hybrid."""
+    if not any(r.kind is Kind.HYBRID for r in recommenders):
+        return []
+    return [rc.hybrid.collaborative, rc.hybrid.content]
+
+
+def evaluated_lists(recommenders: list[Recommender]) -> list[tuple[str, str]]:
+    """Every (recommender, view) the run scores: ``all`` and ``warm``, and ``cold`` for the
+    recommenders that reach the cold titles."""
+    return [(r.name, view) for r in recommenders for view in list_views(r.reaches_cold)]
+
+
+def fitted_recommenders(
+    recommenders: list[Recommender], rc: RecommendConfig, embedders: list[str]
+) -> list[Recommender]:
+    """The recommenders whose models a run fits: the evaluated ones and the hybrid's parts."""
+    names = dict.fromkeys([*(r.name for r in recommenders), *hybrid_sides(recommenders, rc)])
+    return [declaration(name, embedders) for name in names]
 
 
 def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
@@ -107,28 +128,28 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
         embedders = sorted(r[0] for r in embeddings.select("embedder").distinct().collect())
     else:
         log.warning("table %s not found: no embedding recommenders", tables.ANIME_EMBEDDINGS)
-    recommenders = choose_recommenders(rc.recommenders, embedders, rc.hybrid.content)
+    chosen = choose_recommenders(rc.recommenders, embedders, rc.hybrid.content)
+    recommenders = [r.name for r in chosen]
     log.info("recommenders %s", recommenders)
     timings: dict[str, float] = {}
     promoters = promoter_counts(ratings).toPandas()
     warm = np.sort(promoters["anime_id"].to_numpy(np.int64))
 
-    # the recommenders whose models this run builds: the evaluated ones and the hybrid's parts
     hy = rc.hybrid
-    parts = [hy.collaborative, hy.content] if HYBRID in recommenders else []
-    built = [r for r in dict.fromkeys([*recommenders, *parts]) if r != HYBRID]
 
     # 1. neighbours (driver-side numpy) and the peers, fitted on the train split
     with step("models") as facts:
-        pairs = read_table(
-            spark, lake, tables.ANIME_PAIR_JACCARD, versions[tables.ANIME_PAIR_JACCARD]
-        )
+        fitted = fitted_recommenders(chosen, rc, embedders)
+        pairs = None
+        if any(Need.PAIRS in r.needs for r in fitted):
+            version = versions[tables.ANIME_PAIR_JACCARD]
+            pairs = read_table(spark, lake, tables.ANIME_PAIR_JACCARD, version)
 
         def vectors_of(name: str) -> pd.DataFrame:
             rows = embeddings.filter(embeddings.embedder == name)
             return rows.select("anime_id", "embedding").toPandas()
 
-        views, dense = recommender_models(built, rc, warm, train, pairs, vectors_of)
+        views, dense = recommender_models(fitted, rc, warm, train, pairs, vectors_of)
         facts.update({name: len(frame) for (name, view), frame in views.items() if view == ALL})
         facts.update({name: int(model.titles.size) for name, model in dense.items()})
         frames = [
@@ -147,13 +168,9 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
     timings["models_s"] = facts["wall_s"]
 
     # 3. per-user lists of every recommender and view in one pass over the ratings
-    lists = [
-        (name, view)
-        for name in recommenders
-        for view in list_views(name not in (JACCARD_CF, POPULARITY, *DENSE_RECOMMENDERS))
-    ]
+    lists = evaluated_lists(chosen)
     with step("user lists") as facts:
-        hybrids = {HYBRID: hybrid_parts(rc)} if parts else {}
+        hybrids = {r.name: hybrid_parts(rc) for r in chosen if r.kind is Kind.HYBRID}
         model = build_model(lists, views, promoters, rc.k, dense, hybrids)
         facts["titles"] = int(model.universe.size)
         scored = score_users(
@@ -203,7 +220,7 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
             anime = read_table(spark, lake, tables.ANIME, versions[tables.ANIME])
         else:
             log.warning("table %s not found: the report page shows title ids", tables.ANIME)
-        shown = HYBRID if HYBRID in recommenders else recommenders[0]
+        shown = next((r.name for r in chosen if r.kind is Kind.HYBRID), recommenders[0])
         examples = example_users(user_scores, ratings, anime, warm, shown, EXAMPLE_USERS)
         text = page(
             evaluation, params, hy.content, charts(evaluation), latest_finetune(config), examples

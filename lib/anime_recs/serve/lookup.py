@@ -25,11 +25,12 @@ from anime_recs.serve.lists import build_serve_model, serve_chunk
 from anime_recs.serve.run import (
     check_recommender,
     lake_recommenders,
+    neighbour_table,
     read_neighbors,
     read_titles_and_promoters,
     served_parts,
 )
-from anime_recs.tables import DENSE_RECOMMENDERS, HYBRID, POPULARITY, PROMOTER_MIN_RATING
+from anime_recs.tables import PROMOTER_MIN_RATING
 
 
 @dataclass
@@ -77,8 +78,8 @@ def lookup_user(
         )
     anime, promoters = read_titles_and_promoters(spark, lake, ratings)
     names = dict(zip(anime["anime_id"], anime["name"], strict=True))
-    tables_of = {a: rc.hybrid.collaborative if a == HYBRID else a for a in asked}
-    stored = [t for t in set(tables_of.values()) if t not in (POPULARITY, *DENSE_RECOMMENDERS)]
+    tables_of = {a: neighbour_table(a, rc) for a in asked}
+    stored = sorted({t for t in tables_of.values() if t is not None})
     neighbors = read_neighbors(spark, lake, stored, k) if stored else None
 
     top = mine[mine["rating"] >= PROMOTER_MIN_RATING].sort_values(
@@ -98,9 +99,7 @@ def lookup_user(
     fitted = served_parts(spark, lake, asked, rc, ratings, versions)  # each model fitted once
     for name in asked:
         table = tables_of[name]
-        rows = None
-        if table not in (POPULARITY, *DENSE_RECOMMENDERS):
-            rows = neighbors[neighbors["recommender"] == table]
+        rows = None if table is None else neighbors[neighbors["recommender"] == table]
         model = build_serve_model(anime, rows, promoters, k, fitted.get(name))
         served = serve_chunk(
             users, anime_ids, rating, is_rated, model, n, k, rc.aggregation, rc.frequency_bonus

@@ -34,6 +34,7 @@ from anime_recs.lakehouse import read_table, table_exists, write_table
 from anime_recs.progress import Progress, worker_logging
 from anime_recs.recommend.fitting import recommender_models
 from anime_recs.recommend.popularity import promoter_counts
+from anime_recs.recommend.registry import REGISTRY, Kind, Recommender, embedder
 from anime_recs.recommend.scoring import user_chunks
 from anime_recs.runlog import StageRun
 from anime_recs.serve.lists import (
@@ -43,7 +44,7 @@ from anime_recs.serve.lists import (
     build_serve_model,
     serve_chunk,
 )
-from anime_recs.tables import COLD, DENSE_RECOMMENDERS, HYBRID, POPULARITY
+from anime_recs.tables import COLD
 
 log = logging.getLogger(__name__)
 
@@ -146,19 +147,26 @@ def lake_recommenders(
     embeddings_version: int | None = None,
     hybrid_content: str | None = None,
 ) -> list[str]:
-    """Recommenders that can be served from the lake: those with rows in ``anime_neighbors``
-    (at ``version``; None: the latest), the peers (fitted on ``ratings``), ``hybrid`` when its
-    content embedder has vectors in ``anime_embeddings`` at ``embeddings_version``, and
-    ``popularity``."""
+    """Recommenders that can be served from the lake: the neighbour recommenders with rows in
+    ``anime_neighbors`` (at ``version``; None: the latest), then every other servable one of
+    the registry: a hybrid when its content embedder has vectors in ``anime_embeddings`` at
+    ``embeddings_version``, the others (dense models, popularity: fitted on ``ratings``)
+    always."""
     names = []
     if table_exists(spark, lake, tables.ANIME_NEIGHBORS):
         neighbors = read_table(spark, lake, tables.ANIME_NEIGHBORS, version)
         names = sorted(r[0] for r in neighbors.select("recommender").distinct().collect())
+        names = [n for n in names if n not in REGISTRY or REGISTRY[n].servable]
+    content = False
     if embeddings_version is not None and hybrid_content is not None:
         vectors = read_table(spark, lake, tables.ANIME_EMBEDDINGS, embeddings_version)
-        if vectors.filter(F.col("embedder") == hybrid_content).limit(1).count():
-            names.append(HYBRID)
-    return [*names, *DENSE_RECOMMENDERS, POPULARITY]
+        content = bool(vectors.filter(F.col("embedder") == hybrid_content).limit(1).count())
+    for recommender in REGISTRY.values():
+        if recommender.kind is Kind.NEIGHBOURS or not recommender.servable:
+            continue  # a neighbour recommender is served from its rows of anime_neighbors
+        if recommender.kind is not Kind.HYBRID or content:
+            names.append(recommender.name)
+    return names
 
 
 def check_recommender(name: str, known: list[str]) -> None:
@@ -180,9 +188,10 @@ def model_version_label(
     input table and a fingerprint of that table's contents (``ratings:<fp>`` for popularity
     and the peers, fitted on the ratings; ``anime_neighbors:<fp>`` for any other recommender;
     the hybrid: its ratings label and its content embedder's)."""
-    if recommender in (POPULARITY, *DENSE_RECOMMENDERS):
+    kind = REGISTRY[recommender].kind if recommender in REGISTRY else Kind.NEIGHBOURS
+    if kind in (Kind.DENSE, Kind.POPULARITY):
         return f"{tables.RATINGS}:{stable_hash(digests[tables.RATINGS])[:12]}"
-    if recommender == HYBRID:
+    if kind is Kind.HYBRID:
         content = model_version_label(spark, lake, hybrid_content, digests, embeddings_version)
         return f"{tables.RATINGS}:{stable_hash(digests[tables.RATINGS])[:12]},{content}"
     # never the latest version: one written since the runner pinned the inputs would label
@@ -228,6 +237,19 @@ def read_neighbors(
     )
 
 
+def neighbour_table(recommender: str, rc: RecommendConfig) -> str | None:
+    """The recommender whose rows of ``anime_neighbors`` the served list of ``recommender`` is
+    made from: its own for a neighbour recommender (an embedder, ``jaccard_cf``), its
+    collaborative side's for a hybrid whose side is one, else None (fitted on the ratings)."""
+    declared = REGISTRY.get(recommender)
+    if declared is not None and declared.kind is Kind.HYBRID:
+        recommender = rc.hybrid.collaborative
+        declared = REGISTRY.get(recommender)
+    if declared is None or declared.kind is Kind.NEIGHBOURS:  # None: an embedder
+        return recommender
+    return None
+
+
 def served_parts(
     spark: SparkSession,
     lake: str,
@@ -236,20 +258,27 @@ def served_parts(
     ratings: DataFrame,
     versions: Mapping[str, int | None],
 ) -> dict[str, ServedParts]:
-    """What each peer or the hybrid among ``recommenders`` lists from, fitted once on the
-    ``train`` ratings as the recommend stage fits them
-    (:func:`~anime_recs.recommend.fitting.recommender_models`): a peer's dense model; the
-    hybrid's collaborative side and its content side's neighbours among the cold titles
-    (vectors of ``anime_embeddings`` at the pinned version). The other recommenders (one
-    neighbour table) have no entry."""
+    """What each dense recommender or hybrid among ``recommenders`` lists from, fitted once on
+    the ``train`` ratings as the recommend stage fits them
+    (:func:`~anime_recs.recommend.fitting.recommender_models`): a dense model; the hybrid's
+    collaborative side (when dense) and its content side's neighbours among the cold titles
+    (vectors of ``anime_embeddings`` at the pinned version). The others (one neighbour table,
+    the popularity list) have no entry."""
     hy = rc.hybrid
-    wanted = [r for r in recommenders if r in (HYBRID, *DENSE_RECOMMENDERS)]
+    wanted = [
+        REGISTRY[r]
+        for r in recommenders
+        if r in REGISTRY and REGISTRY[r].kind in (Kind.DENSE, Kind.HYBRID)
+    ]
     if not wanted:
         return {}
-    names = [r for r in wanted if r != HYBRID]
-    if HYBRID in wanted:
-        names += [hy.collaborative] if hy.collaborative in DENSE_RECOMMENDERS else []
-        names.append(hy.content)
+    fitted: dict[str, Recommender] = {r.name: r for r in wanted if r.kind is Kind.DENSE}
+    hybrids = [r.name for r in wanted if r.kind is Kind.HYBRID]
+    if hybrids:
+        side = REGISTRY[hy.collaborative]
+        if side.kind is Kind.DENSE:
+            fitted[side.name] = side
+        fitted[hy.content] = embedder(hy.content)
     train = ratings.filter(F.col("split") == tables.TRAIN)
     warm = np.sort(promoter_counts(ratings).toPandas()["anime_id"].to_numpy(np.int64))
 
@@ -259,10 +288,10 @@ def served_parts(
         rows = rows.filter(F.col("embedder") == name)
         return rows.select("anime_id", "embedding").toPandas()
 
-    views, dense = recommender_models(list(dict.fromkeys(names)), rc, warm, train, None, vectors_of)
-    parts = {r: ServedParts(dense=dense[r]) for r in wanted if r != HYBRID}
-    if HYBRID in wanted:
-        parts[HYBRID] = ServedParts(
+    views, dense = recommender_models(fitted.values(), rc, warm, train, None, vectors_of)
+    parts = {r.name: ServedParts(dense=dense[r.name]) for r in wanted if r.kind is Kind.DENSE}
+    for name in hybrids:
+        parts[name] = ServedParts(
             dense=dense.get(hy.collaborative),
             cold_neighbors=views[(hy.content, COLD)],
             cold_slots=tuple(hy.cold_slots),
@@ -280,12 +309,12 @@ def load_serve_model(
     versions: Mapping[str, int | None],
 ) -> ServeModel:
     """The :class:`ServeModel` of one recommender: :func:`read_titles_and_promoters`, its
-    :func:`read_neighbors` (a neighbour recommender, or the hybrid's collaborative side when it
-    is one) and its :func:`served_parts`, every table at ``versions``."""
+    :func:`read_neighbors` (its :func:`neighbour_table`, when it has one) and its
+    :func:`served_parts`, every table at ``versions``."""
     anime, promoters = read_titles_and_promoters(spark, lake, ratings, versions[tables.ANIME])
-    table = rc.hybrid.collaborative if recommender == HYBRID else recommender
+    table = neighbour_table(recommender, rc)
     neighbors = None
-    if table not in (POPULARITY, *DENSE_RECOMMENDERS):
+    if table is not None:
         neighbors = read_neighbors(spark, lake, [table], rc.k, versions[tables.ANIME_NEIGHBORS])
     parts = served_parts(spark, lake, [recommender], rc, ratings, versions).get(recommender)
     return build_serve_model(anime, neighbors, promoters, rc.k, parts)
