@@ -92,10 +92,9 @@ REGISTERED_OUTPUT = "registered_model"  # the registered version's name in the r
 
 def vectors_inputs(spark: SparkSession, config: AppConfig) -> dict[str, str | None]:
     """The content of the stored vectors the stage reads
-    (:func:`~anime_recs.training.inputs.vectors_embedder`), for the
-    pipeline's stage fingerprint: one embedder's rows of ``anime_embeddings``, which
-    ``embed_finetuned`` rewrites other rows of (their table version alone would rerun this
-    stage after it)."""
+    (:func:`~anime_recs.training.inputs.vectors_embedder`), for the pipeline's stage
+    fingerprint: one embedder's rows of ``anime_embeddings``, which ``embed_finetuned``
+    rewrites other rows of (their table version alone would rerun this stage after it)."""
     try:
         chosen = vectors_embedder(config)
     except JobError:
