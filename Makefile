@@ -48,8 +48,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check lib jobs tests benchmarks tools
 
 # the wheel, plus the same archive as .zip: what spark-submit --py-files ships to executors
-# (PySpark adds only .zip/.egg/.jar py-files to the executors' sys.path)
+# (PySpark adds only .zip/.egg/.jar py-files to the executors' sys.path); setuptools packs all
+# of build/lib, so an earlier build's leftovers (lib/malgen, in no wheel) are removed first
 wheel: $(STAMP)
+	rm -rf build/lib
 	$(BIN)/uv build --wheel --out-dir dist
 	$(BIN)/python -c "import anime_recs.submit as s; print(s.py_files_zip(s.find_wheel('dist')))"
 

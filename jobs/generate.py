@@ -1,7 +1,8 @@
 """Generate MAL-shaped raw files: anime.csv, anime_with_synopsis.csv, rating_complete.csv.
 
 Reads nothing (the model and its calibration live in the ``malgen`` package beside
-``anime_recs``); writes the three files, in exactly the real MAL 2020 formats, into ``--out``.
+``anime_recs`` in ``lib/``, which no wheel ships); writes the three files, in exactly the real
+MAL 2020 formats, into ``--out``.
 Deterministic: the same seed and sizes give byte-identical files. Needs no Spark (plain
 numpy/pyarrow), but can be submitted like every other job.
 
@@ -21,9 +22,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import sys
+from pathlib import Path
 
-from anime_recs.cli import JobError, default_log_level, run_main, setup_logging, step
-from malgen.generate import SCALES, generate_dataset
+# malgen is no part of the wheel: it is found in lib/ beside jobs/ (an editable install has
+# lib/ on sys.path already); appended, so an installed anime_recs still comes first
+LIB = str(Path(__file__).resolve().parents[1] / "lib")
+if LIB not in sys.path:
+    sys.path.append(LIB)
+
+from anime_recs.cli import JobError, default_log_level, run_main, setup_logging, step  # noqa: E402
+from malgen.generate import SCALES, generate_dataset  # noqa: E402
 
 log = logging.getLogger("anime_recs.jobs.generate")
 

@@ -5,12 +5,17 @@ and of the jobs only ``jobs/generate.py`` does.
 may use ``anime_recs``, never the other way round. The check reads every source file of
 ``lib/anime_recs`` with :mod:`ast` (imports inside functions included) and also catches
 ``importlib.import_module("malgen...")`` / ``__import__("malgen...")`` with a literal name.
+Nor does the wheel ship it: the product is ``anime_recs`` alone.
 """
 
 from __future__ import annotations
 
 import ast
+import tomllib
+import zipfile
 from pathlib import Path
+
+import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PRODUCT = REPO_ROOT / "lib" / "anime_recs"
@@ -74,3 +79,33 @@ def test_no_job_but_the_generator_imports_malgen():
         if any(is_forbidden(m) for m in imported_modules(path.read_text(encoding="utf-8")))
     }
     assert importing == {"generate.py"}
+
+
+def test_the_wheel_config_packages_anime_recs_and_not_the_generator():
+    """What ``[tool.setuptools.packages.find]`` of pyproject.toml finds in ``lib``: the product's
+    packages only; no package data is declared for the generator."""
+    from setuptools import find_packages
+
+    setuptools_config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"][
+        "setuptools"
+    ]
+    find = setuptools_config["packages"]["find"]
+    packages = find_packages(
+        where=str(REPO_ROOT / find["where"][0]),
+        include=find.get("include", ("*",)),
+        exclude=find.get("exclude", ()),
+    )
+    assert "anime_recs" in packages and "anime_recs.data" in packages
+    assert [p for p in packages if is_forbidden(p)] == []
+    assert FORBIDDEN not in setuptools_config.get("package-data", {})
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_anime_recs_and_no_generator(tmp_path):
+    """The built wheel (``uv build``, as ``make wheel`` and the cluster tests build it)."""
+    from anime_recs.submit import build_wheel
+
+    with zipfile.ZipFile(build_wheel(REPO_ROOT, tmp_path)) as wheel:
+        names = wheel.namelist()
+    assert "anime_recs/__init__.py" in names and "anime_recs/data/ingest.py" in names
+    assert [n for n in names if n.split("/")[0] == FORBIDDEN] == []

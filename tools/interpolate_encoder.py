@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     from anime_recs.models import load_sentence_transformer
     from anime_recs.stages import by_name
     from anime_recs.training.finetune import evaluate_spearman
-    from anime_recs.training.stage import read_val_pairs
+    from anime_recs.training.inputs import read_val_pairs
 
     config = load_config(args.conf, [f"paths.lake={root / 'lake'}"])
     lake = config.paths.lake

@@ -8,9 +8,10 @@ config's ``jaccard`` settings. Each recipe of ``--recipes`` (named as in
 :data:`tools.quality.VARIANTS`, with that run's settings) learns from those pairs: the vector
 adapters (:mod:`anime_recs.training.adapter`) on the base embedder's vectors, the encoder
 recipes (``lora``, ``contrastive``) by fine-tuning ``finetune.base_model`` with the finetune
-stage's pair choice and training loop, then embedding every title's description. Each
-recipe's content recommender is scored on the lake's test users, the same users at every
-size, with the product's scoring (:mod:`tools.offline_eval`). The held-out-title validation
+stage's pair choice and its fit (:func:`~anime_recs.training.encoder.fit_encoder`), then
+embedding every title's description. Each recipe's content recommender is scored on the
+lake's test users, the same users at every size, with the product's scoring
+(:mod:`tools.offline_eval`). The held-out-title validation
 measures are taken on the full lake's ``val`` co-promoted pairs (titles no size trains on),
 also the same at every size: NDCG@3 of the held-out titles' content neighbourhoods (the
 quantity the recommender uses) and the Spearman correlation of cosine vs graded Jaccard.
@@ -39,7 +40,6 @@ import pandas as pd
 from anime_recs.config import FinetuneConfig, load_config
 from anime_recs.embeddings.adapted import adapt
 from anime_recs.embeddings.text import normalise_text
-from anime_recs.models import load_sentence_transformer
 from anime_recs.training.adapter import (
     TrainExamples,
     listwise_examples,
@@ -50,11 +50,11 @@ from anime_recs.training.adapter import (
     train_adapter,
 )
 from anime_recs.training.adapter_recipe import settings_of
+from anime_recs.training.encoder import fit_encoder
 from anime_recs.training.examples import PairSet
-from anime_recs.training.finetune import encode_texts, pick_device, train
-from anime_recs.training.lora import apply_lora, merge_lora
+from anime_recs.training.finetune import encode_texts
 from anime_recs.training.pairs import choose_pair_positions, described_titles, with_texts
-from anime_recs.training.recipes import RECIPES, lora_settings, train_settings
+from anime_recs.training.recipes import RECIPES, train_settings
 from tools.offline_eval import Lake, content_neighbors, evaluate, load_lake, markdown_table
 
 REPO = Path(__file__).resolve().parents[1]
@@ -129,16 +129,10 @@ def fine_tuned_vectors(
         pair_ids, (ids, vectors), ft.content_neighbours, ft.max_train_pairs, ft.seed
     )
     train_pairs = with_texts([pair_ids[i] for i in keep], [labels[i] for i in keep], descriptions)
-    recipe = RECIPES[ft.recipe]
-    model = load_sentence_transformer(ft.base_model, ft.max_seq_length, pick_device())
-    if recipe.lora:
-        apply_lora(model, lora_settings(ft))
     # checkpoints only at epoch ends, into a folder that goes with the run
     settings = replace(train_settings(ft), checkpoint_steps=0)
     with tempfile.TemporaryDirectory(prefix="learning-curve-") as checkpoints:
-        train(model, train_pairs, PairSet(), settings, checkpoints)
-    if recipe.lora:
-        merge_lora(model)
+        model = fit_encoder(ft, train_pairs, PairSet(), checkpoints, settings=settings).model
     texts = [normalise_text(descriptions[int(i)]) for i in ids]
     return np.asarray(encode_texts(model, texts, ft.batch_size), dtype=np.float32), len(train_pairs)
 

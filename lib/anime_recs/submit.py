@@ -52,7 +52,12 @@ def py_files_zip(wheel: str | Path) -> Path:
 
 
 def build_wheel(project_dir: str | Path, out_dir: str | Path) -> Path:
-    """Build the project wheel into ``out_dir`` with ``uv build`` (the venv's uv) and return it."""
+    """Build the project wheel into ``out_dir`` with ``uv build`` (the venv's uv) and return it.
+
+    Removes setuptools' ``build/lib`` of ``project_dir`` first: setuptools puts all of that
+    folder into the wheel, so a module an earlier build left there (``malgen``, which no wheel
+    ships, or one removed since) would ship too."""
+    shutil.rmtree(Path(project_dir) / "build" / "lib", ignore_errors=True)
     uv = Path(sys.executable).with_name("uv")
     uv_cmd = str(uv) if uv.is_file() else shutil.which("uv")
     if uv_cmd is None:

@@ -7,7 +7,7 @@ import csv
 import io
 from pathlib import Path
 
-from anime_recs.data.ingest import ANIME_FILE, RATINGS_FILE, SYNOPSIS_FILE
+from anime_recs.tables import ANIME_FILE, RATINGS_FILE, SYNOPSIS_FILE
 from tests.helpers import CONF
 
 ANIME_HEADER = (

@@ -24,17 +24,10 @@ from pyspark.sql import functions as F
 
 from anime_recs import tables
 from anime_recs.cli import JobError, run_main
-from anime_recs.data.ingest import (
-    ANIME_FILE,
-    RATINGS_FILE,
-    SYNOPSIS_FILE,
-    anime_records,
-    check_inputs,
-    parse_anime_csv,
-    parse_ratings,
-    parse_synopsis_csv,
-    read_text,
-)
+from anime_recs.data.anime_files import anime_records, parse_anime_csv, parse_synopsis_csv
+from anime_recs.data.files import check_inputs, read_text
+from anime_recs.data.rating_lines import parse_ratings
+from anime_recs.tables import ANIME_FILE, RATINGS_FILE, SYNOPSIS_FILE
 from tests.helpers import load_job
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

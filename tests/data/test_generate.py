@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
 import re
-import subprocess
-import sys
-import zipfile
 from importlib import resources
 from pathlib import Path
 
@@ -17,7 +13,6 @@ import pandas as pd
 import pytest
 
 from anime_recs.cli import JobError
-from anime_recs.submit import build_wheel
 from malgen.calibration import CALIBRATION, CALIBRATION_FILE, calibration_json, derive_calibration
 from malgen.generate import (
     build_titles,
@@ -267,24 +262,6 @@ def test_synopsis_shape(mid_raw):
 def test_committed_calibration_file_matches_the_real_files(shared_mal):
     committed = resources.files("malgen").joinpath(CALIBRATION_FILE).read_text()
     assert calibration_json(derive_calibration(shared_mal)) == committed
-
-
-@pytest.mark.slow
-def test_the_wheel_ships_the_calibration_file_and_it_loads_from_the_zip(tmp_path):
-    wheel = build_wheel(REPO_ROOT, tmp_path)
-    with zipfile.ZipFile(wheel) as zf:
-        shipped = zf.read(f"malgen/{CALIBRATION_FILE}").decode()
-    assert shipped == resources.files("malgen").joinpath(CALIBRATION_FILE).read_text()
-    # imported from the wheel as a zip (how --py-files ships it), not from the source tree
-    code = "import malgen.calibration as c; print(c.__file__, c.CALIBRATION['titles']['n_titles'])"
-    env = {**os.environ, "PYTHONPATH": str(wheel)}
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
-    module_file, n_titles = out.stdout.split()
-    assert module_file.startswith(str(wheel))
-    assert int(n_titles) == CALIBRATION["titles"]["n_titles"]
 
 
 def test_job_writes_the_files(tmp_path):

@@ -11,23 +11,14 @@ from pyspark.testing import assertDataFrameEqual
 
 from anime_recs import tables
 from anime_recs.cli import JobError
-from anime_recs.data.ingest import (
-    ANIME_FILE,
-    RATINGS_FILE,
-    SYNOPSIS_FILE,
-    FileCounts,
-    check_inputs,
-    check_rejections,
-    id_reason,
-    ingest,
-    parse_double,
-    parse_int,
-    parse_rating_lines,
-    parse_string,
-    read_rating_lines,
-)
+from anime_recs.data.anime_files import id_reason, parse_double, parse_int, parse_string
+from anime_recs.data.files import check_inputs
+from anime_recs.data.ingest import check_rejections, ingest
+from anime_recs.data.rating_lines import parse_rating_lines, read_rating_lines
+from anime_recs.data.rules import FileCounts
 from anime_recs.data.split import assign_split
 from anime_recs.lakehouse import read_table, table_path
+from anime_recs.tables import ANIME_FILE, RATINGS_FILE, SYNOPSIS_FILE
 from tests.data.raw_files import (
     anime_row,
     anime_text,

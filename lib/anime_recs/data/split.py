@@ -40,9 +40,13 @@ def split_uniform(user_id: Column, anime_id: Column, seed: int) -> Column:
     return F.pmod(h, F.lit(_TWO_53)).cast("double") / F.lit(float(_TWO_53))
 
 
-MONTHS = {m: i for i, m in enumerate(
-    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1
-)}
+MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+        start=1,
+    )
+}
 SEASON_MONTHS = {"Winter": 1, "Spring": 4, "Summer": 7, "Fall": 10}
 _AIRED_START = re.compile(r"^\s*(?:([A-Z][a-z]{2})\s+(?:\d{1,2},\s*)?)?(\d{4})")
 _PREMIERED = re.compile(r"^\s*(Winter|Spring|Summer|Fall)\s+(\d{4})")

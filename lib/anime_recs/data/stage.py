@@ -1,7 +1,7 @@
 """The ingest stage: the three MAL files into the Delta tables ``anime``, ``ratings`` and
-``rejected_rows`` (validation rules and reason codes: :mod:`anime_recs.data.ingest`), and the
-optional ``animelist.csv``, when present, into ``watch_status``
-(:mod:`anime_recs.data.watch_status`)."""
+``rejected_rows`` (:mod:`anime_recs.data.ingest`; validation rules and reason codes:
+:mod:`anime_recs.data.rules`), and the optional ``animelist.csv``, when present, into
+``watch_status`` (:mod:`anime_recs.data.watch_status`)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,8 @@ from pyspark.sql import SparkSession
 
 from anime_recs import tables
 from anime_recs.config import AppConfig
-from anime_recs.data.ingest import (
-    ANIME_FILE,
-    RATINGS_FILE,
-    SYNOPSIS_FILE,
-    check_inputs,
-    check_rejections,
-    ingest,
-    log_counts,
-)
+from anime_recs.data.files import check_inputs
+from anime_recs.data.ingest import check_rejections, ingest, log_counts
 from anime_recs.data.watch_status import animelist_present, ingest_watch_status
 from anime_recs.lakehouse import table_exists, write_table
 from anime_recs.paths import is_uri
@@ -74,8 +67,8 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
             (tables.RATINGS, result.ratings, tables.RATINGS_SCHEMA),
         ]
         rows = {
-            tables.ANIME: result.counts[ANIME_FILE].accepted,
-            tables.RATINGS: result.counts[RATINGS_FILE].accepted,
+            tables.ANIME: result.counts[tables.ANIME_FILE].accepted,
+            tables.RATINGS: result.counts[tables.RATINGS_FILE].accepted,
             tables.REJECTED_ROWS: sum(c.rejected_total for c in result.counts.values()),
         }
         if watch is not None:
@@ -87,7 +80,7 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
             with step(f"write {name}") as facts:
                 facts["rows"] = rows[name]
                 if name == tables.ANIME:  # every accepted synopsis row gives a description
-                    facts["descriptions"] = result.counts[SYNOPSIS_FILE].accepted
+                    facts["descriptions"] = result.counts[tables.SYNOPSIS_FILE].accepted
                 facts["version"] = write_table(df, lake, name, schema)
             log.info("output table %s: version %s, %s rows", name, facts["version"], rows[name])
     finally:

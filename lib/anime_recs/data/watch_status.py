@@ -7,8 +7,8 @@ watching status; serving excludes them all. The status codes come from
 :data:`DEFAULT_STATUS_CODES` when that file is absent.
 
 The file is streamed by Spark like ``rating_complete.csv`` (text lines parsed with built-in
-SQL functions, see :mod:`anime_recs.data.ingest`): the same fail-fast header checks, the same
-line rules (``empty_line``, ``unparseable``, ``wrong_field_count``), the same id rules, and
+SQL functions, see :mod:`anime_recs.data.rating_lines`): the same fail-fast header checks, the
+same line rules (``empty_line``, ``unparseable``, ``wrong_field_count``), the same id rules, and
 ``unknown_anime_id`` and ``duplicate_key`` (first valid row in file order kept). Own rules:
 
 - ``rating``: an integer 0..10 (``7.0`` and ``+7`` are 7): ``missing_rating``,
@@ -33,22 +33,21 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from anime_recs.data.ingest import (
+from anime_recs.data.files import input_path, parse_header, read_head, read_text
+from anime_recs.data.rating_lines import (
+    id_reason_column,
+    read_rating_lines,
+    reject_duplicates,
+    reject_unknown_anime,
+    split_fields,
+)
+from anime_recs.data.rules import (
     INVALID_VALUE,
     MISSING_RATING,
     NON_INTEGER_RATING,
     NON_NUMERIC_RATING,
     RATING_OUT_OF_RANGE,
     FileCounts,
-    _id_reason,
-    input_path,
-    parse_header,
-    read_head,
-    read_rating_lines,
-    read_text,
-    reject_duplicates,
-    reject_unknown_anime,
-    split_fields,
 )
 from anime_recs.errors import JobError
 from anime_recs.paths import is_uri
@@ -170,8 +169,8 @@ def parse_animelist_lines(
         *[f[c].alias(f"_{c}") for c in ANIMELIST_COLUMNS],
         F.coalesce(
             F.col("_line_reason"),
-            _id_reason(f["user_id"]),
-            _id_reason(f["anime_id"]),
+            id_reason_column(f["user_id"]),
+            id_reason_column(f["anime_id"]),
             _list_rating_reason(f["rating"]),
             _status_reason(f["watching_status"], codes),
             _episodes_reason(f["watched_episodes"]),
@@ -194,7 +193,7 @@ def ingest_watch_status(
 ) -> WatchStatusResult:
     """Read and validate ``animelist.csv`` of ``raw_dir`` against the accepted ``anime_ids``.
 
-    Fail-fast header checks (:func:`~anime_recs.data.ingest.parse_header`), one streamed scan,
+    Fail-fast header checks (:func:`~anime_recs.data.files.parse_header`), one streamed scan,
     one shuffle (duplicates), the parsed rows persisted once for the counts and both outputs.
     Writes nothing.
     """

@@ -9,8 +9,9 @@ model is a plain sentence-transformers model: the embed stage, the ONNX export a
 loading it need no ``peft``.
 
 The training loop, checkpoints and MLflow logging are the encoder recipes'
-(:mod:`anime_recs.training.finetune`, :mod:`anime_recs.training.stage`): a resumed run wraps
-the model the same way before loading its checkpoint.
+(:mod:`anime_recs.training.encoder`, :mod:`anime_recs.training.finetune`,
+:mod:`anime_recs.training.stage`): a resumed run wraps the model the same way before loading
+its checkpoint.
 """
 
 from __future__ import annotations

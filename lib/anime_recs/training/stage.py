@@ -10,9 +10,10 @@ Reads the examples of the recipe ``finetune.recipe`` (:mod:`anime_recs.training.
 Jaccard, the same for both recipes), ``anime`` (descriptions) and, for the contrastive recipe,
 the base encoder's vectors in ``anime_embeddings`` (``finetune.content_neighbours_embedder``,
 written by ``embed_base``): a train pair is kept when its titles are content neighbours. The
-pairs are chosen from their ids; only the chosen pairs' descriptions reach the driver, where
-``finetune.base_model`` is fine-tuned (CUDA when the driver sees a GPU, else CPU;
-:mod:`anime_recs.training.finetune`).
+pairs are chosen from their ids (:mod:`anime_recs.training.inputs`); only the chosen pairs'
+descriptions reach the driver, where ``finetune.base_model`` is fine-tuned (CUDA when the
+driver sees a GPU, else CPU; :func:`anime_recs.training.encoder.fit_encoder`, which knows no
+Spark and no MLflow).
 Writes no Delta table: one MLflow run (params: the fine-tune config, the inputs' Delta
 versions, pair counts, device; metrics: validation Spearman before/after/per epoch, the loss
 curve, wall time, pairs per second), the model (sentence-transformers flavour), a new version
@@ -37,41 +38,41 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import SparkSession
 
-from anime_recs import tables
-from anime_recs.config import AppConfig
+from anime_recs.config import AppConfig, FinetuneConfig
 from anime_recs.errors import JobError
-from anime_recs.lakehouse import frame_digest, read_table, table_version
-from anime_recs.models import is_hub_id, load_sentence_transformer
+from anime_recs.models import is_hub_id
 from anime_recs.runlog import StageRun
 from anime_recs.steps import step
 from anime_recs.tracking import configure_mlflow, dotted_params, keep_logging, set_mlflow_uris
 from anime_recs.training import adapter_recipe
+from anime_recs.training.encoder import fit_encoder
 from anime_recs.training.examples import PairSet
 from anime_recs.training.finetune import (
+    TrainResult,
     clear_checkpoints,
     encode_texts,
     pick_device,
     read_checkpoint_state,
-    train,
 )
-from anime_recs.training.held_out import NDCG, held_out_of, pair_set_titles, pair_set_values
-from anime_recs.training.lora import apply_lora, merge_lora
-from anime_recs.training.pairs import (
-    choose_pair_positions,
-    collect_pair_labels,
-    collect_pair_sets,
-    described_titles,
-    pair_ids,
-    pair_texts,
-    sample_pair_rows,
-    with_texts,
+from anime_recs.training.held_out import (
+    NDCG,
+    HeldOut,
+    held_out_of,
+    pair_set_titles,
+    pair_set_values,
 )
-from anime_recs.training.recipes import RECIPES, lora_settings, train_settings
+from anime_recs.training.inputs import (
+    embedder_vectors,
+    neighbourhood_embedder,
+    read_pairs,
+    vectors_embedder,
+    vectors_input,
+)
+from anime_recs.training.recipes import RECIPES
 from anime_recs.training.registry import (
     FINGERPRINT_TAG,
     STAGE_TAG,
@@ -89,115 +90,11 @@ IGNORED_SETTINGS = ("finetune.force", "finetune.logging_steps", "finetune.checkp
 REGISTERED_OUTPUT = "registered_model"  # the registered version's name in the run log
 
 
-def graded(pairs: DataFrame) -> DataFrame:
-    """``copromoted_pairs`` as labelled pairs: the label is the pair's Jaccard."""
-    return pairs.withColumn("label", F.col("jaccard"))
-
-
-def read_train_candidates(
-    spark: SparkSession, lake: str, recipe: str, versions: dict[str, int | None]
-) -> tuple[list[tuple[int, int]], list[float]]:
-    """The ids and labels of the recipe's train pairs whose two titles are described; no
-    texts (:func:`read_descriptions` fetches them for the pairs kept)."""
-    anime = read_table(spark, lake, tables.ANIME, versions[tables.ANIME])
-    table = RECIPES[recipe].pairs_table
-    examples = read_table(spark, lake, table, versions[table])
-    if table == tables.COPROMOTED_PAIRS:
-        examples = graded(examples)
-    return collect_pair_labels(pair_ids(examples.where(F.col("split") == tables.TRAIN), anime))
-
-
-def read_val_pairs(
-    spark: SparkSession,
-    lake: str,
-    versions: dict[str, int | None],
-    max_val_pairs: int,
-    seed: int,
-) -> PairSet:
-    """The graded validation pairs with both descriptions: at most ``max_val_pairs``, a seeded
-    sample taken in Spark (:func:`~anime_recs.training.pairs.sample_pair_rows`)."""
-    anime = read_table(spark, lake, tables.ANIME, versions[tables.ANIME])
-    copromoted = graded(
-        read_table(spark, lake, tables.COPROMOTED_PAIRS, versions[tables.COPROMOTED_PAIRS])
-    )
-    val = pair_texts(copromoted.where(F.col("split") == tables.VAL), anime)
-    return collect_pair_sets(sample_pair_rows(val, max_val_pairs, seed))[tables.VAL]
-
-
-def read_descriptions(
-    spark: SparkSession, lake: str, version: int | None, titles: set[int]
-) -> dict[int, str]:
-    """``{anime_id: description}`` of ``titles`` (each described)."""
-    wanted = spark.createDataFrame([(t,) for t in sorted(titles)], "anime_id int")
-    anime = read_table(spark, lake, tables.ANIME, version)
-    rows = described_titles(anime).join(wanted, "anime_id", "left_semi").collect()
-    return {int(r["anime_id"]): r["description"] for r in rows}
-
-
-def neighbourhood_embedder(config: AppConfig) -> str | None:
-    """The embedder whose vectors define the content neighbourhoods of the train pairs, or
-    None when this config keeps every pair (a recipe without them, or ``content_neighbours``
-    0). It must embed with ``finetune.base_model`` and not be the fine-tuned model itself."""
-    ft = config.finetune
-    recipe = RECIPES[ft.recipe]
-    if (
-        not recipe.trains_encoder
-        or recipe.pairs_table != tables.COPROMOTED_PAIRS
-        or ft.content_neighbours <= 0
-    ):
-        return None
-    name = ft.content_neighbours_embedder
-    embedder = config.embed.embedders[name]
-    kind = getattr(embedder, "kind", None)
-    if kind != "sentence-transformers" or embedder.model != ft.base_model:
-        raise JobError(
-            f"finetune.content_neighbours_embedder: {name} must be a sentence-transformers "
-            f"embedder of finetune.base_model {ft.base_model!r}, got {embedder.model!r}"
-        )
-    return name
-
-
-def vectors_input(embedder: str) -> str:
-    """The name of ``embedder``'s rows of ``anime_embeddings`` among the stage's inputs."""
-    return f"{tables.ANIME_EMBEDDINGS}[{embedder}]"
-
-
-def vectors_embedder(config: AppConfig) -> tuple[str, str] | None:
-    """``(embedder, config key)`` of the stored vectors the recipe reads: the adapter's source,
-    or the contrastive recipe's neighbourhood embedder; None when it reads none."""
-    ft = config.finetune
-    if not RECIPES[ft.recipe].trains_encoder:
-        return ft.adapter.source, "finetune.adapter.source"
-    name = neighbourhood_embedder(config)
-    return None if name is None else (name, "finetune.content_neighbours_embedder")
-
-
-def embedder_vectors(
-    spark: SparkSession, lake: str, embedder: str, key: str
-) -> tuple[DataFrame, str]:
-    """``(rows, content digest)`` of ``embedder``'s rows in the current version of
-    ``anime_embeddings`` (pinned, so the digest and the reads see the same rows); a one-line
-    error naming the config ``key`` when it has none. The digest is the one action: its row
-    count tells empty."""
-    version = table_version(spark, lake, tables.ANIME_EMBEDDINGS)
-    rows, digest = None, "0:0"
-    if version is not None:
-        embeddings = read_table(spark, lake, tables.ANIME_EMBEDDINGS, version)
-        rows = embeddings.where(F.col("embedder") == embedder)
-        digest = frame_digest(rows)
-    if rows is None or digest.startswith("0:"):
-        raise JobError(
-            f"{tables.ANIME_EMBEDDINGS} has no vectors of {embedder} ({key}) under "
-            f"{lake}: run the embed_base stage with it first"
-        )
-    return rows, digest
-
-
 def vectors_inputs(spark: SparkSession, config: AppConfig) -> dict[str, str | None]:
-    """The content of the stored vectors the stage reads (:func:`vectors_embedder`), for the
-    pipeline's stage fingerprint: one embedder's rows of ``anime_embeddings``, which
-    ``embed_finetuned`` rewrites other rows of (their table version alone would rerun this
-    stage after it)."""
+    """The content of the stored vectors the stage reads
+    (:func:`~anime_recs.training.inputs.vectors_embedder`), for the pipeline's stage
+    fingerprint: one embedder's rows of ``anime_embeddings``, which ``embed_finetuned``
+    rewrites other rows of (their table version alone would rerun this stage after it)."""
     try:
         chosen = vectors_embedder(config)
     except JobError:
@@ -235,40 +132,98 @@ def registered_outputs(
     return {REGISTERED_OUTPUT: None if found is None else found.uri}
 
 
-def choose_train_pairs(
-    spark: SparkSession,
-    config: AppConfig,
+class HeldOutNdcg:
+    """NDCG of the validation titles' content neighbourhoods by the encoder before and after
+    training (:mod:`anime_recs.training.held_out`: the candidates fixed by the untrained
+    model's vectors); nothing is measured without validation pairs."""
+
+    def __init__(self, val_pairs: PairSet, ft: FinetuneConfig) -> None:
+        self.val_pairs, self.ft = val_pairs, ft
+        self.held_out: HeldOut | None = None
+        self.texts: list[str] = []
+        self.before: float | None = None
+        self.after: float | None = None
+
+    @property
+    def measured(self) -> bool:
+        return self.held_out is not None and self.before is not None
+
+    def measure_untrained(self, model: Any) -> None:
+        """The candidates and the NDCG before training (``fit_encoder``'s ``on_loaded``)."""
+        if not len(self.val_pairs):
+            return
+        ft = self.ft
+        with step("held-out titles before training") as facts:
+            val_ids, self.texts = pair_set_titles(self.val_pairs)
+            base_vectors = encode_texts(model, self.texts, ft.batch_size)
+            self.held_out = held_out_of(
+                val_ids,
+                base_vectors,
+                pair_set_values(self.val_pairs),
+                ft.validation_candidates,
+                ft.validation_k,
+            )
+            self.before = self.held_out.measures(base_vectors)[NDCG]
+            facts.update(titles=int(val_ids.size), ndcg=self.before)
+
+    def measure_trained(self, model: Any) -> None:
+        """The NDCG after training (``fit_encoder``'s ``on_trained``)."""
+        if self.measured:
+            vectors = encode_texts(model, self.texts, self.ft.batch_size)
+            self.after = self.held_out.measures(vectors)[NDCG]
+
+
+def log_run_params(
+    ft: FinetuneConfig,
     versions: dict[str, int | None],
-    vectors: DataFrame | None,
-) -> tuple[PairSet, dict[str, int]]:
-    """The pairs to train on and their counts: the recipe's train candidates, those inside
-    the content neighbourhoods of ``vectors`` (None: all), a seeded ``max_train_pairs`` of
-    them; only then are the chosen pairs' descriptions read."""
-    ft, lake = config.finetune, config.paths.lake
-    ids, labels = read_train_candidates(spark, lake, ft.recipe, versions)
-    neighbourhood = None
-    if vectors is not None and ids:
-        titles = sorted({t for pair in ids for t in pair})
-        wanted = spark.createDataFrame([(t,) for t in titles], "anime_id int")
-        frame = vectors.join(wanted, "anime_id", "left_semi").select("anime_id", "embedding")
-        frame = frame.toPandas()
-        anime_ids = frame["anime_id"].to_numpy(dtype=np.int64)
-        matrix = np.stack(frame["embedding"].to_numpy()) if len(frame) else np.zeros((0, 1))
-        neighbourhood = (anime_ids, matrix)
-    chosen, available = choose_pair_positions(
-        ids, neighbourhood, ft.content_neighbours, ft.max_train_pairs, ft.seed
+    train_pairs: PairSet,
+    val_pairs: PairSet,
+    available: int,
+    fingerprint: str,
+) -> None:
+    """The MLflow params of a new run: the fine-tune config, the inputs and pair counts."""
+    import mlflow
+
+    mlflow.log_params(dotted_params("finetune", ft.model_dump()))
+    mlflow.log_params(
+        {
+            **{f"data.{name}.version": v for name, v in versions.items()},
+            "data.train_pairs": len(train_pairs),
+            "data.train_positives": train_pairs.positives(),
+            "data.train_available": available,
+            "data.val_pairs": len(val_pairs),
+            "data.val_titles": len(set(val_pairs.texts_a) | set(val_pairs.texts_b)),
+            "loss": RECIPES[ft.recipe].loss,
+            "fingerprint": fingerprint,
+        }
     )
-    ids = [ids[i] for i in chosen]
-    texts = read_descriptions(spark, lake, versions[tables.ANIME], {t for p in ids for t in p})
-    counts = {"candidates": len(labels), "train_available": available}
-    return with_texts(ids, [labels[i] for i in chosen], texts), counts
+
+
+def summary_metrics(result: TrainResult, held_out: HeldOutNdcg, wall_s: float) -> dict[str, float]:
+    """The run's summary metrics: steps, time, throughput, validation measures."""
+    summary = {
+        "train_steps": result.global_step,
+        "train_s": result.train_s,
+        "train_pairs_per_s": result.pairs_per_s,
+        "wall_s": wall_s,
+    }
+    if held_out.measured:
+        summary.update(val_ndcg_before=held_out.before, val_ndcg_after=held_out.after)
+    if result.spearman_before is not None:
+        summary["val_spearman_before"] = result.spearman_before
+    if result.spearman_after is not None:
+        summary["val_spearman_after"] = result.spearman_after
+        summary["val_spearman_gain"] = result.spearman_after - (result.spearman_before or 0)
+    return summary
 
 
 def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
     """Train, log and register unless this fingerprint is registered already; resume a crash.
 
     ``run.fingerprint`` (of the settings and the inputs' contents) identifies the training:
-    its MLflow run and registered version are tagged with it."""
+    its MLflow run and registered version are tagged with it. The encoder is fitted by
+    :func:`~anime_recs.training.encoder.fit_encoder`; this stage reads its pairs, tracks it in
+    MLflow and registers it."""
     ft, lake = config.finetune, config.paths.lake
     if not RECIPES[ft.recipe].trains_encoder:
         source, key = vectors_embedder(config)
@@ -286,7 +241,6 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
         vectors, _ = embedder_vectors(
             spark, lake, neighbours, "finetune.content_neighbours_embedder"
         )
-    finetune_params = ft.model_dump()
     import mlflow
 
     experiment_id = configure_mlflow(config.mlflow)
@@ -294,122 +248,52 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
     if registered_already(client, experiment_id, ft.registered_model, fingerprint, run.forced):
         return
 
-    recipe = RECIPES[ft.recipe]
-    device = pick_device()
-    with step("load base model") as facts:
-        model = load_sentence_transformer(ft.base_model, ft.max_seq_length, device)
-        facts.update(model=ft.base_model, device=device, max_seq_length=model.max_seq_length)
-        if recipe.lora:
-            weights = apply_lora(model, lora_settings(ft))
-            facts.update(lora=weights)
-    with step("read inputs") as facts:
-        train_pairs, counts = choose_train_pairs(spark, config, versions, vectors)
-        val_pairs = read_val_pairs(spark, lake, versions, ft.max_val_pairs, ft.seed)
-        available = counts["train_available"]
-        facts.update(
-            inputs=versions,
-            recipe=ft.recipe,
-            neighbourhoods=neighbours,
-            **counts,
-            train_pairs=len(train_pairs),
-            val_pairs=len(val_pairs),
-        )
-    if len(train_pairs) == 0:
-        raise JobError(
-            f"{recipe.pairs_table} has no train pair with two descriptions: nothing to learn"
-        )
-    if len(val_pairs) == 0:
-        log.warning("no val pairs: validation Spearman will not be computed")
-    held_out, val_texts, ndcg_before = None, [], None
-    if len(val_pairs):
-        with step("held-out titles before training") as facts:
-            val_ids, val_texts = pair_set_titles(val_pairs)
-            base_vectors = encode_texts(model, val_texts, ft.batch_size)
-            held_out = held_out_of(
-                val_ids,
-                base_vectors,
-                pair_set_values(val_pairs),
-                ft.validation_candidates,
-                ft.validation_k,
-            )
-            ndcg_before = held_out.measures(base_vectors)[NDCG]
-            facts.update(titles=int(val_ids.size), ndcg=ndcg_before)
-
+    train_pairs, val_pairs, counts = read_pairs(spark, config, versions, vectors)
     checkpoint_dir = Path(config.paths.checkpoints) / "finetune" / fingerprint
     state = read_checkpoint_state(checkpoint_dir)
     previous_run = state.meta.get("mlflow_run_id") if state else None
     resume_run = previous_run if run_is_resumable(client, previous_run, experiment_id) else None
 
-    settings = train_settings(ft)
+    device = pick_device()
+    held_out = HeldOutNdcg(val_pairs, ft)
     tags = {FINGERPRINT_TAG: fingerprint, STAGE_TAG: "finetune"}
     with mlflow.start_run(
         run_id=resume_run,
         run_name=None if resume_run else f"finetune-{fingerprint}",
         tags=None if resume_run else tags,
-    ) as run:
+    ) as active:
         if resume_run:
             log.info(
                 "continuing MLflow run %s from the checkpoint at step %s",
-                run.info.run_id,
+                active.info.run_id,
                 state.global_step,
             )
             mlflow.set_tag("resumed_from_step", str(state.global_step))
         else:
-            mlflow.log_params(dotted_params("finetune", finetune_params))
-            mlflow.log_params(
-                {
-                    **{f"data.{name}.version": v for name, v in versions.items()},
-                    "data.train_pairs": len(train_pairs),
-                    "data.train_positives": train_pairs.positives(),
-                    "data.train_available": available,
-                    "data.val_pairs": len(val_pairs),
-                    "data.val_titles": len(set(val_pairs.texts_a) | set(val_pairs.texts_b)),
-                    "loss": recipe.loss,
-                    "fingerprint": fingerprint,
-                }
-            )
+            available = counts["train_available"]
+            log_run_params(ft, versions, train_pairs, val_pairs, available, fingerprint)
         mlflow.set_tag("device", device)
 
-        with step("train") as facts:
-            result = train(
-                model,
-                train_pairs,
-                val_pairs,
-                settings,
-                checkpoint_dir,
-                on_metrics=lambda metrics, at: mlflow.log_metrics(metrics, step=at),
-                meta={"mlflow_run_id": run.info.run_id, "fingerprint": fingerprint},
-            )
-            facts.update(
-                steps=result.global_step,
-                spearman_before=result.spearman_before,
-                spearman_after=result.spearman_after,
-                pairs_per_s=round(result.pairs_per_s, 2),
-            )
-        summary = {
-            "train_steps": result.global_step,
-            "train_s": result.train_s,
-            "train_pairs_per_s": result.pairs_per_s,
-            "wall_s": time.perf_counter() - job_start,
-        }
-        if held_out is not None and ndcg_before is not None:
-            after = held_out.measures(encode_texts(model, val_texts, ft.batch_size))[NDCG]
-            summary.update(val_ndcg_before=ndcg_before, val_ndcg_after=after)
-        if result.spearman_before is not None:
-            summary["val_spearman_before"] = result.spearman_before
-        if result.spearman_after is not None:
-            summary["val_spearman_after"] = result.spearman_after
-            summary["val_spearman_gain"] = result.spearman_after - (result.spearman_before or 0)
-        mlflow.log_metrics(summary)
+        fitted = fit_encoder(
+            ft,
+            train_pairs,
+            val_pairs,
+            checkpoint_dir,
+            device=device,
+            on_loaded=held_out.measure_untrained,
+            on_trained=held_out.measure_trained,
+            on_metrics=lambda metrics, at: mlflow.log_metrics(metrics, step=at),
+            meta={"mlflow_run_id": active.info.run_id, "fingerprint": fingerprint},
+        )
+        result = fitted.result
+        mlflow.log_metrics(summary_metrics(result, held_out, time.perf_counter() - job_start))
         for epoch, value in result.epoch_spearman:
             mlflow.log_metric("val_spearman_epoch", value, step=epoch)
 
         # registering opens MLflow's registry store; on a fresh SQLite file its migrations
         # replace the root log handlers (alembic fileConfig): keep ours
-        if recipe.lora:
-            merge_lora(model)  # a plain encoder: loading it needs no peft
         with step("log and register model") as facts, keep_logging():
-            registered = log_and_register(model, ft.registered_model, fingerprint, client)
+            registered = log_and_register(fitted.model, ft.registered_model, fingerprint, client)
             facts.update(model_uri=registered.uri, run_id=registered.run_id)
 
     clear_checkpoints(checkpoint_dir)
