@@ -6,8 +6,7 @@ their train ratings and the co-promoted pairs derived from it, computed with the
 stage's own functions (``promoters``, ``pair_jaccard``, ``copromoted_pairs``) and the
 config's ``jaccard`` settings. Each recipe of ``--recipes`` (named as in
 :data:`tools.quality.VARIANTS`, with that run's settings) learns from those pairs: the vector
-adapters (:mod:`anime_recs.training.adapter`) on the base embedder's vectors, the encoder
-recipes (``lora``, ``contrastive``) by fine-tuning ``finetune.base_model`` with the finetune
+encoder recipes (``lora``, ``contrastive``) by fine-tuning ``finetune.base_model`` with the finetune
 stage's pair choice and its fit (:func:`~anime_recs.training.encoder.fit_encoder`), then
 embedding every title's description. Each recipe's content recommender is scored on the
 lake's test users, the same users at every size, with the product's scoring
@@ -21,7 +20,7 @@ Writes ``<out>/learning_curve.md`` (a table) and ``<out>/learning_curve.png`` (a
 Usage::
 
     python -m tools.learning_curve --root build/quality/mal2016_combined \
-        --sizes 1000,2500,5000,0 --recipes adapter_listwise,adapter_in_batch,lora \
+        --sizes 1000,2500,5000,0 --recipes lora,contrastive \
         --out build/learning_curve
 """
 
@@ -38,30 +37,26 @@ import numpy as np
 import pandas as pd
 
 from anime_recs.config import FinetuneConfig, load_config
-from anime_recs.embeddings.adapted import adapt
 from anime_recs.embeddings.text import normalise_text
-from anime_recs.training.adapter import (
-    TrainExamples,
+from anime_recs.training.encoder import fit_encoder
+from anime_recs.training.examples import PairSet
+from anime_recs.training.finetune import encode_texts
+from anime_recs.training.held_out import (
     listwise_examples,
     neighbourhood_ndcg,
     pair_cosines,
     pair_rows,
     spearman,
-    train_adapter,
 )
-from anime_recs.training.adapter_recipe import settings_of
-from anime_recs.training.encoder import fit_encoder
-from anime_recs.training.examples import PairSet
-from anime_recs.training.finetune import encode_texts
 from anime_recs.training.pairs import choose_pair_positions, described_titles, with_texts
-from anime_recs.training.recipes import RECIPES, train_settings
+from anime_recs.training.recipes import train_settings
 from tools.offline_eval import Lake, content_neighbors, evaluate, load_lake, markdown_table
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 # the recipes a curve can train: their examples are the co-promoted pairs of the subset
-CURVE_RECIPES = ("adapter_listwise", "adapter_in_batch", "lora", "contrastive")
+CURVE_RECIPES = ("lora", "contrastive")
 
 
 def recipe_config(conf: str, name: str) -> FinetuneConfig:
@@ -143,9 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1000,2500,5000,0")
     parser.add_argument(
         "--recipes",
-        default="adapter_listwise,adapter_in_batch",
-        help=f"comma-separated, of {','.join(CURVE_RECIPES)} (an encoder recipe costs CPU-minutes "
-        "per size, an adapter seconds)",
+        default="lora",
+        help=f"comma-separated, of {','.join(CURVE_RECIPES)} (each costs CPU-minutes per size)",
     )
     parser.add_argument("--embedder", default="base_minilm_128")
     parser.add_argument("--seed", type=int, default=17)
@@ -206,23 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     for size in sizes:
         started = time.perf_counter()
         pairs = subset_pairs(spark, lake, anime, order[:size], config.jaccard)
-        ta, tb, tj = row_index(ids, pairs)
         for name, ft in configs.items():
             trained = time.perf_counter()
-            best_epoch = None
-            if RECIPES[ft.recipe].trains_encoder:
-                customized, train_count = fine_tuned_vectors(ft, ids, vectors, descriptions, pairs)
-            else:
-                settings = settings_of(ft.adapter, ft.seed)
-                if ft.adapter.objective == "in_batch":
-                    examples = TrainExamples.pairs(ta, tb)
-                    measure = rank_corr
-                else:
-                    examples = listwise_examples(vectors, ta, tb, tj, ft.adapter.candidates)
-                    measure = ndcg
-                result = train_adapter(vectors, examples, measure, settings)
-                customized = adapt(vectors, result.a, result.b)
-                train_count, best_epoch = len(examples), result.best_epoch
+            customized, train_count = fine_tuned_vectors(ft, ids, vectors, descriptions, pairs)
             neighbours[f"{name}@{size}"] = content_neighbors(ids, customized, k)
             rows.append(
                 {
@@ -231,7 +211,6 @@ def main(argv: list[str] | None = None) -> int:
                     "train": train_count,
                     "ndcg3": ndcg(customized),
                     "spearman": rank_corr(customized),
-                    "best_epoch": best_epoch,
                     "train_s": round(time.perf_counter() - trained),
                 }
             )
@@ -243,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     spark.stop()
 
     evaluation = evaluate(lake, neighbours, n_max=max(NS), k=k)
-    table = pd.DataFrame(rows).astype({"best_epoch": "Int64", "train_s": "Int64"})
+    table = pd.DataFrame(rows).astype({"train_s": "Int64"})
     for n in NS:
         at = evaluation[evaluation["n"] == n].set_index("recommender")
         names = [

@@ -1,6 +1,6 @@
 """Offline evaluation on a real-data lake: the recommend stage's scoring without the stage.
 
-The experiments of the quality work (vector adapters, the learning curve)
+The experiments of the quality work (the learning curve)
 score many variants of one recommender on the same users. Rerunning the ``recommend`` stage
 for each costs minutes of Spark; this module loads what the stage reads from a lake once
 (ratings, vectors, promoter-Jaccard pairs) into numpy, cached beside the lake, and scores

@@ -80,25 +80,6 @@ VARIANTS = {
             + registered_embedder("sentence-transformers", "anime_encoder_lora"),
         ),
     ),
-    "adapter_listwise": (
-        "adapted_minilm",
-        ("finetune.recipe=adapter", "finetune.adapter.objective=listwise"),
-    ),
-    # the in-batch objective with the settings of its learning curve (tools.learning_curve)
-    "adapter_in_batch": (
-        "adapted_in_batch",
-        (
-            "finetune.recipe=adapter",
-            "finetune.adapter.objective=in_batch",
-            "finetune.adapter.rank=64",
-            "finetune.adapter.batch_size=256",
-            "finetune.adapter.learning_rate=0.001",
-            "finetune.adapter.l2=0.1",
-            "finetune.adapter.registered_model=anime_adapter_in_batch",
-            "embed.embedders.adapted_in_batch="
-            + registered_embedder("adapter", "anime_adapter_in_batch", ", source: base_minilm_128"),
-        ),
-    ),
 }
 
 
@@ -106,10 +87,7 @@ def default_variant(conf: str) -> str:
     """The :data:`VARIANTS` entry of the config's ``finetune.recipe``."""
     from anime_recs.config import load_config
 
-    finetune = load_config(conf).finetune
-    if finetune.recipe == "adapter":
-        return f"adapter_{finetune.adapter.objective}"
-    return finetune.recipe
+    return load_config(conf).finetune.recipe
 
 
 def link_raw(shared: Path, ratings: tuple[str, ...], raw: Path, titles: str) -> None:
@@ -262,7 +240,7 @@ def summary(root: Path, name: str) -> str:
         ]
     lines += ["", *target_lines(evaluation)]
     flat = flat_lists(read_table(spark, lake, tables.USER_SCORES), 10).toPandas()
-    base = settings.finetune.adapter.source
+    base = settings.finetune.content_neighbours_embedder
     lines += ["", *customization_lines(flat, evaluation, base, settings.recommend)]
     lines += ["", *recipe_lines(root)]
     lines += ["", *held_out_lines(spark, lake, settings)]
@@ -379,9 +357,6 @@ def recipe_lines(root: Path) -> list[str]:
                 continue  # not a fine-tune, or one interrupted before it registered a model
             recipe = params["finetune.recipe"]
             model = params.get("finetune.registered_model")
-            if recipe == "adapter":
-                recipe = f"adapter ({params.get('finetune.adapter.objective')})"
-                model = params.get("finetune.adapter.registered_model")
             latest[model] = (
                 f"| {recipe} | {model} | {params.get('data.train_pairs')} | "
                 f"{params.get('data.val_pairs')} | {change(metrics, 'spearman')} | "
@@ -396,28 +371,30 @@ def held_out_lines(spark, lake: str, config) -> list[str]:
     fine-tune's validation pairs (the ``val`` rows of ``copromoted_pairs``, sampled as the
     finetune stage samples them): Spearman of cosine vs Jaccard over the pairs, and
     NDCG@``validation_k`` of each held-out title's ``validation_candidates`` nearest held-out
-    titles by the adapter source's vectors (the same lists for every embedder), re-ranked by
-    its own, with a paired bootstrap CI of its difference to the source's."""
+    titles by the base encoder's vectors (``finetune.content_neighbours_embedder``: the same
+    lists for every embedder), re-ranked by its own, with a paired bootstrap CI of its
+    difference to the base's."""
     import numpy as np
     from pyspark.sql import functions as F
 
     from anime_recs import tables
     from anime_recs.evaluation.bootstrap import bootstrap_ratio_ci
     from anime_recs.lakehouse import read_table
-    from anime_recs.training.adapter_recipe import collect_pairs, collect_vectors
     from anime_recs.training.held_out import held_out_of
+    from anime_recs.training.inputs import collect_pairs, collect_vectors
     from anime_recs.training.pairs import sample_pair_rows
 
-    ft, cfg = config.finetune, config.finetune.adapter
+    ft = config.finetune
+    base = ft.content_neighbours_embedder
     copromoted = read_table(spark, lake, tables.COPROMOTED_PAIRS)
     val = collect_pairs(
         sample_pair_rows(copromoted.where(F.col("split") == tables.VAL), ft.max_val_pairs, ft.seed)
     )
     embeddings = read_table(spark, lake, tables.ANIME_EMBEDDINGS)
     names = sorted(r.embedder for r in embeddings.select("embedder").distinct().collect())
-    if cfg.source not in names:
+    if base not in names:
         return []
-    ids, source = collect_vectors(embeddings.where(F.col("embedder") == cfg.source))
+    ids, source = collect_vectors(embeddings.where(F.col("embedder") == base))
     held_out = held_out_of(ids, source, val, ft.validation_candidates, ft.validation_k)
 
     k = ft.validation_k
@@ -431,16 +408,16 @@ def held_out_lines(spark, lake: str, config) -> list[str]:
         measures[name] = held_out.measures(aligned)
         per_title[name] = held_out.anchor_ndcgs(aligned)
     # paired: the same resampled held-out titles for every embedder's difference to the source
-    diffs = np.column_stack([per_title[n] - per_title[cfg.source] for n in names])
+    diffs = np.column_stack([per_title[n] - per_title[base] for n in names])
     low, high = bootstrap_ratio_ci(
         diffs, np.ones_like(diffs), config.recommend.bootstrap_samples, config.recommend.seed
     )
     lines = [
         f"Held-out titles: {held_out.titles:,} titles, {held_out.pair_a.size:,} val pairs; "
-        f"NDCG@{k} over each one's {ft.validation_candidates} nearest by {cfg.source} "
+        f"NDCG@{k} over each one's {ft.validation_candidates} nearest by {base} "
         f"({diffs.shape[0]:,} titles with a valued candidate; 95% CI: bootstrap over them).",
         "",
-        f"| embedder | val Spearman | val NDCG@{k} | NDCG@{k} - {cfg.source} [95% CI] |",
+        f"| embedder | val Spearman | val NDCG@{k} | NDCG@{k} - {base} [95% CI] |",
         "|---|---:|---:|---|",
     ]
     for i, name in enumerate(names):

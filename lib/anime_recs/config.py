@@ -40,8 +40,6 @@ from pydantic import (
 )
 
 from anime_recs.options import (
-    ADAPTER,
-    ADAPTER_OBJECTIVES,
     AGGREGATIONS,
     BACKENDS,
     EMBEDDER_KINDS,
@@ -188,23 +186,12 @@ class OpenAIEmbedderConfig(Section):
     optional: bool  # skip (with a warning) when no API key is set
 
 
-class AdapterEmbedderConfig(Section):
-    """A registered vector adapter (the ``adapter`` fine-tuning recipe's model) applied to the
-    vectors another embedder wrote to ``anime_embeddings``."""
-
-    kind: Literal[ADAPTER]
-    model: Text  # an MLflow URI of a registered adapter
-    source: Text  # the embedder whose vectors it maps (the one it was trained on)
-    optional: bool  # skip (with a warning) when the adapter is not registered
-
-
 EMBEDDER_CONFIGS = (
     SentenceTransformersEmbedderConfig,
     OpenAIEmbedderConfig,
-    AdapterEmbedderConfig,
 )
 EmbedderConfig = Annotated[
-    SentenceTransformersEmbedderConfig | OpenAIEmbedderConfig | AdapterEmbedderConfig,
+    SentenceTransformersEmbedderConfig | OpenAIEmbedderConfig,
     Field(discriminator="kind"),
 ]
 assert EMBEDDER_KINDS == tuple(
@@ -219,22 +206,6 @@ class EmbedConfig(Section):
     run: list[Text]  # which embedders this run computes; [] = all
     arrow_batch_size: Positive
     partitions: NonNegative  # 0: one per core
-
-
-class AdapterConfig(Section):
-    """The ``adapter`` recipe (``anime_recs.training.adapter``): a low-rank residual map trained
-    on the vectors of ``source``."""
-
-    source: Text  # the embedder whose vectors in anime_embeddings it is trained on
-    objective: Literal[ADAPTER_OBJECTIVES]
-    rank: Positive
-    epochs: Positive
-    batch_size: Annotated[int, Field(ge=2)]
-    learning_rate: PositiveNumber
-    l2: NonNegativeNumber  # weight of the residual-size penalty
-    scale: PositiveNumber  # similarity scale of the losses (1 / temperature)
-    candidates: Annotated[int, Field(ge=2)]  # listwise: each title's neighbourhood
-    registered_model: Text
 
 
 class LoraConfig(Section):
@@ -270,7 +241,6 @@ class FinetuneConfig(Section):
     logging_steps: Positive
     checkpoint_steps: NonNegative
     lora: LoraConfig
-    adapter: AdapterConfig
 
 
 class HybridConfig(Section):
@@ -351,10 +321,6 @@ def check_consistency(config: AppConfig) -> None:
                 f"embed.embedders.{name}.quantize: {quantize} needs backend onnx, "
                 f"got {embedder.backend!r}"
             )
-    for name, embedder in config.embed.embedders.items():
-        if isinstance(embedder, AdapterEmbedderConfig):
-            _check_adapter_source(config, f"embed.embedders.{name}.source", embedder.source)
-    _check_adapter_source(config, "finetune.adapter.source", config.finetune.adapter.source)
     neighbours = config.finetune.content_neighbours_embedder
     if neighbours not in config.embed.embedders:
         raise ConfigError(f"finetune.content_neighbours_embedder: unknown embedder {neighbours!r}")
@@ -364,15 +330,6 @@ def check_consistency(config: AppConfig) -> None:
     # the recommender names (recommend.recommenders, serve.recommender, the hybrid's
     # collaborative side) are checked against the recommender registry, which sits above
     # this module: anime_recs.recommend.registry.check_config (every job runs it at start)
-
-
-def _check_adapter_source(config: AppConfig, key: str, source: str) -> None:
-    """An adapter maps the vectors of an embedder that is not itself an adapter."""
-    embedder = config.embed.embedders.get(source)
-    if embedder is None:
-        raise ConfigError(f"{key}: unknown embedder {source!r}")
-    if isinstance(embedder, AdapterEmbedderConfig):
-        raise ConfigError(f"{key}: {source!r} is an adapter; an adapter maps an encoder's vectors")
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,12 +8,9 @@ the config needs no stage package and the GPU kernels stay importable without Sp
   the inference engines of a sentence-transformers embedder (``anime_recs.embeddings.engine``);
 - :data:`RECIPES` (``finetune.recipe``): the fine-tuning recipes, each training on one table
   with one of the :data:`LOSSES` (``anime_recs.training.recipes``, ``.finetune``; ``lora``
-  through low-rank adapters on the encoder, ``.lora``), or, for
-  :data:`ADAPTER`, a vector adapter with one of the :data:`ADAPTER_OBJECTIVES`
-  (``finetune.adapter.objective``, ``anime_recs.training.adapter``);
-- :data:`EMBEDDER_KINDS` (``embed.embedders.<name>.kind``): an encoder run in Spark, an
-  OpenAI-compatible API, or a registered vector adapter applied to another embedder's vectors
-  (``anime_recs.embeddings``);
+  through low-rank adapters on the encoder, ``.lora``);
+- :data:`EMBEDDER_KINDS` (``embed.embedders.<name>.kind``): an encoder run in Spark or an
+  OpenAI-compatible API (``anime_recs.embeddings``);
 - :data:`JACCARD_MODES` (``jaccard.mode``): how the promoter Jaccard is counted, the matrix
   broadcast or title-block tiles (``anime_recs.similarity.stage``), ``auto`` choosing.
 """
@@ -23,12 +20,9 @@ from __future__ import annotations
 AGGREGATIONS = ("weighted", "max", "count", "sum")
 BACKENDS = ("torch", "onnx")
 QUANTIZATIONS = ("none", "int8")
-ADAPTER = "adapter"
-RECIPES = ("contrastive", "case_study", "lora", ADAPTER)
+RECIPES = ("contrastive", "case_study", "lora")
 LOSSES = ("CosineSimilarityLoss", "MultipleNegativesRankingLoss")
-IN_BATCH, LISTWISE = "in_batch", "listwise"
-ADAPTER_OBJECTIVES = (IN_BATCH, LISTWISE)
 SENTENCE_TRANSFORMERS, OPENAI = "sentence-transformers", "openai"
-EMBEDDER_KINDS = (SENTENCE_TRANSFORMERS, OPENAI, ADAPTER)
+EMBEDDER_KINDS = (SENTENCE_TRANSFORMERS, OPENAI)
 AUTO, BROADCAST, TILES = "auto", "broadcast", "tiles"
 JACCARD_MODES = (AUTO, BROADCAST, TILES)

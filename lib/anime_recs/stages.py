@@ -141,10 +141,10 @@ STAGES: tuple[Stage, ...] = (
         # only the rows of anime_embeddings it reads (the base encoder's), which
         # embed_finetuned rewrites other rows of right after
         extra_inputs=finetune_stage.vectors_inputs,
-        extra_reads="the base encoder's rows of `anime_embeddings` (neighbourhoods, adapter)",
+        extra_reads="the base encoder's rows of `anime_embeddings` (neighbourhoods)",
         # the registered version: lost with the registry, or deleted, it is trained again
         extra_outputs=finetune_stage.registered_outputs,
-        extra_writes="MLflow run + registered model (encoder or adapter)",
+        extra_writes="MLflow run + registered model",
         ignored_settings=finetune_stage.IGNORED_SETTINGS,
         forced=lambda config: config.finetune.force,
     ),
@@ -159,7 +159,7 @@ STAGES: tuple[Stage, ...] = (
         extra_inputs=lambda spark, config: {
             "models": embed_stage.registered_model_versions(config)
         },
-        extra_reads="the registered models (encoder, adapter)",
+        extra_reads="the registered model",
         enabled=lambda config: bool(embed_stage.finetuned_embedders(config)),
     ),
     Stage(

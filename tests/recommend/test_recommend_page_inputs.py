@@ -89,20 +89,21 @@ def test_latest_finetune_is_the_newest_finished_fine_tune_run(tmp_path):
 
     lora = {"finetune.recipe": "lora", "finetune.registered_model": "enc"}
     logged(1000, "FINISHED", lora, {"val_spearman_before": 0.1, "val_spearman_after": 0.2})
-    adapter = {
-        "finetune.recipe": "adapter",
-        "finetune.registered_model": "enc",
-        "finetune.adapter.registered_model": "adapter_model",
-        "finetune.adapter.objective": "listwise",
+    contrastive = {
+        "finetune.recipe": "contrastive",
+        "finetune.registered_model": "enc_contrastive",
         "data.train_pairs": "120",
         "data.val_pairs": "30",
     }
     newest = logged(
-        2000, "FINISHED", adapter, {"val_ndcg_before": 0.5, "val_ndcg_after": 0.625, "wall_s": 3}
+        2000,
+        "FINISHED",
+        contrastive,
+        {"val_ndcg_before": 0.5, "val_ndcg_after": 0.625, "wall_s": 3},
     )
     logged(3000, "FAILED", lora, {})  # interrupted: not reported
     logged(4000, "FINISHED", {"recommend.k": "3"}, {})  # not a fine-tune
 
     assert latest_finetune(config) == Finetune(
-        "adapter (listwise)", "adapter_model", newest, "120", "30", {"ndcg": (0.5, 0.625)}
+        "contrastive", "enc_contrastive", newest, "120", "30", {"ndcg": (0.5, 0.625)}
     )

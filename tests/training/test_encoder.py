@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from anime_recs.config import FinetuneConfig, load_config
 from anime_recs.training.encoder import fit_encoder
 from anime_recs.training.examples import PairSet
@@ -48,8 +46,3 @@ def test_the_lora_recipe_trains_the_adapters_and_returns_a_merged_encoder(
     base = SentenceTransformer(tiny_model_dir, device="cpu").state_dict()
     changed = {k for k, v in fitted.model.state_dict().items() if not torch.equal(v, base[k])}
     assert changed and all(key.endswith(("query.weight", "value.weight")) for key in changed)
-
-
-def test_a_recipe_that_trains_no_encoder_is_refused(tiny_model_dir, tmp_path):
-    with pytest.raises(ValueError, match="does not fine-tune the encoder"):
-        fit_encoder(finetune_config("adapter", tiny_model_dir), PairSet(), PairSet(), tmp_path)

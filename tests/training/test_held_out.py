@@ -9,11 +9,15 @@ from anime_recs.training.examples import PairSet
 from anime_recs.training.held_out import (
     NDCG,
     SPEARMAN,
-    chosen_measure,
     held_out_of,
+    neighbourhood_ndcg,
+    neighbourhoods,
+    pair_rows,
     pair_set_titles,
     pair_set_values,
+    relevance_matrix,
 )
+from tests.training.training_data import hidden_world
 
 
 def test_pair_set_titles_and_values_by_hand():
@@ -43,5 +47,48 @@ def test_the_neighbourhoods_are_drawn_from_the_vectors_before_and_re_ranked_by_e
     assert held_out.measures(after) == {SPEARMAN: pytest.approx(1.0), NDCG: 1.0}
 
 
-def test_each_objective_keeps_its_epoch_by_its_own_measure():
-    assert chosen_measure("in_batch") == SPEARMAN and chosen_measure("listwise") == NDCG
+def test_neighbourhoods_exclude_the_title_and_break_ties_by_smaller_row():
+    v = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    near = neighbourhoods(v, np.array([0, 1, 2, 3]), 2)
+    assert near[0].tolist() == [1, 3]
+    assert near[2].tolist() == [0, 1]  # all at cosine 0: the smaller rows
+
+
+def test_neighbourhoods_in_chunks_equal_one_block(monkeypatch):
+    from anime_recs.training import held_out
+
+    v, *_ = hidden_world(n=60)
+    whole = neighbourhoods(v, np.arange(60), 7)
+    monkeypatch.setattr(held_out, "NEIGHBOURHOOD_CHUNK", 8)
+    np.testing.assert_array_equal(neighbourhoods(v, np.arange(60), 7), whole)
+
+
+def test_pair_rows_by_hand():
+    # ids 30, 10, 20 are rows 0, 1, 2; the pair with title 99 (no vector) is dropped
+    a, b, value = pair_rows(
+        np.array([30, 10, 20]),
+        np.array([10, 20, 99]),
+        np.array([30, 30, 10]),
+        np.array([0.5, 0.25, 0.1]),
+    )
+    assert a.tolist() == [1, 2] and b.tolist() == [0, 0] and value.tolist() == [0.5, 0.25]
+
+
+def test_relevance_matrix_is_symmetric_and_zero_when_absent():
+    rel = relevance_matrix(
+        np.array([0, 2]),
+        np.array([[1, 2], [0, 1]]),
+        np.array([0, 1]),
+        np.array([2, 2]),
+        np.array([0.5, 0.3]),
+    )
+    np.testing.assert_allclose(rel, [[0.0, 0.5], [0.5, 0.3]])
+
+
+def test_neighbourhood_ndcg_by_hand():
+    # anchor 0 at (1, 0); candidates 1 (cos 1) and 2 (cos 0) with gains 0 and 1:
+    # ranking puts 1 first: DCG@2 = 0 + 1 / log2(3), IDCG = 1
+    v = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    got = neighbourhood_ndcg(v, np.array([0]), np.array([[1, 2]]), np.array([[0.0, 1.0]]), 2)
+    assert got == pytest.approx(1 / np.log2(3))
+    assert neighbourhood_ndcg(v, np.array([0]), np.array([[1, 2]]), np.zeros((1, 2)), 2) is None

@@ -70,8 +70,6 @@ def test_the_lora_recipe_trains_with_its_own_learning_rate_and_lora_settings():
         tuple(lora.lora.target_modules),
         seed=lora.seed,
     )
-    with pytest.raises(ValueError, match="does not fine-tune the encoder"):
-        train_settings(load_config(overrides=["finetune.recipe=adapter"]).finetune)
 
 
 def test_the_initial_adapters_depend_on_the_seed_only_and_leave_the_process_rng_alone(

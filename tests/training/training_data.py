@@ -12,9 +12,9 @@ import random
 
 import numpy as np
 
-from anime_recs.training.adapter import neighbourhoods
 from anime_recs.training.examples import PairSet
 from anime_recs.training.finetune import TrainSettings
+from anime_recs.training.held_out import neighbourhoods
 
 GROUP_WORDS = [
     ["dragon", "castle", "knight", "sword", "magic", "king", "queen", "forest"],
@@ -104,7 +104,7 @@ def train_settings(**overrides: object) -> TrainSettings:
 def hidden_world(seed: int = 3, n: int = 400, dim: int = 16):
     """Titles whose co-promotion follows a hidden linear view of their vectors: the pairs'
     graded value is the cosine in that view, so a map learned on some titles transfers to
-    titles it never saw (the property the adapter is for)."""
+    titles it never saw."""
     rng = np.random.default_rng(seed)
     v = rng.normal(size=(n, dim))
     v /= np.linalg.norm(v, axis=1, keepdims=True)

@@ -9,12 +9,10 @@ Reads ``anime``; writes ``anime_embeddings`` (each embedder's rows rewritten wit
 has no vector of that embedder yet (the others are reused, so a scheduled rerun after a few new
 titles embeds only those; a new model version or ``max_seq_length`` re-embeds all); each
 embedder's step logs how many were reused and computed. ``openai`` ones run on the driver
-with a bounded thread pool (:mod:`anime_recs.embeddings.openai_embedder`). ``adapter``
-embedders map another embedder's rows of ``anime_embeddings`` with a registered vector adapter
-(:mod:`anime_recs.embeddings.adapted`). ``optional`` embedders whose model cannot be resolved
-(fine-tuned model or adapter not registered yet, no ``OPENAI_API_KEY``) are skipped with a
-warning. The pipeline runs the embedders in two stages: those of base models before the
-fine-tune, those of registered (MLflow) models and the adapters after it.
+with a bounded thread pool (:mod:`anime_recs.embeddings.openai_embedder`). ``optional``
+embedders whose model cannot be resolved (fine-tuned model not registered yet, no
+``OPENAI_API_KEY``) are skipped with a warning. The pipeline runs the embedders in two stages:
+those of base models before the fine-tune, those of registered (MLflow) models after it.
 """
 
 from __future__ import annotations
@@ -26,12 +24,10 @@ from pyspark.sql import DataFrame, SparkSession
 
 from anime_recs import tables
 from anime_recs.config import (
-    AdapterEmbedderConfig,
     AppConfig,
     OpenAIEmbedderConfig,
     SentenceTransformersEmbedderConfig,
 )
-from anime_recs.embeddings.adapted import adapted_rows, load_adapter
 from anime_recs.embeddings.cache import (
     CacheWriter,
     cache_model_key,
@@ -61,7 +57,6 @@ from anime_recs.embeddings.text import titles_to_embed
 from anime_recs.errors import JobError
 from anime_recs.lakehouse import read_table, table_exists, table_version, write_table
 from anime_recs.models import (
-    download_model,
     is_mlflow_uri,
     model_cache_root,
     pinned_model_uri,
@@ -240,73 +235,14 @@ def embed_openai(
     return with_identity(vectors, name, cfg.model, model_key if cfg.dimensions else None)
 
 
-def embed_adapted(
-    spark: SparkSession, config: AppConfig, name: str, cfg: AdapterEmbedderConfig, texts: DataFrame
-) -> DataFrame:
-    """anime_embeddings rows for one adapter embedder: the rows of ``cfg.source`` whose text is
-    the title's current one, mapped by the adapter ``cfg.model``."""
-    try:
-        if is_mlflow_uri(cfg.model):
-            set_mlflow_uris(config.mlflow)
-            with keep_logging():
-                folder = download_model(cfg.model)
-        else:
-            folder = cfg.model
-        adapter = load_adapter(folder)
-    except Exception as exc:  # noqa: BLE001 - not registered, no such folder, not an adapter
-        reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-        if cfg.optional:
-            raise EmbedderSkipped(f"adapter {cfg.model!r} not available ({reason})") from None
-        raise JobError(
-            f"embedder {name}: adapter {cfg.model!r} cannot be loaded: {reason}"
-        ) from None
-    trained_on = adapter.meta.get("source")
-    if trained_on != cfg.source:
-        raise JobError(
-            f"embedder {name}: adapter {cfg.model!r} was trained on the vectors of "
-            f"{trained_on!r}, not of its source {cfg.source!r}"
-        )
-    lake = config.paths.lake
-    version = table_version(spark, lake, tables.ANIME_EMBEDDINGS)
-    source = None
-    if version is not None:
-        source = (
-            read_table(spark, lake, tables.ANIME_EMBEDDINGS, version)
-            .where(f"embedder = {_sql_literal(cfg.source)}")
-            .join(texts.select("anime_id", "text_hash"), ["anime_id", "text_hash"], "left_semi")
-        )
-    dims = [] if source is None else [r["dim"] for r in source.select("dim").distinct().collect()]
-    if not dims:
-        raise JobError(
-            f"embedder {name}: {tables.ANIME_EMBEDDINGS} has no vectors of its source "
-            f"{cfg.source} for the current descriptions: run embed_base with it first"
-        )
-    if dims != [adapter.dim]:
-        raise JobError(
-            f"embedder {name}: adapter {cfg.model!r} maps {adapter.dim}-dim vectors, "
-            f"{cfg.source} has {sorted(dims)}"
-        )
-    log.info(
-        "embedder %s: adapter %s (%s) on the vectors of %s",
-        name,
-        cfg.model,
-        adapter.identity,
-        cfg.source,
-    )
-    rows = adapted_rows(source, adapter)
-    return with_identity(rows, name, cfg.model, rows["model_version"])
-
-
 def configured_embedders(config: AppConfig) -> list[str]:
     """The embedders this config computes: ``embed.run``, or all in file order."""
     return list(config.embed.run or config.embed.embedders)
 
 
 def uses_registered_model(config: AppConfig, name: str) -> bool:
-    """True for an embedder of an MLflow model, which the fine-tune stage produces, and for an
-    adapter (it maps the vectors of another embedder, which must be written first)."""
-    embedder = config.embed.embedders[name]
-    return isinstance(embedder, AdapterEmbedderConfig) or is_mlflow_uri(embedder.model)
+    """True for an embedder of an MLflow model, which the fine-tune stage produces."""
+    return is_mlflow_uri(config.embed.embedders[name].model)
 
 
 def base_embedders(config: AppConfig) -> list[str]:
@@ -375,8 +311,6 @@ def embed(
                 try:
                     if isinstance(cfg, OpenAIEmbedderConfig):
                         rows = embed_openai(spark, config, name, cfg, texts)
-                    elif isinstance(cfg, AdapterEmbedderConfig):
-                        rows = embed_adapted(spark, config, name, cfg, texts)
                     else:
                         rows = embed_sentence_transformer(spark, config, name, cfg, texts, counts)
                 except EmbedderSkipped as why:

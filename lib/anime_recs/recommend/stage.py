@@ -288,9 +288,8 @@ def example_users(
 
 def latest_finetune(config: AppConfig) -> Finetune | None:
     """The newest finished fine-tune run (a run with param ``finetune.recipe``) of the
-    configured MLflow experiment: its recipe, registered model (``finetune.registered_model``,
-    or ``finetune.adapter.registered_model`` for the adapter recipe), pairs and held-out
-    measures ``val_<measure>_before``/``_after``; None when there is none."""
+    configured MLflow experiment: its recipe, registered model (``finetune.registered_model``),
+    pairs and held-out measures ``val_<measure>_before``/``_after``; None when there is none."""
     import mlflow
 
     experiment_id = configure_mlflow(config.mlflow)
@@ -307,9 +306,6 @@ def latest_finetune(config: AppConfig) -> Finetune | None:
     params, metrics = run.data.params, run.data.metrics
     recipe = params["finetune.recipe"]
     model = params.get("finetune.registered_model")
-    if recipe == "adapter":
-        recipe = f"adapter ({params.get('finetune.adapter.objective')})"
-        model = params.get("finetune.adapter.registered_model")
     measures = {
         name: (metrics.get(f"val_{name}_before"), metrics.get(f"val_{name}_after"))
         for name in ("spearman", "ndcg")

@@ -62,11 +62,9 @@ def fit_encoder(
     ``on_loaded`` sees the model before training (a LoRA model's untrained update is 0, so it
     encodes as the base model does), ``on_trained`` the trained model before the merge;
     ``on_metrics`` and ``meta`` go to the training loop (its logged metrics; what its
-    checkpoints remember). Raises ValueError for a recipe that does not train the encoder.
+    checkpoints remember).
     """
     recipe = RECIPES[ft.recipe]
-    if not recipe.trains_encoder:
-        raise ValueError(f"recipe {ft.recipe!r} does not fine-tune the encoder")
     settings = settings or train_settings(ft)
     device = device or pick_device()
     with step("load base model") as facts:

@@ -85,11 +85,7 @@ def neighbourhood_embedder(config: AppConfig) -> str | None:
     0). It must embed with ``finetune.base_model`` and not be the fine-tuned model itself."""
     ft = config.finetune
     recipe = RECIPES[ft.recipe]
-    if (
-        not recipe.trains_encoder
-        or recipe.pairs_table != tables.COPROMOTED_PAIRS
-        or ft.content_neighbours <= 0
-    ):
+    if recipe.pairs_table != tables.COPROMOTED_PAIRS or ft.content_neighbours <= 0:
         return None
     name = ft.content_neighbours_embedder
     embedder = config.embed.embedders[name]
@@ -108,11 +104,8 @@ def vectors_input(embedder: str) -> str:
 
 
 def vectors_embedder(config: AppConfig) -> tuple[str, str] | None:
-    """``(embedder, config key)`` of the stored vectors the recipe reads: the adapter's source,
-    or the contrastive recipe's neighbourhood embedder; None when it reads none."""
-    ft = config.finetune
-    if not RECIPES[ft.recipe].trains_encoder:
-        return ft.adapter.source, "finetune.adapter.source"
+    """``(embedder, config key)`` of the stored vectors the recipe reads: the contrastive
+    recipe's neighbourhood embedder; None when it reads none."""
     name = neighbourhood_embedder(config)
     return None if name is None else (name, "finetune.content_neighbours_embedder")
 
@@ -196,3 +189,22 @@ def read_pairs(
     if len(val_pairs) == 0:
         log.warning("no val pairs: validation Spearman will not be computed")
     return train_pairs, val_pairs, counts
+
+
+def collect_vectors(rows: DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """``(anime ids ascending, [titles, dim] float32)`` of one embedder's rows."""
+    frame = rows.select("anime_id", "embedding").orderBy("anime_id").toPandas()
+    ids = frame["anime_id"].to_numpy(np.int64)
+    if not len(frame):
+        return ids, np.zeros((0, 0), np.float32)
+    return ids, np.stack(frame["embedding"].to_numpy()).astype(np.float32)
+
+
+def collect_pairs(pairs: DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(anime_a, anime_b, jaccard)`` arrays of graded pairs, ordered by the pair."""
+    frame = pairs.select("anime_a", "anime_b", "jaccard").orderBy("anime_a", "anime_b").toPandas()
+    return (
+        frame["anime_a"].to_numpy(np.int64),
+        frame["anime_b"].to_numpy(np.int64),
+        frame["jaccard"].to_numpy(np.float64),
+    )

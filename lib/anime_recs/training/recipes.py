@@ -4,11 +4,8 @@
 (:mod:`anime_recs.similarity.copromoted`) with in-batch negatives; ``case_study`` is the case
 study's 0/1-labelled pairs (:mod:`anime_recs.similarity.labels`) with a cosine loss;
 ``lora`` is ``contrastive`` through low-rank updates of the encoder's attention projections
-(:mod:`anime_recs.training.lora`). The three fine-tune the encoder, registered as
-``finetune.registered_model``. ``adapter`` keeps the
-encoder and trains a vector adapter on the co-promoted pairs over the stored vectors of
-``finetune.adapter.source`` (:mod:`anime_recs.training.adapter_recipe`), registered as
-``finetune.adapter.registered_model``. The names are :data:`anime_recs.options.RECIPES` (what
+(:mod:`anime_recs.training.lora`). Each fine-tunes the encoder, registered as
+``finetune.registered_model``. The names are :data:`anime_recs.options.RECIPES` (what
 the config validates ``finetune.recipe`` against).
 """
 
@@ -26,36 +23,22 @@ from anime_recs.training.lora import LoraSettings
 @dataclass(frozen=True)
 class Recipe:
     pairs_table: str  # the Delta table of its examples (rows with split = train)
-    # a sentence-transformers loss (options.LOSSES) of an encoder recipe; None: the adapter,
-    # whose objective is finetune.adapter.objective
-    loss: str | None
+    loss: str  # a sentence-transformers loss (options.LOSSES)
     lora: bool = False  # the encoder through low-rank adapters (finetune.lora), merged
-
-    @property
-    def trains_encoder(self) -> bool:
-        return self.loss is not None
 
 
 RECIPES = {
     "contrastive": Recipe(COPROMOTED_PAIRS, "MultipleNegativesRankingLoss"),
     "case_study": Recipe(TRAINING_PAIRS, "CosineSimilarityLoss"),
     "lora": Recipe(COPROMOTED_PAIRS, "MultipleNegativesRankingLoss", lora=True),
-    options.ADAPTER: Recipe(COPROMOTED_PAIRS, None),
 }
 assert tuple(RECIPES) == options.RECIPES, "one recipe per name in anime_recs.options.RECIPES"
-
-
-def registered_model(ft: FinetuneConfig) -> str:
-    """The registered model the recipe ``ft.recipe`` produces versions of."""
-    return ft.registered_model if RECIPES[ft.recipe].trains_encoder else ft.adapter.registered_model
 
 
 def train_settings(ft: FinetuneConfig) -> TrainSettings:
     """The training loop's settings of the encoder recipe ``ft.recipe`` (``lora`` takes its
     own learning rate, ``finetune.lora.learning_rate``)."""
     recipe = RECIPES[ft.recipe]
-    if not recipe.trains_encoder:
-        raise ValueError(f"recipe {ft.recipe!r} does not fine-tune the encoder")
     return TrainSettings(
         batch_size=ft.batch_size,
         forward_chunk=ft.forward_chunk,

@@ -26,7 +26,6 @@ STAGE_TAG = "anime_recs.stage"
 VERSION_TAG = "anime_recs.registered_version"
 MODEL_ARTIFACT = "model"
 REQUIREMENTS = ("sentence-transformers", "transformers", "torch", "numpy")
-ADAPTER_REQUIREMENTS = ("numpy",)
 
 
 @dataclass(frozen=True)
@@ -125,28 +124,6 @@ def log_and_register(
         model,
         name=MODEL_ARTIFACT,
         pip_requirements=pip_requirements(),
-        registered_model_name=registered_model,
-    )
-    return _tag_version(client, registered_model, str(info.registered_model_version), fingerprint)
-
-
-def log_and_register_adapter(
-    adapter_file: str, dim: int, registered_model: str, fingerprint: str, client: Any
-) -> RegisteredEncoder:
-    """Log a vector adapter's file to the active run as a ``pyfunc`` model
-    (:mod:`anime_recs.training.adapter_model`) and register a version."""
-    import mlflow
-
-    from anime_recs.training.adapter_model import ARTIFACT_KEY, AdapterModel, signature
-
-    if mlflow.active_run() is None:
-        raise RuntimeError("log_and_register_adapter needs an active MLflow run")
-    info = mlflow.pyfunc.log_model(
-        name=MODEL_ARTIFACT,
-        python_model=AdapterModel(),
-        artifacts={ARTIFACT_KEY: adapter_file},
-        signature=signature(dim),
-        pip_requirements=pip_requirements(ADAPTER_REQUIREMENTS),
         registered_model_name=registered_model,
     )
     return _tag_version(client, registered_model, str(info.registered_model_version), fingerprint)

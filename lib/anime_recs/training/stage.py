@@ -1,7 +1,5 @@
 """The finetune stage: the bi-encoder fine-tuned on promoter-Jaccard pairs on the driver,
-tracked in MLflow and registered; resumable and skipped when its inputs did not change. The
-``adapter`` recipe trains a vector adapter instead (:mod:`anime_recs.training.adapter_recipe`,
-which this stage hands the run to).
+tracked in MLflow and registered; resumable and skipped when its inputs did not change.
 
 Reads the examples of the recipe ``finetune.recipe`` (:mod:`anime_recs.training.recipes`:
 ``copromoted_pairs`` with ``MultipleNegativesRankingLoss``, or the case study's
@@ -48,7 +46,6 @@ from anime_recs.models import is_hub_id
 from anime_recs.runlog import StageRun
 from anime_recs.steps import step
 from anime_recs.tracking import configure_mlflow, dotted_params, keep_logging, set_mlflow_uris
-from anime_recs.training import adapter_recipe
 from anime_recs.training.encoder import fit_encoder
 from anime_recs.training.examples import PairSet
 from anime_recs.training.finetune import (
@@ -119,8 +116,7 @@ def registered_outputs(
     import mlflow
 
     ft = config.finetune
-    trains_encoder = RECIPES[ft.recipe].trains_encoder
-    name = ft.registered_model if trains_encoder else ft.adapter.registered_model
+    name = ft.registered_model
     found = None
     # a first touch of a fresh SQLite store replaces the root log handlers (alembic)
     with keep_logging():
@@ -225,11 +221,6 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
     :func:`~anime_recs.training.encoder.fit_encoder`; this stage reads its pairs, tracks it in
     MLflow and registers it."""
     ft, lake = config.finetune, config.paths.lake
-    if not RECIPES[ft.recipe].trains_encoder:
-        source, key = vectors_embedder(config)
-        rows, _ = embedder_vectors(spark, lake, source, key)
-        adapter_recipe.run(spark, config, run, rows)
-        return
     if not is_hub_id(ft.base_model):
         # packaged, local folder or MLflow URI: nothing may reach the Hugging Face hub
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
