@@ -161,12 +161,12 @@ def test_a_creation_killed_before_its_first_commit_does_not_block_the_next_write
     assert DeltaTable.forPath(spark, path).detail().first()["properties"] == expected
 
 
-def test_a_log_with_a_commit_is_never_removed(spark, lake):
+def test_a_log_with_a_commit_is_never_removed(lake):
     from anime_recs.lakehouse import _drop_commitless_log
 
     log_dir = Path(lake) / "t" / "_delta_log"
     (log_dir / "_staged_commits").mkdir(parents=True)
     commit = log_dir / "_staged_commits" / "00000000000000000000.9c1e.json"
     commit.write_text("{}")
-    _drop_commitless_log(spark, "t", f"{lake}/t")
+    _drop_commitless_log("t", f"{lake}/t")
     assert commit.is_file()

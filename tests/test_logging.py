@@ -1,18 +1,19 @@
 """``--log-level`` and the quiet start: the Python log level, the JVM's log4j2 file derived from
-it, and the relay of what the JVM prints before its logging exists. (The whole job's screen,
-in a real process: ``tests/reliability/test_quiet_start.py``, e2e.)"""
+it, and the Delta packages resolved in a child whose output goes to DEBUG. (The whole job's
+screen, in a real process: ``tests/reliability/test_quiet_start.py``, e2e.)"""
 
 from __future__ import annotations
 
 import logging
-import os
-import time
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from anime_recs import cli, spark
 from anime_recs.config import ConfigError, load_config
+from anime_recs.errors import JobError
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf" / "local.yaml")
 
@@ -36,6 +37,9 @@ def test_the_jvm_log4j2_file_follows_the_log_level():
         assert f"logger.l{i}.name = {logger}\nlogger.l{i}.level = {level.lower()}\n" in info
     debug = log4j2_file(spark.session_conf(settings(), "DEBUG"))
     assert "rootLogger.level = warn" in debug and "Executor" not in debug
+    # the shell's logger at the root's level: Spark prints no "Setting default log level"
+    for text, root in ((info, "error"), (debug, "warn")):
+        assert f"logger.shell.name = {spark.SHELL_LOGGER}\nlogger.shell.level = {root}\n" in text
     # on a cluster the executors' and scheduler's lines stay (a lost task may be retried)
     assert spark.jvm_log_levels("WARNING", local=False) == ("ERROR", {})
 
@@ -46,34 +50,59 @@ def test_java_options_of_the_config_are_kept():
     assert options.startswith("-Dmine=1 -Dlog4j2.configurationFile=file:")
 
 
-def test_what_the_jvm_prints_before_it_is_up_goes_to_debug_then_lines_pass(caplog, capfd):
-    read_fd, write_fd = os.pipe()
-    relay = spark.JvmStderr(read_fd)
-    relay.start()
-    os.write(write_fd, b":: resolution report :: resolve 3ms\nWARNING: Using incubator modules\n")
-    time.sleep(0.2)
+def fake_resolution(monkeypatch, jars: list[str], rc: int = 0) -> list[dict[str, str]]:
+    """Replace the child that resolves the packages; returns the confs it was started with."""
+    started: list[dict[str, str]] = []
+
+    def run(conf: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        started.append(conf)
+        out = spark.JARS_LINE + ",".join(jars) + "\n" if rc == 0 else ""
+        err = ":: resolution report :: resolve 3ms\nunresolved dependency: io.delta#x\n"
+        return subprocess.CompletedProcess([], rc, out, err)
+
+    monkeypatch.setattr(spark, "run_resolution", run)
+    return started
+
+
+def test_packages_are_resolved_once_in_a_child_then_handed_over_as_jars(
+    monkeypatch, tmp_path, caplog
+):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    jars = [tmp_path / "a.jar", tmp_path / "b.jar"]
+    for jar in jars:
+        jar.write_bytes(b"")
+    uris = [f"file://{jars[0]}", str(jars[1])]
+    started = fake_resolution(monkeypatch, uris)
+    conf = spark.session_conf(settings("spark.extra={spark.jars: /x/mine.jar}"), "INFO")
     with caplog.at_level(logging.DEBUG, logger="anime_recs.spark"):
-        relay.started()
-    os.write(write_fd, b"26/01/01 00:00:00 ERROR Executor: boom\n")
-    os.close(write_fd)
-    relay.join(timeout=5)
-    assert capfd.readouterr().err == "26/01/01 00:00:00 ERROR Executor: boom\n"
-    assert [r.getMessage() for r in caplog.records] == [
-        "jvm: :: resolution report :: resolve 3ms",
-        "jvm: WARNING: Using incubator modules",
-    ]
+        resolved = spark.with_resolved_packages(conf)
+    assert spark.PACKAGES not in resolved
+    assert resolved[spark.JARS] == ",".join(["/x/mine.jar", *uris])
+    assert started[0][spark.PACKAGES] == spark.DELTA_PACKAGE
+    assert started[0][spark.JAVA_OPTIONS] == conf[spark.JAVA_OPTIONS]  # the job's log4j2 file
+    # what the child printed is kept at DEBUG, never on the screen
+    assert "jvm: :: resolution report :: resolve 3ms" in caplog.messages
+    # remembered: the next start resolves nothing, until a jar is gone
+    assert spark.with_resolved_packages(conf) == resolved and len(started) == 1
+    jars[1].unlink()
+    spark.with_resolved_packages(conf)
+    assert len(started) == 2
 
 
-def test_a_failed_start_shows_everything_the_jvm_printed(capfd):
-    read_fd, write_fd = os.pipe()
-    relay = spark.JvmStderr(read_fd)
-    relay.start()
-    os.write(write_fd, b"unresolved dependency: io.delta#delta-spark_2.13;4.0.0: not found\n")
-    time.sleep(0.2)
-    relay.failed()
-    os.close(write_fd)
-    relay.join(timeout=5)
-    assert "unresolved dependency" in capfd.readouterr().err
+def test_a_failed_resolution_shows_what_the_jvm_printed(monkeypatch, tmp_path, caplog):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    fake_resolution(monkeypatch, [], rc=1)
+    conf = spark.session_conf(settings(), "INFO")
+    with pytest.raises(JobError, match=r"^could not resolve io\.delta:delta-spark"):
+        spark.with_resolved_packages(conf)
+    shown = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(shown) == 1 and "unresolved dependency: io.delta#x" in shown[0].getMessage()
+    assert list(tmp_path.glob("anime-recs-jars-*")) == []  # nothing remembered
+
+
+def test_a_conf_without_packages_is_left_alone():
+    conf = {"spark.app.name": "x", spark.JARS: "/x/mine.jar"}
+    assert spark.with_resolved_packages(conf) is conf
 
 
 def test_log_level_flag_and_environment(monkeypatch):

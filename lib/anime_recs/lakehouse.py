@@ -11,21 +11,26 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 
 from delta.tables import DeltaTable
+from pyarrow import fs as pafs
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from anime_recs.delta_log import log_folder
 from anime_recs.faults import check_contract, touching
-from anime_recs.paths import join
+from anime_recs.paths import is_uri, join
 from anime_recs.tables import TABLE_PROPERTIES, WRITTEN_BY, require_columns
 
 log = logging.getLogger(__name__)
 
 # a commit (``<20 digits>.json``), a checkpoint or a staged commit: any file named by a version
 COMMIT_FILE = re.compile(r"^\d{20}\.")
+
+#: Hadoop's object-store schemes that pyarrow knows by another name
+ARROW_SCHEMES = {"s3a": "s3", "s3n": "s3"}
 
 
 def table_path(lake: str, name: str) -> str:
@@ -100,7 +105,7 @@ def ensure_properties(
     """
     path = table_path(lake, name)
     if not table_exists(spark, lake, name):
-        _drop_commitless_log(spark, name, path)
+        _drop_commitless_log(name, path)
         builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
         for key, value in properties.items():
             builder = builder.property(key, value)
@@ -115,21 +120,28 @@ def ensure_properties(
         log.info("%s: set table properties %s", name, stale)
 
 
-def _drop_commitless_log(spark: SparkSession, name: str, path: str) -> None:
+def arrow_filesystem(path: str) -> tuple[pafs.FileSystem, str]:
+    """The pyarrow file system of ``path`` and the path within it: a local folder, a ``file:``
+    URI or an object store URI (``s3a://`` read as ``s3://``, with the same default AWS
+    credentials chain)."""
+    if not is_uri(path) and not path.startswith("file:"):
+        return pafs.LocalFileSystem(), str(Path(path).absolute())
+    scheme, rest = path.split(":", 1)
+    return pafs.FileSystem.from_uri(f"{ARROW_SCHEMES.get(scheme, scheme)}:{rest}")
+
+
+def _drop_commitless_log(name: str, path: str) -> None:
     """Remove a ``_delta_log`` that holds no commit: what a table creation killed before its
     first commit leaves. Delta refuses to create a table over it (``DELTA_TABLE_NOT_FOUND``),
     and with no commit there is no version to lose. A log with any commit is left alone."""
-    jvm = spark.sparkContext._jvm
-    log_dir = jvm.org.apache.hadoop.fs.Path(log_folder(path))
-    fs = log_dir.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    if not fs.exists(log_dir):
+    fs, log_dir = arrow_filesystem(log_folder(path))
+    if fs.get_file_info(log_dir).type == pafs.FileType.NotFound:
         return
-    files, names = fs.listFiles(log_dir, True), []
-    while files.hasNext():
-        names.append(files.next().getPath().getName())
+    listing = fs.get_file_info(pafs.FileSelector(log_dir, recursive=True))
+    names = [info.base_name for info in listing if info.type == pafs.FileType.File]
     if any(COMMIT_FILE.match(n) for n in names):
         return
-    fs.delete(log_dir, True)
+    fs.delete_dir(log_dir)
     log.warning("%s: removed a _delta_log without commits (a killed creation): %s", name, names)
 
 

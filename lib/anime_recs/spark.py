@@ -15,27 +15,30 @@ trace is in the job's error, which ``cli.run_main`` logs at DEBUG: above DEBUG t
 are raised (:data:`LOCAL_TASK_FAILURE_LOGGERS`). On a cluster they stay (executor logs are
 elsewhere, and a "Lost task" there may be retried).
 
-What the JVM prints before its logging exists (the JVM's own warnings, Ivy's resolution report
-of the Delta jars) is no log4j output and obeys no level: the JVM's stderr is a pipe read by
-:class:`JvmStderr`, which logs those start-up lines at DEBUG (and shows them all when the start
-fails) and passes everything after the start to stderr unchanged.
+Ivy prints its resolution report of ``spark.jars.packages`` to the JVM's stderr, outside
+log4j and at no level Spark lets one set. So the JVM of a job never resolves: the packages are
+resolved once by Spark's own Ivy in a child process whose output is kept
+(:func:`resolve_packages`: logged at DEBUG, shown when the resolution fails), and the local jars
+they resolve to are remembered in the temp folder and handed to the JVM as ``spark.jars``
+(:func:`with_resolved_packages`). The session itself is built with the public builder only.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
+import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
-from pyspark import SparkConf, SparkContext
-from pyspark.java_gateway import launch_gateway
 from pyspark.sql import SparkSession
 
 from anime_recs.config import SparkConfig
+from anime_recs.errors import JobError
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +58,36 @@ LOCAL_TASK_FAILURE_LOGGERS = {
     "org.apache.spark.sql.execution.datasources.FileFormatWriter": "FATAL",
 }
 
+#: the logger of pyspark's JVM entry point: Spark treats that JVM as a shell, and a shell whose
+#: logger has no level of its own gets WARN on the console with a "Setting default log level"
+#: notice on stderr; at the root's level it keeps the root's and prints nothing
+SHELL_LOGGER = "org.apache.spark.api.python.PythonGatewayServer"
+
 JAVA_OPTIONS = "spark.driver.extraJavaOptions"
+PACKAGES = "spark.jars.packages"
+JARS = "spark.jars"
+
+#: the settings that decide what Ivy resolves and from where (together: one resolution)
+RESOLUTION_KEYS = (
+    PACKAGES,
+    "spark.jars.excludes",
+    "spark.jars.repositories",
+    "spark.jars.ivy",
+    "spark.jars.ivySettings",
+)
+
+#: the child's line that carries the resolved jars (its other output is Spark's and Ivy's)
+JARS_LINE = "resolved-jars: "
+
+#: the child: a SparkContext started with the resolution's settings resolves the packages as a
+#: job's would, and its ``spark.jars`` then names the local jars they resolved to
+RESOLVE_SCRIPT = """
+import json, sys
+from pyspark import SparkConf, SparkContext
+sc = SparkContext(conf=SparkConf().setAll(json.loads(sys.argv[1]).items()))
+print(sys.argv[2] + sc.getConf().get("spark.jars", ""), flush=True)
+sc.stop()
+"""
 
 
 def running_under_spark_submit() -> bool:
@@ -72,7 +104,8 @@ def jvm_log_levels(log_level: str, local: bool) -> tuple[str, dict[str, str]]:
 
 
 def log4j2_properties(root: str, loggers: dict[str, str]) -> str:
-    """A log4j2 configuration: everything to stderr at ``root``, ``loggers`` at their level."""
+    """A log4j2 configuration: everything to stderr at ``root`` (:data:`SHELL_LOGGER` too),
+    ``loggers`` at their level."""
     lines = [
         "status = error",
         "appender.console.type = Console",
@@ -82,22 +115,33 @@ def log4j2_properties(root: str, loggers: dict[str, str]) -> str:
         "appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex",
         f"rootLogger.level = {root.lower()}",
         "rootLogger.appenderRef.console.ref = console",
+        f"logger.shell.name = {SHELL_LOGGER}",
+        f"logger.shell.level = {root.lower()}",
     ]
     for i, (name, level) in enumerate(sorted(loggers.items())):
         lines += [f"logger.l{i}.name = {name}", f"logger.l{i}.level = {level.lower()}"]
     return "\n".join(lines) + "\n"
 
 
+def digest_of(text: str) -> str:
+    """A short hex digest of ``text``: names a temp file after what it stands for."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """``text`` into ``path`` through a rename: jobs started together never read half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
 def write_log4j2_file(text: str) -> Path:
     """``text`` in a file of the temp folder named by its content (written once, atomically:
     jobs started together share it)."""
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    path = Path(tempfile.gettempdir()) / f"anime-recs-log4j2-{digest}.properties"
+    path = Path(tempfile.gettempdir()) / f"anime-recs-log4j2-{digest_of(text)}.properties"
     if not path.is_file():
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        write_atomically(path, text)
     return path
 
 
@@ -152,55 +196,73 @@ def session_conf(settings: SparkConfig, log_level: str, app_suffix: str = "") ->
     return conf
 
 
-class JvmStderr(threading.Thread):
-    """Reads the JVM's stderr (a pipe): keeps the lines printed before :meth:`started`, then
-    writes every line to this process's stderr as it comes."""
-
-    def __init__(self, read_fd: int) -> None:
-        super().__init__(name="jvm-stderr", daemon=True)
-        self.read_fd = read_fd
-        self.lock = threading.Lock()
-        self.startup: list[bytes] | None = []
-
-    def run(self) -> None:
-        with os.fdopen(self.read_fd, "rb", buffering=0) as pipe:
-            for line in iter(pipe.readline, b""):
-                with self.lock:
-                    if self.startup is not None:
-                        self.startup.append(line)
-                        continue
-                os.write(2, line)
-
-    def started(self) -> None:
-        """The JVM is up: log what it printed so far at DEBUG, pass the rest through."""
-        with self.lock:
-            lines, self.startup = self.startup or [], None
-        for line in lines:
-            log.debug("jvm: %s", line.decode(errors="replace").rstrip())
-
-    def failed(self) -> None:
-        """The JVM did not start: what it printed is the diagnosis, show all of it."""
-        with self.lock:
-            lines, self.startup = self.startup or [], None
-        for line in lines:
-            os.write(2, line)
+def jars_list_file(resolution: dict[str, str]) -> Path:
+    """The temp file that remembers the jars of ``resolution`` (named by its settings)."""
+    key = json.dumps(resolution, sort_keys=True)
+    return Path(tempfile.gettempdir()) / f"anime-recs-jars-{digest_of(key)}.txt"
 
 
-def start_jvm(conf: dict[str, str]) -> None:
-    """Start the JVM and the SparkContext with ``conf``, its stderr read by :class:`JvmStderr`."""
-    spark_conf = SparkConf().setAll(list(conf.items()))
-    read_fd, write_fd = os.pipe()
-    relay = JvmStderr(read_fd)
-    relay.start()
-    try:
-        gateway = launch_gateway(spark_conf, popen_kwargs={"stderr": write_fd})
-        SparkContext(conf=spark_conf, gateway=gateway)
-    except BaseException:
-        relay.failed()
-        raise
-    finally:
-        os.close(write_fd)
-    relay.started()
+def local_file(jar: str) -> Path:
+    """The local file of a jar as ``spark.jars`` names it (a path or a ``file:`` URI)."""
+    return Path(unquote(urlparse(jar).path)) if jar.startswith("file:") else Path(jar)
+
+
+def remembered_jars(path: Path) -> list[str] | None:
+    """The jars listed in ``path``, or None when the list or one of its jars is missing (a
+    cleaned temp folder or Ivy cache: resolve again)."""
+    if not path.is_file():
+        return None
+    jars = path.read_text().split()
+    return jars if all(local_file(jar).is_file() for jar in jars) else None
+
+
+def run_resolution(conf: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Start a SparkContext with ``conf`` in a child process, its output captured."""
+    argv = [sys.executable, "-c", RESOLVE_SCRIPT, json.dumps(conf), JARS_LINE]
+    return subprocess.run(argv, capture_output=True, text=True, check=False)
+
+
+def resolve_packages(resolution: dict[str, str], java_options: str) -> list[str]:
+    """The local jars that ``resolution`` (``spark.jars.packages`` and Ivy's other settings)
+    resolves to, transitive ones included, by Spark's own Ivy in a child process.
+
+    What the child prints (Ivy's report above all) is logged at DEBUG; when the resolution
+    fails it is the diagnosis, logged at ERROR before the :class:`JobError`.
+    """
+    conf = {
+        **resolution,
+        "spark.master": "local[1]",
+        "spark.ui.enabled": "false",
+        JAVA_OPTIONS: java_options,
+    }
+    done = run_resolution(conf)
+    for line in done.stderr.splitlines():
+        log.debug("jvm: %s", line)
+    found = [line for line in done.stdout.splitlines() if line.startswith(JARS_LINE)]
+    if done.returncode != 0 or not found:
+        log.error("the JVM resolving %s printed:\n%s", resolution[PACKAGES], done.stderr.rstrip())
+        raise JobError(
+            f"could not resolve {resolution[PACKAGES]} (exit status {done.returncode}); "
+            "the JVM's output is above"
+        )
+    return [jar for jar in found[-1][len(JARS_LINE) :].split(",") if jar]
+
+
+def with_resolved_packages(conf: dict[str, str]) -> dict[str, str]:
+    """``conf`` with ``spark.jars.packages`` replaced by the local jars it resolves to, added
+    to ``spark.jars``: resolved once (:func:`resolve_packages`), remembered after."""
+    if not conf.get(PACKAGES):
+        return conf
+    resolution = {key: conf[key] for key in RESOLUTION_KEYS if key in conf}
+    path = jars_list_file(resolution)
+    jars = remembered_jars(path)
+    if jars is None:
+        jars = resolve_packages(resolution, conf.get(JAVA_OPTIONS, ""))
+        write_atomically(path, "\n".join(jars) + "\n")
+    log.debug("spark: %s as the jars %s (listed in %s)", conf[PACKAGES], jars, path)
+    resolved = {key: value for key, value in conf.items() if key != PACKAGES}
+    resolved[JARS] = ",".join(filter(None, [conf.get(JARS), *jars]))
+    return resolved
 
 
 def get_spark(settings: SparkConfig, log_level: str, app_suffix: str = "") -> SparkSession:
@@ -211,11 +273,8 @@ def get_spark(settings: SparkConfig, log_level: str, app_suffix: str = "") -> Sp
     """
     conf = session_conf(settings, log_level, app_suffix)
     if not running_under_spark_submit() and SparkSession.getActiveSession() is None:
-        start_jvm(conf)
-    builder = SparkSession.builder
-    for key, value in conf.items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+        conf = with_resolved_packages(conf)  # this process starts the JVM: no Ivy in it
+    spark = SparkSession.builder.config(map=conf).getOrCreate()
     if running_under_spark_submit():  # the JVM exists: the root level at least
         spark.sparkContext.setLogLevel(jvm_log_levels(log_level, local=False)[0])
     log.debug("spark session: master=%s version=%s", spark.sparkContext.master, spark.version)

@@ -1,7 +1,8 @@
 """The operator's screen of a real job process (the JVM's output included): at the default log
-level a job prints its result only; ``--log-level DEBUG`` shows the config, the JVM's start-up
-lines and Spark's warnings. And ``jobs/pipeline.py --generate`` runs the generator in its own
-process (the product never imports it)."""
+level a job prints its result only, also on the first start that resolves the Delta jars;
+``--log-level DEBUG`` shows the config, Ivy's resolution report and Spark's warnings. And
+``jobs/pipeline.py --generate`` runs the generator in its own process (the product never
+imports it)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ def lookup(lake: str, tmp_path, *extra: str) -> subprocess.CompletedProcess:
     argv += ["--user", str(UNKNOWN_USER), "--set", f"paths.lake={lake}"]
     argv += ["--set", "spark.master=local[1]", "--set", "spark.driver_memory=1g", *extra]
     env = {k: v for k, v in os.environ.items() if k != "ANIME_RECS_LOG_LEVEL"}
+    # a temp folder of its own: no remembered jar list, so this start resolves the packages
+    env["TMPDIR"] = str(tmp_path)
     return subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -44,6 +47,10 @@ def test_a_lookup_of_an_unknown_user_prints_one_line_naming_the_user(ratings_lak
     assert done.returncode == 2
     lines = (done.stdout + done.stderr).strip().splitlines()
     assert len(lines) <= 3, lines  # no Ivy report, no Spark start-up warnings, no config
+    assert ":: resolution report ::" not in done.stderr
+    # above the error, at most the JVM's own warning (an incubator module Spark asks for)
+    assert all(line.startswith("WARNING: ") for line in lines[:-1]), lines
+    assert list(tmp_path.glob("anime-recs-jars-*.txt")), "the packages were not resolved"
     assert lines[-1] == f"error: unknown user {UNKNOWN_USER}: no ratings in table ratings"
 
 
@@ -51,7 +58,7 @@ def test_debug_shows_the_config_and_the_jvm_start(ratings_lake, tmp_path):
     done = lookup(ratings_lake, tmp_path, "--log-level", "DEBUG")
     assert done.returncode == 2
     assert "DEBUG anime_recs: job lookup: config {" in done.stderr
-    assert ":: resolution report ::" in done.stderr  # Ivy's, at DEBUG
+    assert ":: resolution report ::" in done.stderr  # Ivy's, from the child, at DEBUG
     assert done.stderr.strip().splitlines()[-1].startswith("error: unknown user")
 
 
