@@ -77,6 +77,7 @@ def versions(spark, lake: str) -> dict[str, int | None]:
     return {name: table_version(spark, lake, name) for name in names}
 
 
+@pytest.mark.e2e  # a whole job
 def test_a_stage_is_skipped_only_while_settings_inputs_and_outputs_are_as_recorded(spark, run):
     assert run() == {"source": "ran", "double": "ran", "last": "ran"}
     lake = run.lake

@@ -244,6 +244,7 @@ def judged_case(spark, raw: Path, case: str):
     return judged, anime.rejected + synopses.rejected
 
 
+@pytest.mark.e2e  # a whole job
 def test_ratings_cases(spark, tmp_path):
     """Every case's files are judged in one Spark job (the cases are independent: each its own
     files and anime ids), then each case is checked on its own rows."""

@@ -158,6 +158,7 @@ def test_the_archive_for_executors_holds_only_the_graph_the_engine_runs(tmp_path
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+@pytest.mark.e2e  # a whole job
 def test_an_archive_shipped_through_spark_files_loads_in_a_task(spark, minilm_exports):
     from pyspark import SparkFiles
 

@@ -229,6 +229,7 @@ def synthetic_lake(spark, lake):
     return t
 
 
+@pytest.mark.e2e  # a whole job
 def test_recommend_job_matches_independent_computation(spark, lake, synthetic_lake, tmp_path):
     run_job(lake, tmp_path)
     t = synthetic_lake

@@ -263,6 +263,7 @@ def embedder_rows(name: str, ids: list[int], model_version: str) -> pd.DataFrame
     )
 
 
+@pytest.mark.e2e  # a whole job
 def test_serve_reads_every_input_at_the_version_the_runner_pinned(spark, tmp_path):
     """The runner pins the inputs' versions (``StageRun.versions``) and fingerprints them
     into ``run_id``: tables rewritten before the stage reads them (a concurrent recommend,

@@ -100,6 +100,7 @@ def runs_and_versions(tmp_path: Path):
     return client, runs, sorted(int(v.version) for v in versions)
 
 
+@pytest.mark.e2e  # a whole job
 def test_job_trains_tracks_registers_skips_an_unchanged_rerun_and_trains_again_when_forced(
     spark, inputs, tiny_model_dir, tmp_path
 ):
@@ -157,6 +158,7 @@ def test_job_trains_tracks_registers_skips_an_unchanged_rerun_and_trains_again_w
     assert registered == [1, 2, 3] and len(runs) == 3
 
 
+@pytest.mark.e2e  # a whole job
 def test_a_registered_version_gone_from_the_registry_is_trained_and_registered_again(
     spark, inputs, tiny_model_dir, tmp_path
 ):
