@@ -35,9 +35,12 @@ def migrated_store() -> Path:
     process: a fresh store runs some forty Alembic migrations, seconds each time."""
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
+    from anime_recs.tracking import keep_logging
+
     folder = Path(tempfile.mkdtemp(prefix="mlflow_template_"))
     db = folder / "mlruns.db"
-    SqlAlchemyStore(f"sqlite:///{db}", str(folder / "mlartifacts")).engine.dispose()
+    with keep_logging():  # the migrations reconfigure logging as they would in a job
+        SqlAlchemyStore(f"sqlite:///{db}", str(folder / "mlartifacts")).engine.dispose()
     return db
 
 
