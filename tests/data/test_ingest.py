@@ -181,6 +181,7 @@ def test_job_writes_the_exact_tables_and_reruns_idempotently(spark, lake, tmp_pa
         ], name
 
 
+@pytest.mark.e2e  # a whole job
 def test_job_fails_with_counts_when_rejected_fraction_is_too_high(spark, lake, tmp_path, capsys):
     from anime_recs.cli import run_main
 

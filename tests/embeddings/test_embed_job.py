@@ -147,6 +147,7 @@ def test_rerun_after_failure_only_pays_for_missing(spark, anime_lake, monkeypatc
     assert read_table(spark, anime_lake, ANIME_EMBEDDINGS).count() == 6
 
 
+@pytest.mark.e2e  # a whole job
 def test_wrong_key_fails_with_one_clear_line(anime_lake, monkeypatch, caplog, capsys):
     wrong = "sk-wrong-LEAKME-1234567890"
     monkeypatch.setenv("OPENAI_API_KEY", wrong)
@@ -173,6 +174,7 @@ def test_no_key_skips_openai_with_warning(spark, anime_lake, monkeypatch, caplog
     assert not table_exists(spark, anime_lake, ANIME_EMBEDDINGS)
 
 
+@pytest.mark.e2e  # a whole job
 def test_unregistered_model_optional_skips_required_fails(anime_lake, tmp_path, caplog):
     mlflow_db = f"mlflow.tracking_uri={mlflow_store(tmp_path)}"
     spec = ["kind=sentence-transformers", "model=models:/no_such_encoder/latest"]

@@ -350,6 +350,7 @@ def test_contrastive_pairs_are_chosen_inside_the_base_vectors_neighbourhoods(
     assert registered == [1, 2]
 
 
+@pytest.mark.e2e  # a whole job
 def test_missing_or_wrong_neighbourhood_vectors_fail_with_one_line(
     spark, inputs, tiny_model_dir, tmp_path
 ):
