@@ -2,8 +2,9 @@
 
 Generates the ratings of the first ``--blocks`` user blocks in memory (no files), holds out a
 random ``--held-out`` share of the ratings (like the test split), and counts the pairs with
-promoter Jaccard >= 0.1 / 0.2 / 0.3 that pass the support guards (both titles >= 20 promoters,
-intersection >= 5, scaled down by the share of users generated). This is the measurement behind
+promoter Jaccard >= 0.1 / 0.2 / 0.3 that pass the support guards (``jaccard.min_promoters`` and
+``jaccard.min_positive_intersection`` of the config, scaled down by the share of users
+generated). This is the measurement behind
 ``ModelParams.franchise_taste_sd`` and the threshold in ``conf/local.yaml``:
 
     .venv/bin/python -m benchmarks.label_yield --scale full --blocks 303 \\
@@ -22,6 +23,7 @@ import numpy as np
 from anime_recs.config import load_config
 from anime_recs.similarity.jaccard import block_pair_batches
 from anime_recs.similarity.matrix import build_promoter_matrix, plan_blocks, title_costs
+from anime_recs.tables import PROMOTER_MIN_RATING
 from malgen import generate as g
 
 THRESHOLDS = (0.1, 0.2, 0.3)
@@ -36,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="params", action="append", default=[], help="k=v")
     parser.add_argument("--conf", default="conf/local.yaml", help="config (jaccard settings)")
     args = parser.parse_args(argv)
-    max_cells = load_config(args.conf).jaccard.max_block_cells
+    jc = load_config(args.conf).jaccard
     overrides = {k: float(v) for k, v in (p.split("=", 1) for p in args.params)}
     params = dataclasses.replace(g.ModelParams(), **overrides)
     scale = g.SCALES[args.scale]
@@ -50,17 +52,19 @@ def main(argv: list[str] | None = None) -> int:
     user_rows, title_rows = [], []
     for b in range(n_blocks):
         rows, tix, latent = sampler.block(b)
-        rating = 1 + np.searchsorted(cuts, latent)
-        keep = (rating >= 9) & (np.random.default_rng(b).random(rating.size) >= args.held_out)
+        rating = g.ratings_of(latent, cuts)
+        promoted = rating >= PROMOTER_MIN_RATING
+        keep = promoted & (np.random.default_rng(b).random(rating.size) >= args.held_out)
         user_rows.append(rows[keep])
         title_rows.append(tix[keep])
     matrix = build_promoter_matrix(np.concatenate(user_rows), np.concatenate(title_rows))
     share = min(1.0, n_blocks * g.BLOCK_USERS / scale.users)
-    min_promoters, min_intersection = max(2, round(20 * share)), max(2, round(5 * share))
+    min_promoters = max(2, round(jc.min_promoters * share))
+    min_intersection = max(2, round(jc.min_positive_intersection * share))
     passing = dict.fromkeys(THRESHOLDS, 0)
     bounds = plan_blocks(title_costs(matrix), 16)
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-        for batch in block_pair_batches(matrix, int(lo), int(hi), 1, max_cells):
+        for batch in block_pair_batches(matrix, int(lo), int(hi), 1, jc.max_block_cells):
             pa_, pb = batch.column("promoters_a").to_numpy(), batch.column("promoters_b").to_numpy()
             inter, jac = batch.column("intersection").to_numpy(), batch.column("jaccard").to_numpy()
             guarded = (pa_ >= min_promoters) & (pb >= min_promoters) & (inter >= min_intersection)

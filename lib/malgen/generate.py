@@ -723,6 +723,11 @@ class RatingSampler:
         return rows, titles, latent
 
 
+def ratings_of(latent: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """The 1-10 ratings of latent scores: ``1 + searchsorted(cuts, latent)``."""
+    return (1 + np.searchsorted(cuts, latent)).astype(np.int32)
+
+
 def rating_cut_points(latent: np.ndarray) -> np.ndarray:
     """Nine cut points so that ``1 + searchsorted(cuts, latent)`` has the real histogram.
 
@@ -845,7 +850,7 @@ def generate_dataset(
     ):
         for b in range(n_blocks):
             rows, tix, latent = sampler.block(b)
-            rating = (1 + np.searchsorted(cuts, latent)).astype(np.int32)
+            rating = ratings_of(latent, cuts)
             hist += np.bincount(tix * 10 + rating - 1, minlength=len(world) * 10).reshape(-1, 10)
             table = pa.table(
                 [
