@@ -40,7 +40,6 @@ def test_wrong_type_names_the_key():
         ("jaccard.positive_threshold=1.5", "jaccard.positive_threshold"),
         ("jaccard.negative_threshold=-0.1", "jaccard.negative_threshold"),
         ("ingest.test_fraction=1.0", "ingest.test_fraction"),
-        ("recommend.aggregation=median", "recommend.aggregation"),
         ("embed.embedders.x.kind=word2vec", "embed.embedders.x.kind"),
     ],
 )

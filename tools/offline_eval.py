@@ -125,7 +125,6 @@ def score_lists(
     neighbors: dict[str, pd.DataFrame],
     k: int = 3,
     n_max: int = 10,
-    aggregation: str = "weighted",
     frequency_bonus: float = 0.05,
     users: np.ndarray | None = None,
 ) -> pd.DataFrame:
@@ -146,7 +145,6 @@ def score_lists(
         model,
         k,
         n_max,
-        aggregation,
         frequency_bonus,
     ).to_pandas()
     flat = table[["recommender", "view", "user_id", "promoted_test"]].copy()

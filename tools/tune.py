@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     def evaluate(lists, hybrids) -> pd.DataFrame:
         model = build_model(lists, views, promoters, rc.k, dense, hybrids)
         scored = score_users(
-            spark, carve, model, rc.k, rc.n_max, rc.aggregation, rc.frequency_bonus
+            spark, carve, model, rc.k, rc.n_max, rc.frequency_bonus
         )
         flat = flat_lists(scored, rc.n_max).toPandas()
         by_view = {view: [n for n, v in lists if v == view] for view in (ALL, WARM, COLD)}

@@ -40,7 +40,6 @@ from pydantic import (
 )
 
 from anime_recs.options import (
-    AGGREGATIONS,
     BACKENDS,
     EMBEDDER_KINDS,
     JACCARD_MODES,
@@ -272,7 +271,6 @@ class AlsConfig(Section):
 class RecommendConfig(Section):
     k: Positive
     n_max: Positive
-    aggregation: Literal[AGGREGATIONS]
     frequency_bonus: NonNegativeNumber
     recommenders: list[Text]  # [] = every embedder in anime_embeddings + the baselines
     bootstrap_samples: NonNegative

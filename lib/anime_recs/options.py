@@ -2,8 +2,6 @@
 modules that give them a meaning import them from here. Imports nothing (not even pyspark), so
 the config needs no stage package and the GPU kernels stay importable without Spark.
 
-- :data:`AGGREGATIONS` (``recommend.aggregation``): how a candidate's similarities to the
-  user's promoted titles become one score (``anime_recs.recommend.candidates``);
 - :data:`BACKENDS`, :data:`QUANTIZATIONS` (``embed.embedders.<name>.backend``/``quantize``):
   the inference engines of a sentence-transformers embedder (``anime_recs.embeddings.engine``);
 - :data:`RECIPES` (``finetune.recipe``): the fine-tuning recipes, each training on one table
@@ -17,7 +15,6 @@ the config needs no stage package and the GPU kernels stay importable without Sp
 
 from __future__ import annotations
 
-AGGREGATIONS = ("weighted", "max", "count", "sum")
 BACKENDS = ("torch", "onnx")
 QUANTIZATIONS = ("none", "int8")
 RECIPES = ("contrastive", "case_study", "lora")

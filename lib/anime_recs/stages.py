@@ -192,7 +192,6 @@ STAGES: tuple[Stage, ...] = (
         config_sections=(
             "serve",
             "recommend.k",
-            "recommend.aggregation",
             "recommend.frequency_bonus",
             *recommender_registry.sections(),
         ),

@@ -72,7 +72,6 @@ def test_ease_lists_in_a_chunk_are_the_promoted_rows_summed_minus_the_train_titl
         scored,
         3,
         3,
-        "weighted",
         0.0,
     ).to_pylist()
     assert [(r["anime_ids"], r["test_ratings"]) for r in out] == [([30], [10])]

@@ -64,7 +64,6 @@ def test_score_chunk_lists_and_test_ratings():
         model(),
         2,
         3,
-        "weighted",
         0.05,
     )
     rows = chunk_rows(out)
@@ -138,7 +137,6 @@ def test_score_users_through_spark_matches_one_chunk(spark):
             model(),
             2,
             3,
-            "weighted",
             0.05,
         )
     )
@@ -152,7 +150,6 @@ def test_score_users_through_spark_matches_one_chunk(spark):
             model(),
             2,
             3,
-            "weighted",
             0.05,
             chunk_rows=10,
             partitions=2,

@@ -136,7 +136,7 @@ def test_a_registered_recommender_is_evaluated(spark, newest):
         ("popularity", "warm"),
     ]
     model = build_model(lists, views, promoters, K, dense)
-    scored = score_users(spark, ratings, model, K, N_MAX, "weighted", 0.0, partitions=2).cache()
+    scored = score_users(spark, ratings, model, K, N_MAX, 0.0, partitions=2).cache()
 
     rows = scored.filter(scored.recommender == NEWEST).toPandas()
     assert {(r.view, r.user_id): list(r.anime_ids) for r in rows.itertuples()} == {
@@ -185,7 +185,6 @@ def test_a_registered_recommender_is_served(spark, newest, tmp_path):
         model,
         3,
         K,
-        "weighted",
         0.0,
     )
     first = [row for row in table.to_pylist() if row["user_id"] == 1]

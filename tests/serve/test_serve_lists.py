@@ -46,7 +46,7 @@ ROWS = [
 def served(neighbors, n=3, k=2):
     model = build_serve_model(ANIME, neighbors, PROMOTERS, k)
     u, a, r, rated = (np.array(c) for c in zip(*ROWS, strict=True))
-    table = serve_chunk(u, a, r, rated, model, n, k, "weighted", 0.05)
+    table = serve_chunk(u, a, r, rated, model, n, k, 0.05)
     out = {}
     for row in table.to_pylist():
         out.setdefault(row["user_id"], []).append(
@@ -108,7 +108,7 @@ def test_at_most_three_reasons_and_n_cut():
     model = build_serve_model(ANIME, neighbors, PROMOTERS, 1)
     ids = np.array([10, 20, 40, 50])
     rated = np.ones(4, bool)
-    table = serve_chunk(np.full(4, 7), ids, np.full(4, 10), rated, model, 1, 1, "weighted", 0.05)
+    table = serve_chunk(np.full(4, 7), ids, np.full(4, 10), rated, model, 1, 1, 0.05)
     assert table.to_pylist() == [
         {
             "user_id": 7,
@@ -140,7 +140,7 @@ def test_ease_lists_with_a_cold_slot_and_their_reasons():
     # user 8 promoted 20: 10 -> 0.3, 30 -> 0.1; 50's similarity 0.3 is below: no cold title
     u = np.array([7, 7, 8])
     a = np.array([10, 30, 20])
-    table = serve_chunk(u, a, np.array([9, 10, 9]), np.ones(3, bool), model, 3, 2, "weighted", 0)
+    table = serve_chunk(u, a, np.array([9, 10, 9]), np.ones(3, bool), model, 3, 2, 0)
     rows = [
         (r["user_id"], r["anime_id"], round(r["score"], 6), r["because"]) for r in table.to_pylist()
     ]

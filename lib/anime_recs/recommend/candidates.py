@@ -1,4 +1,4 @@
-"""Candidates from a user's promoted titles, their aggregation and the ranked top-N lists.
+"""Candidates from a user's promoted titles, their scores and the ranked top-N lists.
 
 Everything here is numpy over many users at once (a chunk of users, ``u`` = 0..n_users-1);
 titles are indexes into a sorted ``anime_id`` universe, so ordering by index is ordering by
@@ -9,40 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from anime_recs.options import AGGREGATIONS
-
 
 def aggregate_scores(
-    max_similarity: np.ndarray,
-    occurrences: np.ndarray,
-    sum_similarity: np.ndarray,
-    mode: str,
-    frequency_bonus: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Score of a candidate reached through ``occurrences`` promoted titles.
-
-    Returns ``(score, tiebreak)``; candidates rank by score descending, then tiebreak
-    descending, then smaller ``anime_id``:
-
-    - ``weighted``: score = max similarity + ``frequency_bonus`` x (occurrences - 1)
-    - ``max``:      score = max similarity
-    - ``count``:    score = occurrences, tiebreak = max similarity
-    - ``sum``:      score = sum of similarities
-
-    (tiebreak is 0 except for ``count``).
-    """
-    max_similarity = np.asarray(max_similarity, dtype=np.float64)
-    occurrences = np.asarray(occurrences)
-    zero = np.zeros_like(max_similarity)
-    if mode == "weighted":
-        return max_similarity + frequency_bonus * (occurrences - 1), zero
-    if mode == "max":
-        return max_similarity, zero
-    if mode == "count":
-        return occurrences.astype(np.float64), max_similarity
-    if mode == "sum":
-        return np.asarray(sum_similarity, dtype=np.float64), zero
-    raise ValueError(f"unknown aggregation {mode!r}; expected one of {AGGREGATIONS}")
+    max_similarity: np.ndarray, occurrences: np.ndarray, frequency_bonus: float
+) -> np.ndarray:
+    """Score of a candidate reached through ``occurrences`` promoted titles, the best at
+    ``max_similarity``: ``max_similarity + frequency_bonus x (occurrences - 1)``."""
+    return np.asarray(max_similarity, dtype=np.float64) + frequency_bonus * (
+        np.asarray(occurrences) - 1
+    )
 
 
 def contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
@@ -57,11 +32,10 @@ def top_n(
     user: np.ndarray,
     title: np.ndarray,
     score: np.ndarray,
-    tiebreak: np.ndarray,
     n_users: int,
     n_max: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per user, the ``n_max`` best (title, score) rows: score desc, tiebreak desc, smaller title.
+    """Per user, the ``n_max`` best (title, score) rows: score desc, then smaller title.
 
     Returns ``[n_users, n_max]`` title indexes (-1 = none) and scores (NaN = none).
     """
@@ -69,7 +43,7 @@ def top_n(
     scores = np.full((n_users, n_max), np.nan)
     if user.size == 0:
         return titles, scores
-    order = np.lexsort((title, -tiebreak, -score, user))
+    order = np.lexsort((title, -score, user))
     user, title, score = user[order], title[order], score[order]
     first = np.searchsorted(user, np.arange(n_users))
     pos = np.arange(user.size) - first[user]
@@ -112,22 +86,19 @@ def ranked_candidates(
     n_titles: int,
     n_users: int,
     n_max: int,
-    mode: str,
     frequency_bonus: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Aggregate :func:`candidate_rows` per (user, candidate) with :func:`aggregate_scores`
     and rank them with :func:`top_n`: ``[n_users, n_max]`` title indexes and scores."""
     if key.size == 0:
-        return top_n(key, key, sim, sim, n_users, n_max)
+        return top_n(key, key, sim, n_users, n_max)
     order = np.lexsort((-sim, key))
     key, sim = key[order], sim[order]
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     occurrences = np.diff(np.r_[starts, key.size])
-    score, tiebreak = aggregate_scores(
-        sim[starts], occurrences, np.add.reduceat(sim, starts), mode, frequency_bonus
-    )
+    score = aggregate_scores(sim[starts], occurrences, frequency_bonus)
     group_key = key[starts]
-    return top_n(group_key // n_titles, group_key % n_titles, score, tiebreak, n_users, n_max)
+    return top_n(group_key // n_titles, group_key % n_titles, score, n_users, n_max)
 
 
 def candidate_lists(
@@ -139,7 +110,6 @@ def candidate_lists(
     k: int,
     n_users: int,
     n_max: int,
-    mode: str,
     frequency_bonus: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Ranked recommendation lists of a recommender for a chunk of users.
@@ -152,7 +122,7 @@ def candidate_lists(
         promoted_user, promoted_title, train_keys, neighbor_index, neighbor_similarity, k
     )
     n_titles = neighbor_index.shape[0]
-    return ranked_candidates(key, sim, n_titles, n_users, n_max, mode, frequency_bonus)
+    return ranked_candidates(key, sim, n_titles, n_users, n_max, frequency_bonus)
 
 
 def candidate_reasons(

@@ -226,7 +226,6 @@ def score_chunk(
     model: ScoringModel,
     k: int,
     n_max: int,
-    aggregation: str,
     frequency_bonus: float,
 ) -> pa.Table:
     """Lists of every (recommender, view) for the whole users of a chunk (rows grouped by
@@ -315,7 +314,6 @@ def score_chunk(
                 k,
                 n_users,
                 n_max,
-                aggregation,
                 frequency_bonus,
             )
         made[(name, view)] = titles, scores
@@ -416,13 +414,13 @@ def user_chunks(batches: Iterator[pa.RecordBatch], chunk_rows: int) -> Iterator[
         yield pa.Table.from_batches(buffered).combine_chunks()
 
 
-def _score_partition(model_ref, k, n_max, aggregation, frequency_bonus, chunk_rows):
+def _score_partition(model_ref, k, n_max, frequency_bonus, chunk_rows):
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         model = model_ref.value if hasattr(model_ref, "value") else model_ref
         for table in user_chunks(batches, chunk_rows):
             cols = [table.column(c).to_numpy() for c in ("user_id", "anime_id", "rating")]
             is_test = table.column("is_test").to_numpy(zero_copy_only=False).astype(bool)
-            out = score_chunk(*cols, is_test, model, k, n_max, aggregation, frequency_bonus)
+            out = score_chunk(*cols, is_test, model, k, n_max, frequency_bonus)
             yield from (b for b in out.to_batches() if b.num_rows)
 
     return run
@@ -434,7 +432,6 @@ def score_users(
     model: ScoringModel,
     k: int,
     n_max: int,
-    aggregation: str,
     frequency_bonus: float,
     partitions: int | None = None,
     chunk_rows: int = 200_000,
@@ -459,7 +456,7 @@ def score_users(
         .repartition(partitions, "user_id")
         .sortWithinPartitions("user_id")
         .mapInArrow(
-            _score_partition(model_ref, k, n_max, aggregation, frequency_bonus, chunk_rows),
+            _score_partition(model_ref, k, n_max, frequency_bonus, chunk_rows),
             USER_LISTS_DDL,
         )
     )

@@ -173,9 +173,7 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
         hybrids = {r.name: hybrid_parts(rc) for r in chosen if r.kind is Kind.HYBRID}
         model = build_model(lists, views, promoters, rc.k, dense, hybrids)
         facts["titles"] = int(model.universe.size)
-        scored = score_users(
-            spark, ratings, model, rc.k, rc.n_max, rc.aggregation, rc.frequency_bonus
-        )
+        scored = score_users(spark, ratings, model, rc.k, rc.n_max, rc.frequency_bonus)
         facts["version"] = write_table(scored, lake, tables.USER_SCORES, tables.USER_SCORES_SCHEMA)
         user_scores = read_table(spark, lake, tables.USER_SCORES)
         facts["rows"] = user_scores.count()

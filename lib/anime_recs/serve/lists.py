@@ -228,7 +228,6 @@ def serve_chunk(
     model: ServeModel,
     n: int,
     k: int,
-    aggregation: str,
     frequency_bonus: float,
 ) -> pa.Table:
     """The served rows (:data:`SERVED_COLUMNS`) of the whole users of a chunk.
@@ -262,14 +261,12 @@ def serve_chunk(
     elif model.neighbors is not None:
         nb_index, nb_sim = model.neighbors
         rows = candidate_rows(user[promoted], pos[promoted], seen_keys, nb_index, nb_sim, k)
-        titles, scores = ranked_candidates(
-            rows[0], rows[1], n_titles, n_users, n, aggregation, frequency_bonus
-        )
+        titles, scores = ranked_candidates(rows[0], rows[1], n_titles, n_users, n, frequency_bonus)
         why.append(rows)
     if model.cold is not None:
         rows = candidate_rows(user[promoted], pos[promoted], seen_keys, *model.cold, k)
         cold_titles, cold_scores = ranked_candidates(
-            rows[0], rows[1], n_titles, n_users, n, aggregation, frequency_bonus
+            rows[0], rows[1], n_titles, n_users, n, frequency_bonus
         )
         titles, scores, _ = merge_cold_slots(
             titles, scores, cold_titles, cold_scores, model.cold_slots, model.min_similarity

@@ -102,7 +102,7 @@ def lookup_user(
         rows = None if table is None else neighbors[neighbors["recommender"] == table]
         model = build_serve_model(anime, rows, promoters, k, fitted.get(name))
         served = serve_chunk(
-            users, anime_ids, rating, is_rated, model, n, k, rc.aggregation, rc.frequency_bonus
+            users, anime_ids, rating, is_rated, model, n, k, rc.frequency_bonus
         ).to_pylist()
         for row in served:
             row["because"] = [(a, names.get(a, "?")) for a in row["because"]]
@@ -138,6 +138,6 @@ def lookup_lines(
     spark: SparkSession, config: AppConfig, user_id: int, recommenders: list[str], n: int
 ) -> list[str]:
     """:func:`format_lookup` of :func:`lookup_user` with the lake and the candidate settings
-    (``recommend.k``, ``aggregation``, ``frequency_bonus``) of ``config``."""
+    (``recommend.k``, ``frequency_bonus``) of ``config``."""
     result = lookup_user(spark, config.paths.lake, user_id, recommenders, n, config.recommend)
     return format_lookup(result)

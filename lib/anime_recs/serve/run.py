@@ -52,12 +52,11 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ServeSettings:
     """What the lists are built with: ``serve.recommender``, ``serve.n`` and the candidate
-    settings ``recommend.k``, ``recommend.aggregation``, ``recommend.frequency_bonus``."""
+    settings ``recommend.k``, ``recommend.frequency_bonus``."""
 
     recommender: str
     n: int
     k: int
-    aggregation: str
     frequency_bonus: float
 
 
@@ -92,8 +91,7 @@ def seen_rows(ratings: DataFrame, watched: DataFrame | None) -> DataFrame:
 
 
 def _serve_partition(model_ref, settings: ServeSettings, chunk_rows: int, rows_per_task):
-    n, k = settings.n, settings.k
-    aggregation, frequency_bonus = settings.aggregation, settings.frequency_bonus
+    n, k, frequency_bonus = settings.n, settings.k, settings.frequency_bonus
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pyspark import TaskContext
@@ -106,7 +104,7 @@ def _serve_partition(model_ref, settings: ServeSettings, chunk_rows: int, rows_p
         for table in user_chunks(batches, chunk_rows):
             cols = [table.column(c).to_numpy() for c in ("user_id", "anime_id", "rating")]
             is_rated = table.column("is_rated").to_numpy(zero_copy_only=False).astype(bool)
-            out = serve_chunk(*cols, is_rated, model, n, k, aggregation, frequency_bonus)
+            out = serve_chunk(*cols, is_rated, model, n, k, frequency_bonus)
             progress.update(table.num_rows)
             yield from (b for b in out.to_batches() if b.num_rows)
         progress.done()

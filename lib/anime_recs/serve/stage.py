@@ -36,7 +36,7 @@ def run(spark: SparkSession, config: AppConfig, run: StageRun) -> None:
         result = run_serve(
             spark,
             lake,
-            ServeSettings(sc.recommender, sc.n, rc.k, rc.aggregation, rc.frequency_bonus),
+            ServeSettings(sc.recommender, sc.n, rc.k, rc.frequency_bonus),
             run,
             rc,
         )
