@@ -15,7 +15,7 @@ import io
 import math
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from anime_recs.data.description import (
@@ -157,8 +157,12 @@ class ParsedFile:
     counts: FileCounts
 
 
-def parse_anime_csv(text: str, name: str = ANIME_FILE) -> ParsedFile:
-    """Validate ``anime.csv`` text: accepted raw rows (column name -> text) keyed by MAL_ID."""
+def parse_rows(
+    name: str, text: str, row_reason: Callable[[dict[str, str]], str | None]
+) -> ParsedFile:
+    """Validate CSV ``text`` of file ``name``: each well-formed record as a row (column name ->
+    text), rejected with ``row_reason(row)`` when it gives one or as a duplicate id; accepted
+    rows keyed by MAL_ID."""
     header, records = read_csv_records(name, text)
     index = {c: i for i, c in enumerate(header)}
     accepted: dict[int, dict[str, str]] = {}
@@ -170,7 +174,7 @@ def parse_anime_csv(text: str, name: str = ANIME_FILE) -> ParsedFile:
         row: dict[str, str] = {}
         if reason is None:
             row = {c: rec.fields[i] for c, i in index.items()}
-            reason = _anime_row_reason(row)
+            reason = row_reason(row)
         if reason is None and int(row[ANIME_ID_COLUMN].strip()) in accepted:
             reason = DUPLICATE_ID
         if reason is None:
@@ -179,6 +183,11 @@ def parse_anime_csv(text: str, name: str = ANIME_FILE) -> ParsedFile:
             rejected.append((name, rec.text, reason))
     _finish_counts(counts, len(accepted), rejected)
     return ParsedFile(accepted, rejected, counts)
+
+
+def parse_anime_csv(text: str, name: str = ANIME_FILE) -> ParsedFile:
+    """Validate ``anime.csv`` text: accepted raw rows (column name -> text) keyed by MAL_ID."""
+    return parse_rows(name, text, _anime_row_reason)
 
 
 def _anime_row_reason(row: dict[str, str]) -> str | None:
@@ -201,30 +210,14 @@ def parse_synopsis_csv(
     text: str, known_ids: set[int] | dict[int, object], name: str = SYNOPSIS_FILE
 ) -> ParsedFile:
     """Validate ``anime_with_synopsis.csv`` text against the accepted ``anime.csv`` ids."""
-    header, records = read_csv_records(name, text)
-    index = {c: i for i, c in enumerate(header)}
-    accepted: dict[int, dict[str, str]] = {}
-    rejected: list[tuple[str, str, str]] = []
-    counts = FileCounts()
-    for rec in records:
-        counts.total += 1
-        reason = rec.reason
-        row: dict[str, str] = {}
-        if reason is None:
-            row = {c: rec.fields[i] for c, i in index.items()}
-            reason = id_reason(row[ANIME_ID_COLUMN])
-        if reason is None:
-            anime_id = int(row[ANIME_ID_COLUMN].strip())
-            if anime_id not in known_ids:
-                reason = UNKNOWN_ANIME_ID
-            elif anime_id in accepted:
-                reason = DUPLICATE_ID
-        if reason is None:
-            accepted[anime_id] = row
-        else:
-            rejected.append((name, rec.text, reason))
-    _finish_counts(counts, len(accepted), rejected)
-    return ParsedFile(accepted, rejected, counts)
+
+    def row_reason(row: dict[str, str]) -> str | None:
+        reason = id_reason(row[ANIME_ID_COLUMN])
+        if reason is None and int(row[ANIME_ID_COLUMN].strip()) not in known_ids:
+            return UNKNOWN_ANIME_ID
+        return reason
+
+    return parse_rows(name, text, row_reason)
 
 
 def _finish_counts(counts: FileCounts, accepted: int, rejected: list[tuple[str, str, str]]) -> None:
