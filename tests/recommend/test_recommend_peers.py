@@ -98,10 +98,10 @@ def test_als_scores_are_the_dot_products_of_its_factors(spark):
         for a in rng.choice(np.arange(100, 130), 8, replace=False)
     ]
     ratings = spark.createDataFrame(rows, "user_id INT, anime_id INT, rating INT")
-    model = fit_als(ratings, rank=4, reg=0.1, alpha=1.0, max_iter=5, seed=3)
+    model = fit_als(ratings, rank=4, reg=0.1, alpha=1.0, max_iter=2, seed=3)
     assert model.titles.tolist() == list(range(100, 130))
     assert model.user_ids.tolist() == list(range(1, 41))
-    again = fit_als(ratings, rank=4, reg=0.1, alpha=1.0, max_iter=5, seed=3)
+    again = fit_als(ratings, rank=4, reg=0.1, alpha=1.0, max_iter=2, seed=3)
     assert np.allclose(model.item_factors, again.item_factors)  # seeded
     users = np.array([3, 999])  # 999: unseen by ALS, scores 0
     scores = dense_scores(model, users, np.zeros(0, int), np.zeros(0, int), 2)
