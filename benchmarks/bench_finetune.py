@@ -13,6 +13,14 @@ differ only by float rounding and dropout's random masks, drawn in another order
 
     .venv/bin/python -m benchmarks.bench_finetune --lake LAKE
     .venv/bin/python -m benchmarks.bench_finetune --seqs 384 --chunks 0,4,8,16
+    .venv/bin/python -m benchmarks.bench_finetune --lake LAKE --lora --seqs 128 --chunks 8 \
+        --profile
+
+``--lora`` wraps the model as the ``lora`` recipe does (``finetune.lora`` of ``--conf``, its
+learning rate). ``--profile`` runs the first window with the last chunk once more under
+``torch.profiler`` and splits a step's wall time into forward (the operators outside autograd
+and the optimizer), backward (autograd), the optimizer (step and zero_grad) and the rest
+(tokenization, Python, the loss's bookkeeping: the step's wall minus the operators).
 
 ``LAKE`` holds an ingested ``anime`` table: pairs are random pairs of its descriptions (what
 the finetune stage encodes). Without it, generated texts whose token lengths follow the real MAL
@@ -48,8 +56,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--learning-rate", type=float, default=2e-5)
     p.add_argument("--warmup-ratio", type=float, default=0.1)
+    p.add_argument("--lora", action="store_true", help="wrap as the lora recipe does")
+    p.add_argument("--profile", action="store_true", help="split a step's time by phase")
     p.add_argument("--out", default="bench")
     return p.parse_args(argv)
+
+
+def phase_of(name: str) -> str:
+    """The phase of a top-level profiler event: backward, optimizer or forward."""
+    if name.startswith("autograd::engine"):
+        return "backward"
+    if name.startswith("Optimizer."):
+        return "optimizer"
+    return "forward"
+
+
+def profile_steps(model, initial, pairs, args, seq: int, chunk: int) -> dict[str, float]:
+    """Seconds per step of each phase (:func:`phase_of`) of one :func:`run_setting` under
+    ``torch.profiler``: the operators' time over all its steps (the untimed first ones
+    included) per step, and ``rest`` = the timed steps' mean wall - those."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        result = run_setting(model, initial, pairs, args, seq, chunk)
+    phases = {"forward": 0.0, "backward": 0.0, "optimizer": 0.0}
+    for event in prof.events():
+        if event.cpu_parent is None:
+            phases[phase_of(event.name)] += event.cpu_time_total / 1e6
+    steps = args.skip + args.steps
+    per_step = {name: seconds / steps for name, seconds in phases.items()}
+    per_step["rest"] = max(0.0, result["step_s"] - sum(per_step.values()))
+    return per_step
 
 
 def generated_texts(n: int, seed: int, vocab: list[str]) -> list[str]:
@@ -134,12 +171,22 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.lora:
+        from anime_recs.config import load_config
+        from anime_recs.training.recipes import lora_settings
+
+        ft = load_config(args.conf).finetune
+        args.learning_rate = ft.lora.learning_rate
     seqs = [int(s) for s in args.seqs.split(",")]
     chunks = [int(c) for c in args.chunks.split(",")]
     if chunks[0] != 0:
         chunks.insert(0, 0)  # the reference
     device = pick_device()
     model = load_sentence_transformer(args.model, max(seqs), device)
+    if args.lora:
+        from anime_recs.training.lora import apply_lora
+
+        apply_lora(model, lora_settings(ft))
     initial = copy.deepcopy(model.state_dict())
     if args.lake:
         from anime_recs.config import load_config
@@ -167,6 +214,10 @@ def main(argv: list[str] | None = None) -> int:
                 if key not in best or result["step_s"] < best[key]["step_s"]:
                     best[key] = result
 
+    profiled = (
+        profile_steps(model, initial, pairs, args, seqs[0], chunks[-1]) if args.profile else {}
+    )
+
     rows = []
     for seq in seqs:
         reference = best[(seq, 0)]
@@ -192,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             "timed_steps": args.steps,
             "untimed_first_steps": args.skip,
             "rounds": args.rounds,
+            "lora": args.lora,
         },
         "machine": {
             "device": device,
@@ -210,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
             "share_over_384": round(float((lengths > 384).mean()), 3),
         },
         "results": rows,
+        "profile_s_per_step": {k: round(v, 3) for k, v in profiled.items()},
     }
     t = results["tokens_per_text_untruncated"]
     print(
@@ -224,6 +277,16 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r['max_seq_length']} | {r['forward_chunk']} | {r['step_s']:.3f} | "
             f"{r['pairs_per_s']:.2f} | {r['ratio']:.2f}x | {r['mean_loss']:.4f} |"
         )
+    if profiled:
+        total = sum(profiled.values())
+        print(
+            f"\nprofile, window {seqs[0]}, forward_chunk {chunks[-1]}, {args.steps} steps: "
+            f"{total:.3f} s/step"
+        )
+        print("| phase | s/step | share |")
+        print("|---|---:|---:|")
+        for name, seconds in profiled.items():
+            print(f"| {name} | {seconds:.3f} | {seconds / total:.0%} |")
     write_results(args.out, "finetune", results)
     return 0
 
