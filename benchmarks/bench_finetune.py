@@ -71,10 +71,16 @@ def phase_of(name: str) -> str:
     return "forward"
 
 
-def profile_steps(model, initial, pairs, args, seq: int, chunk: int) -> dict[str, float]:
+TOP_OPERATORS = 6
+
+
+def profile_steps(
+    model, initial, pairs, args, seq: int, chunk: int
+) -> tuple[dict[str, float], dict[str, float]]:
     """Seconds per step of each phase (:func:`phase_of`) of one :func:`run_setting` under
     ``torch.profiler``: the operators' time over all its steps (the untimed first ones
-    included) per step, and ``rest`` = the timed steps' mean wall - those."""
+    included) per step, and ``rest`` = the timed steps' mean wall - those; and the
+    :data:`TOP_OPERATORS` operators of most self time, seconds per step."""
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -86,7 +92,9 @@ def profile_steps(model, initial, pairs, args, seq: int, chunk: int) -> dict[str
     steps = args.skip + args.steps
     per_step = {name: seconds / steps for name, seconds in phases.items()}
     per_step["rest"] = max(0.0, result["step_s"] - sum(per_step.values()))
-    return per_step
+    averages = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+    top = {e.key: e.self_cpu_time_total / 1e6 / steps for e in averages[:TOP_OPERATORS]}
+    return per_step, top
 
 
 def generated_texts(n: int, seed: int, vocab: list[str]) -> list[str]:
@@ -214,8 +222,10 @@ def main(argv: list[str] | None = None) -> int:
                 if key not in best or result["step_s"] < best[key]["step_s"]:
                     best[key] = result
 
-    profiled = (
-        profile_steps(model, initial, pairs, args, seqs[0], chunks[-1]) if args.profile else {}
+    profiled, top = (
+        profile_steps(model, initial, pairs, args, seqs[0], chunks[-1])
+        if args.profile
+        else ({}, {})
     )
 
     rows = []
@@ -263,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "results": rows,
         "profile_s_per_step": {k: round(v, 3) for k, v in profiled.items()},
+        "top_operators_s_per_step": {k: round(v, 3) for k, v in top.items()},
     }
     t = results["tokens_per_text_untruncated"]
     print(
@@ -286,6 +297,10 @@ def main(argv: list[str] | None = None) -> int:
         print("| phase | s/step | share |")
         print("|---|---:|---:|")
         for name, seconds in profiled.items():
+            print(f"| {name} | {seconds:.3f} | {seconds / total:.0%} |")
+        print("\n| operator (self time) | s/step | share of the step |")
+        print("|---|---:|---:|")
+        for name, seconds in top.items():
             print(f"| {name} | {seconds:.3f} | {seconds / total:.0%} |")
     write_results(args.out, "finetune", results)
     return 0
