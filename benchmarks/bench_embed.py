@@ -69,6 +69,20 @@ def texts_from_lake(spark, lake: str) -> list[str]:
     return [r.text for r in rows]
 
 
+def lake_texts(conf: str, lake: str, app: str) -> list[str]:
+    """:func:`texts_from_lake` in a ``local[2]`` session (``conf``'s Spark settings) started
+    for it and stopped after, for the benchmarks that need Spark only to read the texts."""
+    from anime_recs.config import load_config
+    from anime_recs.spark import get_spark
+
+    sets = ["spark.master=local[2]", "spark.shuffle_partitions=2"]
+    spark = get_spark(load_config(conf, sets).spark, "ERROR", app)
+    try:
+        return texts_from_lake(spark, lake)
+    finally:
+        spark.stop()
+
+
 def take(texts: list[str], n: int) -> list[str]:
     """``n`` texts, cycling when the source has fewer (noted in the output)."""
     return [texts[i % len(texts)] for i in range(n)]

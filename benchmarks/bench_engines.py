@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.bench_embed import synthetic_descriptions, texts_from_lake
+from benchmarks.bench_embed import lake_texts, synthetic_descriptions
 from benchmarks.bench_output import write_results
 
 ENGINES = (("torch", "none"), ("onnx", "none"), ("onnx", "int8"))
@@ -72,13 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     if args.lake:
-        from anime_recs.config import load_config
-        from anime_recs.spark import get_spark
-
-        sets = ["spark.master=local[2]", "spark.shuffle_partitions=2"]
-        spark = get_spark(load_config(args.conf, sets).spark, "ERROR", "bench-engines")
-        texts = texts_from_lake(spark, args.lake)
-        spark.stop()
+        texts = lake_texts(args.conf, args.lake, "bench-engines")
     else:
         texts = synthetic_descriptions(max(args.sample, 2000))
     # a spread of lengths: every k-th text in anime_id order, not the first ones

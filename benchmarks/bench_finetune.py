@@ -197,14 +197,9 @@ def main(argv: list[str] | None = None) -> int:
         apply_lora(model, lora_settings(ft))
     initial = copy.deepcopy(model.state_dict())
     if args.lake:
-        from anime_recs.config import load_config
-        from anime_recs.spark import get_spark
-        from benchmarks.bench_embed import texts_from_lake
+        from benchmarks.bench_embed import lake_texts
 
-        sets = ["spark.master=local[2]", "spark.shuffle_partitions=2"]
-        spark = get_spark(load_config(args.conf, sets).spark, "ERROR", "bench-finetune")
-        texts = texts_from_lake(spark, args.lake)
-        spark.stop()
+        texts = lake_texts(args.conf, args.lake, "bench-finetune")
     else:
         vocab = sorted(w for w in model.tokenizer.get_vocab() if w.isalpha() and len(w) >= 3)
         texts = generated_texts(4000, args.seed, vocab)

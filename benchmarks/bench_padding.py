@@ -31,13 +31,14 @@ import time
 
 import numpy as np
 
-from benchmarks.bench_embed import synthetic_descriptions, texts_from_lake
+from benchmarks.bench_embed import lake_texts, synthetic_descriptions
 from benchmarks.bench_output import write_results
 
 
 def padded_cost(groups: list[list[int]], lengths: np.ndarray) -> tuple[int, int]:
     """(positions, sum of squared padded lengths) of ``groups`` of text indices, each group
-    padded to its longest text."""
+    padded to its longest entry of ``lengths`` (the texts' token lengths, or the window for
+    texts padded to it)."""
     positions = attention = 0
     for group in groups:
         if group:
@@ -102,13 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     from anime_recs.models import resolve_model_path
 
     if args.lake:
-        from anime_recs.config import load_config
-        from anime_recs.spark import get_spark
-
-        sets = ["spark.master=local[2]", "spark.shuffle_partitions=2"]
-        spark = get_spark(load_config(args.conf, sets).spark, "ERROR", "bench-padding")
-        texts = texts_from_lake(spark, args.lake)
-        spark.stop()
+        texts = lake_texts(args.conf, args.lake, "bench-padding")
     else:
         texts = synthetic_descriptions(4000)
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(args.model))
@@ -119,33 +114,33 @@ def main(argv: list[str] | None = None) -> int:
     chars = [len(t) for t in texts]
     n = len(texts)
 
+    window = np.full(n, args.max_seq_length)
+    # name -> (forward passes, the length each text is padded from): the window, or the texts'
     layouts = {
-        "full window": [[i] for i in range(n)],  # priced below at the window, not its length
-        f"embed, anime_id order, batches of {args.batch_size}": chunks(
-            list(range(n)), args.batch_size
+        "full window": ([[i] for i in range(n)], window),
+        f"embed, anime_id order, batches of {args.batch_size}": (
+            chunks(list(range(n)), args.batch_size),
+            lengths,
         ),
         f"embed, the UDF ({args.partitions} tasks, Arrow {args.arrow_batch}, "
-        f"batches of {args.batch_size})": udf_groups(
-            chars, args.partitions, args.arrow_batch, args.batch_size
-        ),
-        f"finetune, one pass per side of {args.train_batch}": finetune_groups(
-            n, args.train_batch, 0, args.steps, args.seed, lengths
+        f"batches of {args.batch_size})": (
+            udf_groups(chars, args.partitions, args.arrow_batch, args.batch_size),
+            lengths,
         ),
     }
-    for chunk in (int(c) for c in args.chunks.split(",")):
-        layouts[f"finetune, forward_chunk {chunk}"] = finetune_groups(
-            n, args.train_batch, chunk, args.steps, args.seed, lengths
+    for chunk in [0, *(int(c) for c in args.chunks.split(","))]:
+        name = (
+            f"finetune, forward_chunk {chunk}"
+            if chunk
+            else f"finetune, one pass per side of {args.train_batch}"
         )
+        groups = finetune_groups(n, args.train_batch, chunk, args.steps, args.seed, lengths)
+        layouts[name] = (groups, lengths)
     rows = []
-    for name, groups in layouts.items():
+    for name, (groups, padded_from) in layouts.items():
         members = [i for group in groups for i in group]
         real = int(lengths[members].sum())
-        real_attention = int((lengths[members] ** 2).sum())
-        if name == "full window":
-            positions = n * args.max_seq_length
-            attention = n * args.max_seq_length**2
-        else:
-            positions, attention = padded_cost(groups, lengths)
+        positions, attention = padded_cost(groups, padded_from)
         rows.append(
             {
                 "layout": name,
@@ -153,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                 "text_tokens": real,
                 "positions": positions,
                 "linear": positions / real,
-                "attention": attention / real_attention,
+                "attention": attention / int((lengths[members] ** 2).sum()),
             }
         )
     print(
